@@ -1,0 +1,50 @@
+"""Shared fixtures: the real data in ../shared/data, a throwaway data home and config, the CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TRADESIG_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_file(relative: str) -> Path:
+    """Path of a file in ../shared/data; skips the test with a clear reason when it is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"real data file {path} is absent (tests read ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data home, with config and XDG dirs isolated from the user's own."""
+    data_home = tmp_path / "home"
+    monkeypatch.setenv("TRADESIG_HOME", str(data_home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    for var in ("TRADESIG_CONFIG", "TRADESIG_KITE_ROOT", "TRADESIG_KITE_WS_ROOT", "CREDENTIALS_DIRECTORY",
+                "STATE_DIRECTORY", "TRADESIG_KITE_API_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    return data_home
+
+
+@pytest.fixture
+def run_cli(home: Path, capsys: pytest.CaptureFixture[str]):
+    """Run ``tradesig ARGS`` in-process; returns (exit_code, stdout, stderr)."""
+    from tradesig.cli.main import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

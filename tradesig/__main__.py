@@ -1,0 +1,3 @@
+from tradesig.cli.main import main
+
+main()

@@ -1,0 +1,84 @@
+"""``tradesig config``: init, show (secrets redacted), check (every problem, one line each; exit 2 if any)."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from tradesig.cli._common import app_context, to_json
+
+app = typer.Typer(help="Write, show and check the configuration.", no_args_is_help=True)
+
+
+class ConfigFormat(str, Enum):
+    toml = "toml"
+    json = "json"
+
+
+def _target(ctx: typer.Context) -> Path:
+    from tradesig.config import default_config_path
+
+    path = app_context(ctx).config_path
+    return Path(path).expanduser() if path else default_config_path()
+
+
+@app.command("init")
+def init(ctx: typer.Context, force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
+    """Write a complete default config file (refuses to overwrite without --force)."""
+    from tradesig.config import default_config_toml
+    from tradesig.errors import ConfigError
+
+    path = _target(ctx)
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists", "use --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(default_config_toml(), encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    typer.echo(f"wrote {path}")
+    typer.echo("next: set kite.api_key, put the API secret in TRADESIG_KITE_API_SECRET or the 0600 secrets file, "
+               "then run 'tradesig config check'")
+
+
+@app.command("show")
+def show(ctx: typer.Context,
+         fmt: ConfigFormat = typer.Option(ConfigFormat.toml, "--format", help="Output format.")) -> None:
+    """Print the effective configuration (file + environment + defaults); secrets are never printed."""
+    import tomli_w
+
+    from tradesig.config import settings_to_dict
+
+    loaded = app_context(ctx).config()
+    data = settings_to_dict(loaded.settings, redact_secrets=True)
+    data["paths"]["home"] = str(loaded.home)
+    if fmt is ConfigFormat.json:
+        typer.echo(to_json({"source": str(loaded.source) if loaded.source else None, "settings": data}))
+    else:
+        typer.echo(f"# source: {loaded.source or 'defaults (no config file)'}")
+        typer.echo(tomli_w.dumps(data).rstrip("\n"))
+
+
+@app.command("check")
+def check(ctx: typer.Context,
+          offline: bool = typer.Option(False, "--no-credentials", help="Do not require broker credentials.")) -> None:
+    """Validate the configuration: one line per problem, exit 2 if there is any, else 0."""
+    from tradesig.config import check_config, load_config, parse_settings
+    from tradesig.errors import ConfigError
+
+    actx = app_context(ctx)
+    loaded = load_config(actx.config_path, actx.home, strict=False)
+    raw: list[str] = []
+    if loaded.source is not None:
+        import tomllib
+
+        _, raw = parse_settings(tomllib.loads(loaded.source.read_text(encoding="utf-8")))
+    problems = check_config(loaded, raw, need_brokers=not offline)
+    if problems:
+        for line in problems:
+            typer.echo(f"{loaded.source or 'config'}: {line}", err=True)
+        raise ConfigError(f"{len(problems)} problem(s) in the configuration", "fix the lines above")
+    typer.echo(f"{loaded.source or 'defaults'}: ok (data home {loaded.home})")

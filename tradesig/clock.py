@@ -1,0 +1,104 @@
+"""Time: IST/UTC helpers and the ``Clock`` interface.
+
+Nothing outside this module reads the wall clock (``datetime.now()``): strategy, order, risk, signal and feed
+logic take a :class:`Clock`, so backtest, paper and live differ only in which clock they are given.
+Timestamps are stored timezone-aware in UTC and shown in IST (Asia/Kolkata, UTC+05:30, no DST).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+class Clock(Protocol):
+    """Source of the current time. ``now()`` returns a timezone-aware UTC datetime."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    """The real wall clock (UTC) and the process monotonic clock, in seconds."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class ManualClock:
+    """A clock that moves only when told to: for tests, backtests and the sim's replay.
+
+    ``start`` must be timezone-aware. ``advance`` and ``set`` never move time backwards
+    (``ValueError``), so event order stays causal.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware start time")
+        self._now = start.astimezone(UTC)
+        self._mono = 0.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+        return self._now
+
+    def set(self, when: datetime) -> datetime:
+        if when.tzinfo is None:
+            raise ValueError("ManualClock.set needs a timezone-aware time")
+        return self.advance(when.astimezone(UTC) - self._now)
+
+
+def to_ist(ts: datetime) -> datetime:
+    """Convert an aware datetime to IST. A naive datetime is refused (``ValueError``): its zone is unknown."""
+    if ts.tzinfo is None:
+        raise ValueError(f"naive datetime {ts.isoformat()} has no time zone")
+    return ts.astimezone(IST)
+
+
+def ist(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    """An aware IST datetime from its parts (convenience for tests and fixed times)."""
+    return datetime(year, month, day, hour, minute, second, tzinfo=IST)
+
+
+def ist_date(ts: datetime) -> date:
+    """The IST calendar date of an aware datetime: the trading date it belongs to."""
+    return to_ist(ts).date()
+
+
+def parse_datetime_ist(text: str) -> datetime:
+    """Parse ``YYYY-MM-DD[ HH:MM[:SS]]`` or ISO 8601; a value without a zone is taken as IST.
+
+    Raises ``ValueError`` with the offending text when it is not a date/time.
+    """
+    value = text.strip().replace("T", " ", 1) if "T" in text and "+" not in text else text.strip()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"not a date/time: {text!r} (use YYYY-MM-DD or 'YYYY-MM-DD HH:MM')") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=IST)
+
+
+def parse_date(text: str) -> date:
+    """Parse ``YYYY-MM-DD``; raises ``ValueError`` naming the text otherwise."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD)") from exc
