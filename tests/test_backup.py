@@ -1,0 +1,214 @@
+"""Backups: create/verify/restore round trip, corruption detection, retention (property test), tick pruning."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradesig.backup import (
+    MANIFEST,
+    VerifyFailed,
+    archive_name,
+    create_backup,
+    list_archives,
+    prune,
+    read_manifest,
+    restore_archive,
+    select_kept,
+    verify_archive,
+)
+from tradesig.errors import DataError
+
+NOW = datetime(2024, 6, 4, 21, 0, tzinfo=UTC)
+
+
+def make_home(root: Path) -> Path:
+    home = root / "home"
+    for day in ("2024-06-03", "2024-06-04"):
+        part = home / "bars" / "interval=1m" / f"date={day}"
+        part.mkdir(parents=True)
+        pl.DataFrame({"symbol": ["NIFTY"] * 3, "close": [1.0, 2.0, 3.0]}).write_parquet(part / "part-0001.parquet")
+        tick = home / "ticks" / f"date={day}"
+        tick.mkdir(parents=True)
+        pl.DataFrame({"instrument_token": [256265], "last_price": [22000.5]}).write_parquet(tick / "part-0001.parquet")
+    (home / "events").mkdir()
+    (home / "events" / "2024-06-04.jsonl").write_text('{"kind": "fill", "n": 1}\n{"kind": "fill", "n": 2}\n{"kind"')
+    (home / "journal" / "2024-06-04").mkdir(parents=True)
+    (home / "journal" / "2024-06-04" / "seg-0001.bin").write_bytes(os.urandom(5000))
+    (home / "tokens").mkdir()
+    (home / "tokens" / "kite.json").write_text('{"access_token": "SECRETTOKENVALUE1234"}')
+    (home / "bars" / "interval=1m" / "date=2024-06-04" / ".part-0002.parquet.tmp").write_bytes(b"half")
+    return home
+
+
+def test_round_trip_excludes_tokens_and_temp_files(tmp_path):
+    home = make_home(tmp_path)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[kite]\napi_secret = "secret:kite_api_secret"\n')
+    result = create_backup(home, tmp_path / "backups", now=NOW, config_file=cfg)
+    assert result.archive.name == "tradesig-20240604T210000Z.tar.gz"
+    assert result.archive.with_name(result.archive.name + ".verified").is_file()
+    paths = {e.path for e in read_manifest(result.archive).files}
+    assert "config/config.toml" in paths
+    assert not any(p.startswith("tokens") or p.endswith(".tmp") for p in paths)
+    assert "events/2024-06-04.jsonl" in paths
+    check = verify_archive(result.archive)
+    assert check.parquet_parts == 4 and check.event_lines == 2  # the torn third line is not archived
+
+    target = tmp_path / "restored"
+    restore_archive(result.archive, target)
+    for rel in ("bars/interval=1m/date=2024-06-03/part-0001.parquet", "journal/2024-06-04/seg-0001.bin"):
+        assert (target / rel).read_bytes() == (home / rel).read_bytes()
+    assert (target / "events/2024-06-04.jsonl").read_text().count("\n") == 2
+    assert not (target / "tokens").exists()
+
+
+def test_restore_refuses_non_empty_target_without_force(tmp_path):
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    target = tmp_path / "t"
+    target.mkdir()
+    (target / "keep.txt").write_text("x")
+    with pytest.raises(DataError, match="not empty"):
+        restore_archive(archive, target)
+    restore_archive(archive, target, force=True)
+    assert (target / "keep.txt").exists() and (target / "events").is_dir()
+
+
+def _rewrite_gz(archive: Path, mutate) -> None:
+    raw = bytearray(gzip.decompress(archive.read_bytes()))
+    mutate(raw)
+    archive.write_bytes(gzip.compress(bytes(raw)))
+
+
+def test_flipped_byte_names_the_file(tmp_path):
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    needle = (home / "journal/2024-06-04/seg-0001.bin").read_bytes()[100:116]
+
+    def flip(raw: bytearray) -> None:
+        at = raw.find(needle)
+        raw[at] ^= 0xFF
+
+    _rewrite_gz(archive, flip)
+    with pytest.raises(VerifyFailed) as info:
+        verify_archive(archive)
+    assert any("journal/2024-06-04/seg-0001.bin: checksum mismatch" in p for p in info.value.problems)
+
+
+def test_flipped_byte_in_compressed_stream_fails(tmp_path):
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    raw = bytearray(archive.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(VerifyFailed):
+        verify_archive(archive)
+
+
+def test_truncated_archive_fails(tmp_path):
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(VerifyFailed) as info:
+        verify_archive(archive)
+    assert any("truncated or corrupt" in p for p in info.value.problems)
+
+
+def test_manifest_is_first_member_and_parses(tmp_path):
+    import tarfile
+
+    archive = create_backup(make_home(tmp_path), tmp_path / "b", now=NOW).archive
+    with tarfile.open(archive) as tar:
+        first = tar.next()
+        assert first.name == MANIFEST
+        data = json.loads(tar.extractfile(first).read())
+    assert data["format"] == 1 and all(len(f["sha256"]) == 64 for f in data["files"])
+
+
+# ---------------------------------------------------------------------------------------- retention
+
+
+def reference_kept(times, daily, weekly, monthly):
+    """Straightforward restatement: walk newest→oldest, keep the first archive of each new period until each
+    rule has its count."""
+    ordered = sorted(set(times), reverse=True)
+    kept = set(ordered[:1])
+    for count, fmt in ((daily, "%Y-%m-%d"), (weekly, "%G-%V"), (monthly, "%Y-%m")):
+        seen = []
+        for t in ordered:
+            p = t.strftime(fmt)
+            if p not in seen and len(seen) < count:
+                seen.append(p)
+                kept.add(t)
+    return kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(offsets=st.lists(st.integers(min_value=0, max_value=400 * 24), min_size=0, max_size=40),
+       daily=st.integers(0, 10), weekly=st.integers(0, 6), monthly=st.integers(0, 8))
+def test_select_kept_matches_reference(offsets, daily, weekly, monthly):
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    times = [base + timedelta(hours=h) for h in offsets]
+    kept = select_kept(times, daily, weekly, monthly)
+    assert kept == reference_kept(times, daily, weekly, monthly)
+    if times:
+        assert max(times) in kept
+    days = {t.date() for t in kept if t != max(times)} if times else set()
+    assert len({t.date() for t in kept}) <= daily + weekly + monthly + 1
+    assert days <= {t.date() for t in times}
+
+
+def test_prune_keeps_the_right_archives(tmp_path):
+    dest = tmp_path / "b"
+    dest.mkdir()
+    start = datetime(2025, 3, 1, 2, 30, tzinfo=UTC)
+    for i in range(60):
+        (dest / archive_name(start + timedelta(days=i))).write_bytes(b"x")
+    result = prune(dest, tmp_path / "home", today=date(2025, 4, 30), keep_daily=7, keep_weekly=4, keep_monthly=6)
+    left = [t for t, _ in list_archives(dest)]
+    assert len(left) == len(result.kept)
+    assert set(left) == select_kept([start + timedelta(days=i) for i in range(60)], 7, 4, 6)
+    newest7 = [start + timedelta(days=i) for i in range(53, 60)]
+    assert set(newest7) <= set(left)
+
+
+def test_tick_partitions_removed_only_when_in_verified_archive(tmp_path):
+    home = make_home(tmp_path)
+    dest = tmp_path / "b"
+    # nothing archived yet: old ticks are kept and reported
+    dest.mkdir()
+    result = prune(dest, home, today=date(2024, 6, 20), keep_daily=7, keep_weekly=4, keep_monthly=6, ticks_days=7)
+    assert result.tick_partitions_removed == []
+    assert len(result.tick_partitions_unprotected) == 2
+    create_backup(home, dest, now=NOW)
+    # a tick part added after the backup keeps its partition
+    pl.DataFrame({"instrument_token": [1]}).write_parquet(home / "ticks/date=2024-06-04/part-0002.parquet")
+    result = prune(dest, home, today=date(2024, 6, 20), keep_daily=7, keep_weekly=4, keep_monthly=6, ticks_days=7)
+    assert result.tick_partitions_removed == ["ticks/date=2024-06-03"]
+    assert result.tick_partitions_unprotected == ["ticks/date=2024-06-04"]
+    assert not (home / "ticks/date=2024-06-03").exists()
+    assert (home / "bars/interval=1m/date=2024-06-03").exists()
+
+
+def test_cli_create_verify_restore(run_cli, home, tmp_path):
+    src = make_home(tmp_path)
+    code, out, err = run_cli("--home", str(src), "backup", "create")
+    assert code == 0, err
+    assert out.startswith("created ") and "verified" in out and "\x1b" not in out
+    archive = list_archives(src / "backups")[0][1]
+    code, out, _ = run_cli("--home", str(src), "backup", "verify", str(archive))
+    assert code == 0 and ": ok (" in out
+    archive.write_bytes(archive.read_bytes()[:-200])
+    code, _, err = run_cli("--home", str(src), "backup", "verify", str(archive))
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    code, _, err = run_cli("backup", "restore", str(archive), "--to", str(tmp_path / "x"))
+    assert code == 1
