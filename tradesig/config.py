@@ -381,7 +381,8 @@ def load_config(path: str | Path | None = None, home: str | Path | None = None, 
         try:
             data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{cfg_path}: not valid TOML: {exc}", "fix the file or run 'tradesig config init --force'")
+            raise ConfigError(f"{cfg_path}: not valid TOML: {exc}",
+                              "fix the file or run 'tradesig config init --force'") from None
         except OSError as exc:
             raise ConfigError(f"{cfg_path}: cannot read: {exc.strerror}") from None
         source = cfg_path
