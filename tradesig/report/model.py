@@ -1,0 +1,148 @@
+"""The report's data: trades, per-signal statistics, totals, equity curve, feed health — no I/O, no rendering.
+
+Money is in rupees (float, two decimals when shown); times are aware datetimes (shown in IST).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One option leg of a basket: ``quantity`` in units (lots × lot size); prices in rupees per unit."""
+
+    tradingsymbol: str
+    role: str  # "main" | "hedge"
+    side: str  # "SELL" | "BUY" (entry side)
+    quantity: int
+    entry_price: float
+    exit_price: float | None
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    """A closed (or still open) basket. P&L in rupees; ``charges`` per the dated rate table in config."""
+
+    trade_id: str
+    symbol: str
+    signal: str
+    side: str  # "bullish" | "bearish"
+    entry_ts: datetime
+    exit_ts: datetime | None
+    legs: tuple[Leg, ...]
+    gross_pnl: float
+    charges: float
+    exit_reason: str | None
+    modelled: bool = False
+
+    @property
+    def net_pnl(self) -> float:
+        return self.gross_pnl - self.charges
+
+    @property
+    def is_open(self) -> bool:
+        return self.exit_ts is None
+
+
+@dataclass(frozen=True)
+class SignalStat:
+    signal: str
+    fired: int
+    trades: int
+    wins: int
+    net_pnl: float
+
+    @property
+    def win_rate(self) -> float | None:
+        return self.wins / self.trades if self.trades else None
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    """The feed's day: ticks stored, gaps (instrument, from, to, cause), reconnects, token events, polled minutes."""
+
+    ticks: int
+    gaps: tuple[dict, ...]
+    reconnects: int
+    token_events: tuple[str, ...]
+    polled_minutes: int
+
+
+@dataclass(frozen=True)
+class SignalFiredRow:
+    ts: datetime
+    symbol: str
+    signal: str
+    side: str
+    entry_price: float
+    stop_loss: float
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows. ``missing`` names data that was absent (shown, never papered over)."""
+
+    period: str  # "daily" | "weekly" | "monthly"
+    start: date
+    end: date
+    mode: str  # "paper" | "live" | "backtest"
+    trades: list[TradeRow] = field(default_factory=list)
+    signals: list[SignalFiredRow] = field(default_factory=list)
+    feed: FeedHealth | None = None
+    missing: list[str] = field(default_factory=list)
+    synthetic: bool = False
+
+    @property
+    def closed(self) -> list[TradeRow]:
+        return [t for t in self.trades if not t.is_open]
+
+    @property
+    def gross_pnl(self) -> float:
+        return round(sum(t.gross_pnl for t in self.closed), 2)
+
+    @property
+    def charges(self) -> float:
+        return round(sum(t.charges for t in self.closed), 2)
+
+    @property
+    def net_pnl(self) -> float:
+        return round(self.gross_pnl - self.charges, 2)
+
+    @property
+    def win_rate(self) -> float | None:
+        closed = self.closed
+        return sum(1 for t in closed if t.net_pnl > 0) / len(closed) if closed else None
+
+    @property
+    def modelled(self) -> bool:
+        return any(t.modelled for t in self.trades)
+
+    def equity_curve(self) -> list[tuple[datetime, float]]:
+        """Cumulative net P&L (rupees) after each closed trade, in exit order."""
+        total = 0.0
+        curve = []
+        for t in sorted(self.closed, key=lambda t: t.exit_ts):  # type: ignore[arg-type, return-value]
+            total += t.net_pnl
+            curve.append((t.exit_ts, round(total, 2)))
+        return curve  # type: ignore[return-value]
+
+    @property
+    def max_drawdown(self) -> float:
+        """Largest fall of cumulative net P&L from a previous peak (rupees, ≥ 0); the curve starts at 0."""
+        peak = worst = 0.0
+        for _, value in self.equity_curve():
+            peak = max(peak, value)
+            worst = max(worst, peak - value)
+        return round(worst, 2)
+
+    def per_signal(self) -> list[SignalStat]:
+        names = sorted({t.signal for t in self.trades} | {s.signal for s in self.signals})
+        stats = []
+        for name in names:
+            closed = [t for t in self.closed if t.signal == name]
+            stats.append(SignalStat(name, sum(1 for s in self.signals if s.signal == name), len(closed),
+                                    sum(1 for t in closed if t.net_pnl > 0),
+                                    round(sum(t.net_pnl for t in closed), 2)))
+        return stats
