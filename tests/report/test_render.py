@@ -22,15 +22,35 @@ from tradesig.report.render import (
 
 def sample() -> ReportData:
     t0 = datetime(2024, 6, 4, 4, 45, tzinfo=UTC)
-    legs = (Leg("NIFTY2460622500CE", "main", "SELL", 25, 120.0, 80.5), Leg("NIFTY2460622700CE", "hedge", "BUY", 25, 60.0, 41.0))
+    legs = (
+        Leg("NIFTY2460622500CE", "main", "SELL", 25, 120.0, 80.5),
+        Leg("NIFTY2460622700CE", "hedge", "BUY", 25, 60.0, 41.0),
+    )
     trades = [
-        TradeRow("T1", "NIFTY", "S8", "bearish", t0, datetime(2024, 6, 4, 9, 45, tzinfo=UTC), legs, 512.5, 101.3, "hourly_close"),
-        TradeRow("T2", "NIFTY", "S3", "bearish", t0, datetime(2024, 6, 4, 9, 50, tzinfo=UTC), legs, -800.0, 99.0, "stop"),
+        TradeRow(
+            "T1",
+            "NIFTY",
+            "S8",
+            "bearish",
+            t0,
+            datetime(2024, 6, 4, 9, 45, tzinfo=UTC),
+            legs,
+            512.5,
+            101.3,
+            "hourly_close",
+        ),
+        TradeRow(
+            "T2", "NIFTY", "S3", "bearish", t0, datetime(2024, 6, 4, 9, 50, tzinfo=UTC), legs, -800.0, 99.0, "stop"
+        ),
         TradeRow("T3", "BANKNIFTY", "S7", "bullish", t0, None, legs, 0.0, 0.0, None, modelled=True),
     ]
     sigs = [SignalFiredRow(t0, "NIFTY", "S8", "bearish", 22500.0, 22610.0)]
-    feed = FeedHealth(1234, ({"instrument": 256265, "from": "10:00", "to": "10:02", "cause": "disconnect"},), 1, ("token_expired",), 2)
-    return ReportData("daily", date(2024, 6, 4), date(2024, 6, 4), "paper", trades, sigs, feed, ["option chain for BANKNIFTY"])
+    feed = FeedHealth(
+        1234, ({"instrument": 256265, "from": "10:00", "to": "10:02", "cause": "disconnect"},), 1, ("token_expired",), 2
+    )
+    return ReportData(
+        "daily", date(2024, 6, 4), date(2024, 6, 4), "paper", trades, sigs, feed, ["option chain for BANKNIFTY"]
+    )
 
 
 def test_totals_and_drawdown():
@@ -81,8 +101,9 @@ def test_markdown_tables():
 
 
 def test_mime_parses_with_both_parts():
-    raw = render_mime(sample(), to="ops@example.com", sender="t@localhost", subject=None,
-                      now=datetime(2024, 6, 4, 10, 30, tzinfo=UTC))
+    raw = render_mime(
+        sample(), to="ops@example.com", sender="t@localhost", subject=None, now=datetime(2024, 6, 4, 10, 30, tzinfo=UTC)
+    )
     msg = email.message_from_string(raw)
     assert msg["To"] == "ops@example.com" and msg["Subject"].startswith("tradesig daily report, 2024-06-04")
     assert msg.get_content_type() == "multipart/alternative"
