@@ -1,0 +1,64 @@
+"""``tradesig report``: daily/weekly/monthly P&L, per-signal stats, charges, feed health, to stdout."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from tradesig.cli._common import app_context
+
+app = typer.Typer(help="Daily/weekly/monthly P&L, signal stats, charges, feed health.")
+
+
+class Period(str, Enum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+class Mode(str, Enum):
+    paper = "paper"
+    live = "live"
+    backtest = "backtest"
+
+
+class ReportFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    html = "html"
+    csv = "csv"
+    json = "json"
+    mime = "mime"
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    period: Period = typer.Argument(Period.daily, help="Report period containing --date."),
+    day: str = typer.Option(None, "--date", help="A date in the period, YYYY-MM-DD (default: today, IST)."),
+    mode: Mode = typer.Option(Mode.paper, "--mode", help="Which trading mode's events to report."),
+    fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="Output format."),
+    to: str = typer.Option(None, "--to", help="mime: recipient (default: report.mail_to)."),
+    subject: str = typer.Option(None, "--subject", help="mime: subject (default: dated title)."),
+) -> None:
+    """Write the report to stdout. A period without trades is a valid report (exit 0)."""
+    from tradesig.clock import SystemClock, ist_date, parse_date
+    from tradesig.errors import DataError
+    from tradesig.report.build import build_report
+    from tradesig.report.render import RENDERERS, render_mime
+
+    loaded = app_context(ctx).config()
+    clock = SystemClock()
+    try:
+        when = parse_date(day) if day else ist_date(clock.now())
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    data = build_report(loaded.home, period.value, when, mode.value)
+    if fmt is ReportFormat.mime:
+        settings = loaded.settings.report
+        out = render_mime(data, to=to or settings.mail_to, sender=settings.mail_from, subject=subject,
+                          now=clock.now())
+    else:
+        out = RENDERERS[fmt.value](data)
+    typer.echo(out, nl=False)

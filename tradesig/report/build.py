@@ -1,0 +1,120 @@
+"""Build a :class:`ReportData` from the events log (DESIGN.md: events/DATE.jsonl, append-only).
+
+Event kinds read (written by ``trade`` and ``feed``): ``basket_opened``/``basket_closed`` (trades), ``signal``
+(S1–S8 events), ``feed_stats``, ``feed_gap``, ``feed_reconnect``, ``feed_token``, ``feed_polled``. Trading events
+are filtered by their ``mode`` (paper, live, backtest). Anything absent is named in ``missing``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from tradesig.report.model import FeedHealth, Leg, ReportData, SignalFiredRow, TradeRow
+
+PERIODS = ("daily", "weekly", "monthly")
+
+
+def period_bounds(period: str, day: date) -> tuple[date, date]:
+    """Inclusive IST date range of the period containing ``day``: the day, its ISO week (Mon–Sun), its month.
+
+    Raises ``ValueError`` for an unknown period."""
+    if period == "daily":
+        return day, day
+    if period == "weekly":
+        start = day - timedelta(days=day.weekday())
+        return start, start + timedelta(days=6)
+    if period == "monthly":
+        start = day.replace(day=1)
+        nxt = (start + timedelta(days=32)).replace(day=1)
+        return start, nxt - timedelta(days=1)
+    raise ValueError(f"unknown period {period!r} (daily, weekly, monthly)")
+
+
+def _ts(value: object) -> datetime | None:
+    if not value:
+        return None
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _legs(raw: list[dict]) -> tuple[Leg, ...]:
+    return tuple(Leg(str(leg["tradingsymbol"]), str(leg.get("role", "main")), str(leg.get("side", "")),
+                     int(leg.get("quantity", 0)), float(leg.get("entry_price") or 0.0),
+                     None if leg.get("exit_price") is None else float(leg["exit_price"])) for leg in raw)
+
+
+def report_from_events(events: list[dict], period: str, start: date, end: date, mode: str) -> ReportData:
+    """Pure: fold event dicts (as EventLog.read returns them) into a report for ``mode``."""
+    data = ReportData(period, start, end, mode)
+    opened: dict[str, dict] = {}
+    closed: dict[str, dict] = {}
+    gaps: list[dict] = []
+    reconnects = polled = ticks = 0
+    token_events: list[str] = []
+    saw_feed = False
+    seen_signals: set[tuple] = set()
+    for ev in events:
+        kind = ev.get("kind")
+        if ev.get("synthetic"):
+            data.synthetic = True
+        if kind in ("basket_opened", "basket_closed", "signal") and ev.get("mode", mode) != mode:
+            continue
+        if kind == "basket_opened":
+            opened[str(ev["trade_id"])] = ev
+        elif kind == "basket_closed":
+            closed[str(ev["trade_id"])] = ev
+        elif kind == "signal":
+            key = (ev.get("symbol"), ev.get("signal"), ev.get("bar_ts"))
+            if key in seen_signals:
+                continue
+            seen_signals.add(key)
+            data.signals.append(SignalFiredRow(_ts(ev.get("bar_ts") or ev.get("ts")), str(ev.get("symbol")),
+                                               str(ev.get("signal")), str(ev.get("side")),
+                                               float(ev.get("entry_price") or 0.0), float(ev.get("stop_loss") or 0.0)))
+        elif kind == "feed_stats":
+            saw_feed = True
+            ticks = max(ticks, int(ev.get("ticks", 0)))
+        elif kind == "feed_gap":
+            saw_feed = True
+            gaps.append({k: ev.get(k) for k in ("instrument", "from", "to", "cause")})
+        elif kind == "feed_reconnect":
+            saw_feed = True
+            reconnects += 1
+        elif kind == "feed_token":
+            saw_feed = True
+            token_events.append(str(ev.get("event") or ev.get("status") or "token"))
+        elif kind == "feed_polled":
+            saw_feed = True
+            polled += 1
+    for trade_id, ev in {**opened, **closed}.items():
+        src = closed.get(trade_id, ev)
+        data.trades.append(TradeRow(
+            trade_id=trade_id, symbol=str(src.get("symbol")), signal=str(src.get("signal")),
+            side=str(src.get("side")), entry_ts=_ts(src.get("entry_ts") or src.get("ts")),
+            exit_ts=_ts(src.get("exit_ts")) if trade_id in closed else None, legs=_legs(src.get("legs", [])),
+            gross_pnl=float(src.get("gross_pnl") or 0.0) if trade_id in closed else 0.0,
+            charges=float(src.get("charges") or 0.0) if trade_id in closed else 0.0,
+            exit_reason=src.get("exit_reason") if trade_id in closed else None, modelled=bool(src.get("modelled"))))
+    data.trades.sort(key=lambda t: (t.entry_ts, t.trade_id))
+    data.signals.sort(key=lambda s: s.ts)
+    if saw_feed:
+        data.feed = FeedHealth(ticks, tuple(gaps), reconnects, tuple(token_events), polled)
+    elif mode != "backtest":
+        data.missing.append("feed health: no feed events in the events log for this period")
+    return data
+
+
+def build_report(home: Path, period: str, day: date, mode: str) -> ReportData:
+    """Read the events log of the period containing ``day`` (IST) and build the report for ``mode``.
+
+    Days without an events file are named in ``missing`` (a day with a file but no trades is simply a day without
+    trades)."""
+    from tradesig.store.events import EventLog
+
+    start, end = period_bounds(period, day)
+    events = EventLog(home).read(start, end)
+    data = report_from_events(events, period, start, end, mode)
+    if not events:
+        data.missing.insert(0, f"no events log under {home / 'events'} for {start}"
+                            + ("" if start == end else f" to {end}"))
+    return data
