@@ -1,0 +1,451 @@
+"""The viewer hub: one WebSocket JSON fan-out of the feed to any number of viewers (docs/viewer-protocol.md).
+
+The feed owns the single broker connection; browsers, ``signals --follow`` and ``trade`` connect here instead.
+The hub is asyncio + websockets (``websockets.asyncio.server``) and serves, on one port:
+
+- ``GET /`` — the single-file viewer page ``tradesig/static/hub.html`` (no build step);
+- ``GET /health`` — JSON from the feed's health callback (connected, last tick age, ticks/s, gaps, reconnects,
+  token expiry, phase);
+- a WebSocket upgrade on any path (``/ws`` by convention) — the viewer protocol.
+
+Messages (server → client, JSON text frames): ``snapshot`` on connect, ``tick``, ``bar``, ``status``, ``signal``,
+``heartbeat``, ``error``. Client → server: ``subscribe`` / ``unsubscribe`` (symbols), ``publish`` (channel
+``signal``; allowed from a loopback peer or with the publish token), ``ping``.
+
+Back-pressure: ``publish_*`` never awaits. Each client has a bounded queue of ``client_queue`` messages; once
+full, ticks/bars/status for the same key are *coalesced* (only the latest value is kept); when the client's
+backlog (queue + coalesced updates since it fell behind) passes ``2 × client_queue`` it is dropped (TCP abort).
+The feed is never slowed by a viewer.
+
+Authentication: binding a non-loopback address requires a viewer token (``ConfigError`` otherwise). With a token,
+every request (page, health, WebSocket) must present it as ``?token=…`` or ``Authorization: Bearer …``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from tradesig.clock import Clock, SystemClock
+from tradesig.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+MAX_CLIENT_MESSAGE = 64 * 1024
+MAX_SIGNALS_KEPT = 50
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``127.0.0.0/8``, ``::1`` and ``localhost``; any other name or address is not loopback."""
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_listen(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """Parse ``[HOST:]PORT`` (``"8765"``, ``"0.0.0.0:8765"``, ``"[::1]:8765"``); ``ValueError`` if malformed."""
+    text = text.strip()
+    host, port = default_host, text
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+    elif ":" in text:
+        host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"not a [HOST:]PORT address: {text!r}")
+    return host or default_host, int(port)
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=_default, allow_nan=False)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "value"):  # Enums
+        return obj.value
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _with_type(response: Response, content_type: str) -> Response:
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+@dataclass(eq=False)
+class _Client:
+    ws: ServerConnection
+    loopback: bool
+    limit: int
+    symbols: set[str] | None = None  # None: every symbol
+    queue: deque[str] = field(default_factory=deque)
+    pending: dict[tuple, str] = field(default_factory=dict)
+    behind: int = 0  # updates coalesced since the client last caught up
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: bool = False
+    sent: int = 0
+    can_publish: bool = False
+
+    def wants(self, symbol: str | None) -> bool:
+        return symbol is None or self.symbols is None or symbol in self.symbols
+
+    def offer(self, key: tuple | None, text: str) -> bool:
+        """Queue one message; False when the client must be dropped.
+
+        Below ``limit`` queued messages every message is queued. Beyond it, keyed messages (tick, bar, status of
+        one symbol) replace the pending value of the same key, and ``behind`` counts the messages offered since
+        the viewer last completed a send; past ``2 × limit`` the viewer is dropped.
+        """
+        if len(self.queue) < self.limit and not self.pending:
+            self.queue.append(text)
+        else:
+            if key is None:
+                self.queue.append(text)
+            else:
+                self.pending[key] = text
+            self.behind += 1
+            if len(self.queue) + self.behind > 2 * self.limit:
+                return False
+        self.wake.set()
+        return True
+
+
+@dataclass
+class HubStats:
+    """Counters of the hub (for /health and tests): clients now, connected and dropped in total, messages."""
+
+    clients: int = 0
+    connected_total: int = 0
+    dropped_slow: int = 0
+    published: int = 0
+    coalesced: int = 0
+    signals_in: int = 0
+    rejected_publish: int = 0
+
+
+class Hub:
+    """The viewer hub. Construct, ``await start()``, call ``publish_*`` from the feed, ``await stop()``.
+
+    ``host``/``port``: where to listen (port 0 picks a free port; see :attr:`port` after start).
+    ``token``: viewer token, required when ``host`` is not loopback (``ConfigError`` otherwise).
+    ``publish_token``: token that lets a non-loopback client publish signals (loopback peers always may).
+    ``client_queue``: per-viewer queue length before coalescing; twice that drops the viewer.
+    ``health``: callable returning the dict served at ``/health`` and carried by ``status`` messages.
+    ``heartbeat_seconds``: interval of ``heartbeat`` messages (0 disables them).
+    ``write_limit``: websockets' write-buffer high-water mark per connection, bytes.
+    ``send_buffer``: kernel send buffer (SO_SNDBUF) per viewer socket, bytes (None: the OS default, which
+    autotunes to megabytes and hides a stuck viewer for a long time).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token: str | None = None,
+        publish_token: str | None = None,
+        client_queue: int = 1000,
+        health: Callable[[], dict[str, Any]] | None = None,
+        heartbeat_seconds: float = 5.0,
+        write_limit: int = 2**16,
+        send_buffer: int | None = 2**18,
+        clock: Clock | None = None,
+    ) -> None:
+        if not is_loopback_host(host) and not token:
+            raise ConfigError(f"the hub would listen on {host}, which is not loopback, without a viewer token",
+                              "pass --token-file FILE (or hub.token_file) so viewers must present a token")
+        if client_queue < 1:
+            raise ConfigError("hub.client_queue must be at least 1")
+        self.host = host
+        self.port = port
+        self._token = token or None
+        self._publish_token = publish_token or None
+        self._limit = client_queue
+        self._health = health or (lambda: {})
+        self._heartbeat_seconds = heartbeat_seconds
+        self._write_limit = write_limit
+        self._send_buffer = send_buffer
+        self._clock = clock or SystemClock()
+        self._clients: set[_Client] = set()
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._last_ticks: dict[str, dict[str, Any]] = {}
+        self._last_bars: dict[str, dict[str, Any]] = {}
+        self._signals: deque[dict[str, Any]] = deque(maxlen=MAX_SIGNALS_KEPT)
+        self._page: str | None = None
+        self.phase: str | None = None
+        self.connected: bool = False
+        self.stats = HubStats()
+        self.on_signal: Callable[[dict[str, Any]], None] | None = None
+
+    # ------------------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Bind and start serving; sets :attr:`port` to the bound port (``OSError`` if the address is taken)."""
+        self._server = await serve(
+            self._handler, self.host, self.port,
+            process_request=self._process_request,
+            max_size=MAX_CLIENT_MESSAGE,
+            write_limit=self._write_limit,
+            ping_interval=20, ping_timeout=20, close_timeout=2,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        if self._heartbeat_seconds > 0:
+            self._spawn(self._heartbeat_loop())
+        log.info("hub listening on %s:%s (token %s)", self.host, self.port, "required" if self._token else "off")
+
+    async def stop(self) -> None:
+        """Close every viewer (code 1001) and stop listening."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 3)
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port/ws`` of the running hub."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}/ws"
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---------------------------------------------------------------------------------------------- publishing
+
+    def publish_tick(self, tick: dict[str, Any]) -> None:
+        """Fan out one tick. ``tick`` has at least ``symbol`` (str); other fields as docs/viewer-protocol.md."""
+        symbol = tick["symbol"]
+        msg = {"type": "tick", **tick}
+        self._last_ticks[symbol] = msg
+        if self._clients:
+            self._fanout(("tick", symbol), _json(msg), symbol)
+
+    def publish_bar(self, bar: dict[str, Any]) -> None:
+        """Fan out one closed bar (``symbol``, ``interval``, ``ts`` bar start, OHLC rupees, volume, oi, status)."""
+        symbol = bar["symbol"]
+        msg = {"type": "bar", **bar}
+        if bar.get("interval", "1m") == "1m":
+            self._last_bars[symbol] = msg
+        if self._clients:
+            self._fanout(("bar", symbol, bar.get("interval")), _json(msg), symbol)
+
+    def publish_status(self, status: dict[str, Any]) -> None:
+        """Fan out the feed status (same fields as ``/health``); updates the phase and connection state."""
+        self.phase = status.get("phase", self.phase)
+        self.connected = bool(status.get("connected", self.connected))
+        if self._clients:
+            self._fanout(("status",), _json({"type": "status", **status}), None)
+
+    def publish_signal(self, signal: dict[str, Any]) -> None:
+        """Fan out a trading signal (never coalesced; the last 50 are kept for the snapshot)."""
+        msg = {"type": "signal", **signal}
+        self._signals.append(msg)
+        if self._clients:
+            self._fanout(None, _json(msg), signal.get("symbol") if isinstance(signal.get("symbol"), str) else None)
+
+    def _fanout(self, key: tuple | None, text: str, symbol: str | None) -> None:
+        self.stats.published += 1
+        for client in list(self._clients):
+            if client.dropped or not client.wants(symbol):
+                continue
+            before = client.behind
+            if not client.offer(key, text):
+                self._drop(client)
+            elif client.behind != before:
+                self.stats.coalesced += 1
+
+    def _drop(self, client: _Client) -> None:
+        if client.dropped:
+            return
+        client.dropped = True
+        self._clients.discard(client)
+        self.stats.dropped_slow += 1
+        self.stats.clients = len(self._clients)
+        log.warning("hub: dropped a slow viewer %s (backlog above %d messages)", client.ws.remote_address,
+                    2 * self._limit)
+        client.wake.set()
+        transport = client.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    # ------------------------------------------------------------------------------------------------- serving
+
+    def _authorised(self, request: Request) -> bool:
+        if not self._token:
+            return True
+        query = parse_qs(urlsplit(request.path).query)
+        presented = (query.get("token") or [""])[0]
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer "):
+            presented = auth[7:].strip()
+        return bool(presented) and hmac.compare_digest(presented.encode(), self._token.encode())
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if not self._authorised(request):
+            return connection.respond(401, "a viewer token is required: ?token=... or Authorization: Bearer\n")
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
+        if path == "/health":
+            body = _json(self.health())
+            return _with_type(connection.respond(200, body), "application/json")
+        if path in ("/", "/index.html"):
+            response = _with_type(connection.respond(200, self._page_text()), "text/html; charset=utf-8")
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        return connection.respond(404, "not found: try /, /health or a WebSocket on /ws\n")
+
+    def health(self) -> dict[str, Any]:
+        """The ``/health`` document: the feed's health plus the hub's viewer counters."""
+        doc = dict(self._health())
+        doc["viewers"] = len(self._clients)
+        doc["viewers_dropped"] = self.stats.dropped_slow
+        return doc
+
+    def _page_text(self) -> str:
+        if self._page is None:
+            self._page = resources.files("tradesig").joinpath("static/hub.html").read_text(encoding="utf-8")
+        return self._page
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``snapshot`` message sent on connect: last tick and 1m bar per symbol, phase, connection, signals."""
+        return {
+            "type": "snapshot", "protocol": PROTOCOL_VERSION, "ts": self._clock.now(),
+            "phase": self.phase, "connected": self.connected,
+            "ticks": dict(self._last_ticks), "bars": dict(self._last_bars), "signals": list(self._signals),
+        }
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        peer = ws.remote_address[0] if ws.remote_address else ""
+        client = _Client(ws=ws, loopback=is_loopback_host(str(peer)), limit=self._limit)
+        sock = ws.transport.get_extra_info("socket") if ws.transport is not None else None
+        if sock is not None and self._send_buffer:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
+        if self._publish_token:
+            query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
+            presented = (query.get("publish_token") or [""])[0]
+            client.can_publish = bool(presented) and hmac.compare_digest(presented.encode(),
+                                                                         self._publish_token.encode())
+        client.can_publish = client.can_publish or client.loopback
+        client.queue.append(_json(self.snapshot()))
+        client.wake.set()
+        self._clients.add(client)
+        self.stats.clients = len(self._clients)
+        self.stats.connected_total += 1
+        writer = self._spawn(self._writer(client))
+        try:
+            async for raw in ws:
+                self._on_client_message(client, raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            self.stats.clients = len(self._clients)
+            writer.cancel()
+
+    async def _writer(self, client: _Client) -> None:
+        ws = client.ws
+        try:
+            while not client.dropped:
+                await client.wake.wait()
+                client.wake.clear()
+                while client.queue and not client.dropped:
+                    await ws.send(client.queue.popleft())
+                    client.sent += 1
+                    client.behind = 0  # progress: only a viewer that stops draining is dropped
+                if client.pending and not client.dropped:
+                    latest = list(client.pending.values())
+                    client.pending.clear()
+                    for text in latest:
+                        await ws.send(text)
+                        client.sent += 1
+                        client.behind = 0
+        except ConnectionClosed:
+            pass
+
+    def _reply(self, client: _Client, msg: dict[str, Any]) -> None:
+        if not client.offer(None, _json(msg)):
+            self._drop(client)
+
+    def _on_client_message(self, client: _Client, raw: str | bytes) -> None:
+        try:
+            msg = json.loads(raw)
+            kind = msg["type"]
+        except (ValueError, TypeError, KeyError):
+            self._reply(client, {"type": "error", "message": "expected a JSON object with a 'type'"})
+            return
+        if kind in ("subscribe", "unsubscribe"):
+            symbols = msg.get("symbols")
+            if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+                self._reply(client, {"type": "error", "message": f"{kind}: 'symbols' must be a list of strings"})
+                return
+            if kind == "subscribe":
+                if "*" in symbols:
+                    client.symbols = None
+                else:
+                    client.symbols = (client.symbols or set()) | set(symbols)
+            else:
+                if client.symbols is None:
+                    client.symbols = set(self._last_ticks) - set(symbols)
+                else:
+                    client.symbols -= set(symbols)
+            self._reply(client, {"type": "subscribed",
+                                 "symbols": None if client.symbols is None else sorted(client.symbols)})
+        elif kind == "publish":
+            if msg.get("channel") != "signal" or not isinstance(msg.get("data"), dict):
+                self._reply(client, {"type": "error", "message": "publish: channel must be 'signal' with 'data'"})
+                return
+            if not client.can_publish:
+                self.stats.rejected_publish += 1
+                self._reply(client, {"type": "error", "message": "publish refused: not loopback, no publish token"})
+                return
+            self.stats.signals_in += 1
+            data = dict(msg["data"])
+            data.setdefault("received_ts", self._clock.now())
+            self.publish_signal(data)
+            if self.on_signal is not None:
+                self.on_signal(data)
+        elif kind == "ping":
+            self._reply(client, {"type": "pong", "ts": self._clock.now()})
+        else:
+            self._reply(client, {"type": "error", "message": f"unknown message type {kind!r}"})
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            if self._clients:
+                self._fanout(("heartbeat",), _json({"type": "heartbeat", "ts": self._clock.now()}), None)
