@@ -1,0 +1,854 @@
+"""Kite ticker wire protocol: a sans-I/O codec (bytes in, ticks out; ticks in, bytes out).
+
+No sockets, no clocks, no logging on the hot path: :func:`decode_frame` takes the payload of one WebSocket binary
+message and returns a :class:`DecodedFrame`; :func:`decode_text` takes one text message. The encoders build the same
+frames for the sim. The wire format is described in ``docs/protocol.md``; in short (all integers big-endian):
+
+* binary frame = ``uint16`` packet count, then per packet ``uint16`` length + body; a frame under 2 bytes is a
+  heartbeat;
+* bodies of 8 bytes (LTP), 28 (index quote), 32 (index full), 44 (quote), 184 (full with 5+5 depth);
+* prices are unsigned integers divided by the segment's divisor (segment = ``instrument_token & 0xFF``: CDS (3)
+  1e7, BCD (6) and NCO (12) 1e4, everything else 100) — :func:`price_divisor`;
+* index packets order OHLC as high, low, open, close; other packets as open, high, low, close;
+* ``change`` is not read from the wire: it is computed as ``(last_price - close) * 100 / close`` (per cent), 0 when
+  close is 0.
+
+Source: the official Python client ``kiteconnect.KiteTicker._parse_binary`` (pykiteconnect 5.x, ``ticker.py``),
+which this decoder reproduces field for field (tests/feed/test_kite_protocol.py), and the Kite Connect v3 WebSocket
+documentation (https://kite.trade/docs/connect/v3/websocket/). One deliberate difference: the official client
+returns naive local-time datetimes (``datetime.fromtimestamp``); this codec returns timezone-aware UTC datetimes
+for ``last_trade_time`` and ``exchange_timestamp`` (the same instants).
+
+The decoder never raises on peer data: a malformed packet is skipped and described in ``DecodedFrame.errors``,
+and the good packets of the same frame are kept wherever the framing still says where they are.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from tradesig.errors import ProtocolError
+
+__all__ = [
+    "HEARTBEAT",
+    "PACKET_LENGTHS",
+    "SEGMENT_INDICES",
+    "TICK_COLUMNS",
+    "DecodedFrame",
+    "TextMessage",
+    "TickBatch",
+    "decode_frame",
+    "decode_text",
+    "encode_error",
+    "encode_frame",
+    "encode_full",
+    "encode_index_full",
+    "encode_index_quote",
+    "encode_ltp",
+    "encode_message",
+    "encode_order_postback",
+    "encode_packet",
+    "encode_packets",
+    "encode_quote",
+    "price_divisor",
+    "tick_schema",
+]
+
+# ----------------------------------------------------------------------------------------------------------------
+# Constants of the protocol
+
+#: A heartbeat: Kite sends a 1-byte binary message about once a second when there is nothing else to send.
+HEARTBEAT = b"\x00"
+
+LTP_LEN = 8
+INDEX_QUOTE_LEN = 28
+INDEX_FULL_LEN = 32
+QUOTE_LEN = 44
+FULL_LEN = 184
+#: Body lengths (bytes) of the packet types, after the 2-byte length prefix.
+PACKET_LENGTHS = (LTP_LEN, INDEX_QUOTE_LEN, INDEX_FULL_LEN, QUOTE_LEN, FULL_LEN)
+
+#: Kite's segment codes (``instrument_token & 0xFF``), from ``KiteTicker.EXCHANGE_MAP``.
+SEGMENT_NSE, SEGMENT_NFO, SEGMENT_CDS, SEGMENT_BSE, SEGMENT_BFO, SEGMENT_BCD = 1, 2, 3, 4, 5, 6
+SEGMENT_MCX, SEGMENT_MCXSX, SEGMENT_INDICES, SEGMENT_NCO = 7, 8, 9, 12
+#: Price divisors that differ from the default 100 (paise → rupees): CDS quotes to 7 decimals, BCD and NCO to 4.
+DEFAULT_DIVISORS: Mapping[int, float] = {SEGMENT_CDS: 10_000_000.0, SEGMENT_BCD: 10_000.0, SEGMENT_NCO: 10_000.0}
+DEFAULT_DIVISOR = 100.0
+
+MODE_LTP, MODE_QUOTE, MODE_FULL = "ltp", "quote", "full"
+MODES = (MODE_LTP, MODE_QUOTE, MODE_FULL)
+_MODE_CODE = {MODE_LTP: 0, MODE_QUOTE: 1, MODE_FULL: 2}
+_LEN_MODE = {LTP_LEN: 0, INDEX_QUOTE_LEN: 1, INDEX_FULL_LEN: 2, QUOTE_LEN: 1, FULL_LEN: 2}
+
+_U16 = struct.Struct(">H")
+_UINT32_MAX = 0xFFFFFFFF
+
+# ----------------------------------------------------------------------------------------------------------------
+# Output layout: one native structured array, every column 8 bytes wide after an 8-byte header slot, grouped so
+# that all float columns and all integer/time columns are contiguous (each group is decoded with one numpy call).
+
+_FLOAT_COLS = (
+    ["last_price", "average_traded_price", "open", "high", "low", "close", "change"]
+    + [f"bid_price_{i}" for i in range(1, 6)]
+    + [f"ask_price_{i}" for i in range(1, 6)]
+)
+_INT_COLS = (
+    ["last_traded_quantity", "volume_traded", "total_buy_quantity", "total_sell_quantity", "oi", "oi_day_high",
+     "oi_day_low"]
+    + [f"bid_qty_{i}" for i in range(1, 6)]
+    + [f"bid_orders_{i}" for i in range(1, 6)]
+    + [f"ask_qty_{i}" for i in range(1, 6)]
+    + [f"ask_orders_{i}" for i in range(1, 6)]
+)
+_TIME_COLS = ["last_trade_time", "exchange_timestamp"]
+_F0 = 8
+_I0 = _F0 + 8 * len(_FLOAT_COLS)
+_T0 = _I0 + 8 * len(_INT_COLS)
+_ITEMSIZE = _T0 + 8 * len(_TIME_COLS)
+
+#: The structured dtype of :attr:`TickBatch.array` (native byte order). ``packet_length`` is the wire body length
+#: (8/28/32/44/184) and decides which fields the packet carried; ``mode`` is 0 ltp, 1 quote, 2 full. Prices in
+#: rupees (float64); quantities in units (int64); times ``datetime64[us]`` in UTC. Fields a packet does not carry
+#: hold NaN (floats), 0 (integers) or NaT (times); :meth:`TickBatch.to_polars` turns them into nulls.
+TICK_DTYPE = np.dtype(
+    {
+        "names": ["instrument_token", "packet_length", "mode", "tradable", *_FLOAT_COLS, *_INT_COLS, *_TIME_COLS],
+        "formats": ["u4", "u2", "u1", "?"]
+        + ["f8"] * len(_FLOAT_COLS)
+        + ["i8"] * len(_INT_COLS)
+        + ["M8[us]"] * len(_TIME_COLS),
+        "offsets": [0, 4, 6, 7]
+        + [_F0 + 8 * i for i in range(len(_FLOAT_COLS))]
+        + [_I0 + 8 * i for i in range(len(_INT_COLS))]
+        + [_T0 + 8 * i for i in range(len(_TIME_COLS))],
+        "itemsize": _ITEMSIZE,
+    }
+)
+
+#: Column order of :meth:`TickBatch.to_polars` (CONTRACTS.md "Ticks"; ``recv_ts`` is added by the feed).
+TICK_COLUMNS: tuple[str, ...] = (
+    "instrument_token", "mode", "tradable", "last_price", "last_traded_quantity", "average_traded_price",
+    "volume_traded", "total_buy_quantity", "total_sell_quantity", "open", "high", "low", "close", "change",
+    "last_trade_time", "exchange_timestamp", "oi", "oi_day_high", "oi_day_low",
+    *[f"bid_price_{i}" for i in range(1, 6)], *[f"bid_qty_{i}" for i in range(1, 6)],
+    *[f"bid_orders_{i}" for i in range(1, 6)], *[f"ask_price_{i}" for i in range(1, 6)],
+    *[f"ask_qty_{i}" for i in range(1, 6)], *[f"ask_orders_{i}" for i in range(1, 6)],
+)
+
+_FI = {name: i for i, name in enumerate(_FLOAT_COLS)}
+_II = {name: i for i, name in enumerate(_INT_COLS + _TIME_COLS)}  # times share the int64 view
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each output column comes from in a packet viewed as big-endian uint32 words."""
+
+    length: int
+    mode: int
+    price_words: np.ndarray  # word index per float column in price_cols
+    price_cols: np.ndarray
+    int_words: np.ndarray
+    int_cols: np.ndarray
+    order_words: np.ndarray  # depth "orders" is the high uint16 of these words
+    order_cols: np.ndarray
+    time_words: np.ndarray
+    time_cols: np.ndarray
+    has_ohlc: bool
+
+
+def _layout(length: int, prices: dict[str, int], ints: dict[str, int], orders: dict[str, int],
+            times: dict[str, int]) -> _Layout:
+    def arr(values) -> np.ndarray:
+        return np.array(list(values), dtype=np.intp)
+
+    return _Layout(
+        length, _LEN_MODE[length],
+        arr(prices.values()), arr(_FI[k] for k in prices),
+        arr(ints.values()), arr(_II[k] for k in ints),
+        arr(orders.values()), arr(_II[k] for k in orders),
+        arr(times.values()), arr(_II[k] for k in times),
+        "close" in prices,
+    )
+
+
+_QUOTE_PRICES = {"last_price": 1, "average_traded_price": 3, "open": 7, "high": 8, "low": 9, "close": 10}
+_QUOTE_INTS = {"last_traded_quantity": 2, "volume_traded": 4, "total_buy_quantity": 5, "total_sell_quantity": 6}
+# Full packet depth: 10 entries of 12 bytes from byte 64 (word 16): quantity uint32, price uint32, orders uint16,
+# 2 bytes padding; entries 0-4 are bids (buy), 5-9 asks (sell).
+_SIDES = (("bid", 0), ("ask", 5))
+_DEPTH_PRICES = {f"{side}_price_{i + 1}": 17 + 3 * (base + i) for side, base in _SIDES for i in range(5)}
+_DEPTH_QTYS = {f"{side}_qty_{i + 1}": 16 + 3 * (base + i) for side, base in _SIDES for i in range(5)}
+_DEPTH_ORDERS = {f"{side}_orders_{i + 1}": 18 + 3 * (base + i) for side, base in _SIDES for i in range(5)}
+_INDEX_PRICES = {"last_price": 1, "high": 2, "low": 3, "open": 4, "close": 5}
+
+_LAYOUTS: dict[int, _Layout] = {
+    LTP_LEN: _layout(LTP_LEN, {"last_price": 1}, {}, {}, {}),
+    INDEX_QUOTE_LEN: _layout(INDEX_QUOTE_LEN, _INDEX_PRICES, {}, {}, {}),
+    INDEX_FULL_LEN: _layout(INDEX_FULL_LEN, _INDEX_PRICES, {}, {}, {"exchange_timestamp": 7}),
+    QUOTE_LEN: _layout(QUOTE_LEN, _QUOTE_PRICES, _QUOTE_INTS, {}, {}),
+    FULL_LEN: _layout(
+        FULL_LEN, {**_QUOTE_PRICES, **_DEPTH_PRICES},
+        {**_QUOTE_INTS, "oi": 12, "oi_day_high": 13, "oi_day_low": 14, **_DEPTH_QTYS}, _DEPTH_ORDERS,
+        {"last_trade_time": 11, "exchange_timestamp": 15},
+    ),
+}
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _blank(n: int) -> np.ndarray:
+    """``n`` rows of TICK_DTYPE with every field 'absent' (NaN / 0 / NaT)."""
+    if n <= _BLANK_ROWS:
+        return _BLANK[:n].copy()
+    out = np.empty(n, dtype=TICK_DTYPE)
+    out[:] = _BLANK[0]
+    return out
+
+
+_BLANK_ROWS = 1024
+_BLANK = np.zeros(_BLANK_ROWS, dtype=TICK_DTYPE)
+for _name in _FLOAT_COLS:
+    _BLANK[_name] = np.nan
+for _name in _TIME_COLS:
+    _BLANK[_name] = np.datetime64("NaT")
+
+
+def _views(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 view n×17, int64 view n×29) over the value columns of a TICK_DTYPE array (writes go through)."""
+    raw = out.view(np.uint8).reshape(len(out), _ITEMSIZE)
+    return raw[:, _F0:_I0].view(np.float64), raw[:, _I0:_ITEMSIZE].view(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Price divisors
+
+
+@lru_cache(maxsize=32)
+def _divisor_table(overrides: tuple[tuple[int, float], ...] | None) -> np.ndarray:
+    table = np.full(256, DEFAULT_DIVISOR)
+    for seg, div in DEFAULT_DIVISORS.items():
+        table[seg] = div
+    for seg, div in overrides or ():
+        table[seg] = div
+    return table
+
+
+def _table_for(segment_divisors: Mapping[int, float] | None) -> np.ndarray:
+    if not segment_divisors:
+        return _divisor_table(None)
+    return _divisor_table(tuple(sorted((int(k) & 0xFF, float(v)) for k, v in segment_divisors.items())))
+
+
+def price_divisor(token: int, segment_divisors: Mapping[int, float] | None = None) -> float:
+    """The number a wire price of ``token`` is divided by to give rupees.
+
+    segment = ``token & 0xFF``: CDS (3) 1e7, BCD (6) and NCO (12) 1e4, every other segment 100 (paise).
+    ``segment_divisors`` ({segment: divisor}) overrides these, e.g. if Kite changes a segment's precision.
+    Source: ``kiteconnect.KiteTicker._parse_binary`` and ``EXCHANGE_MAP`` (pykiteconnect 5.x).
+    """
+    return float(_table_for(segment_divisors)[int(token) & 0xFF])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decoded results
+
+
+class TickBatch:
+    """The ticks of one frame (or several), in packet order.
+
+    ``array`` is a numpy structured array of :data:`TICK_DTYPE` (one row per tick). :meth:`to_polars` gives the
+    CONTRACTS.md "Ticks" columns (nulls where the packet type has no such field); :meth:`to_dicts` gives dicts
+    shaped exactly like ``kiteconnect.KiteTicker._parse_binary`` output, except that datetimes are tz-aware UTC.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        if array.dtype != TICK_DTYPE:
+            raise TypeError(f"TickBatch needs an array of TICK_DTYPE, not {array.dtype}")
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __repr__(self) -> str:
+        return f"TickBatch({len(self.array)} ticks)"
+
+    @staticmethod
+    def concat(batches: Sequence[TickBatch]) -> TickBatch:
+        """One batch of the ticks of ``batches``, in order."""
+        if not batches:
+            return TickBatch(_blank(0))
+        return TickBatch(np.concatenate([b.array for b in batches]))
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """Official-shaped tick dicts (keys, nesting and key order of ``KiteTicker._parse_binary``).
+
+        Prices in rupees (float), quantities int, ``change`` in per cent (int 0 when close is 0, as the official
+        client gives it), ``last_trade_time``/``exchange_timestamp`` timezone-aware UTC datetimes (the official
+        client gives naive local time).
+        """
+        a = self.array
+        if len(a) == 0:
+            return []
+        cols = {name: a[name].tolist() for name in ("instrument_token", "packet_length", "tradable", *_FLOAT_COLS,
+                                                    *_INT_COLS)}
+        times = {name: a[name].view(np.int64).tolist() for name in _TIME_COLS}
+        out: list[dict[str, Any]] = []
+        for i, length in enumerate(cols["packet_length"]):
+            d: dict[str, Any] = {
+                "tradable": cols["tradable"][i],
+                "mode": MODES[_LEN_MODE[length]],
+                "instrument_token": cols["instrument_token"][i],
+                "last_price": cols["last_price"][i],
+            }
+            if length == LTP_LEN:
+                out.append(d)
+                continue
+            close = cols["close"][i]
+            if length in (INDEX_QUOTE_LEN, INDEX_FULL_LEN):
+                d["ohlc"] = {"high": cols["high"][i], "low": cols["low"][i], "open": cols["open"][i], "close": close}
+                d["change"] = cols["change"][i] if close != 0 else 0
+                if length == INDEX_FULL_LEN:
+                    d["exchange_timestamp"] = _utc(times["exchange_timestamp"][i])
+                out.append(d)
+                continue
+            for name in ("last_traded_quantity", "average_traded_price", "volume_traded", "total_buy_quantity",
+                         "total_sell_quantity"):
+                d[name] = cols[name][i]
+            d["ohlc"] = {"open": cols["open"][i], "high": cols["high"][i], "low": cols["low"][i], "close": close}
+            d["change"] = cols["change"][i] if close != 0 else 0
+            if length == FULL_LEN:
+                d["last_trade_time"] = _utc(times["last_trade_time"][i])
+                d["oi"] = cols["oi"][i]
+                d["oi_day_high"] = cols["oi_day_high"][i]
+                d["oi_day_low"] = cols["oi_day_low"][i]
+                d["exchange_timestamp"] = _utc(times["exchange_timestamp"][i])
+                d["depth"] = {
+                    side: [
+                        {"quantity": cols[f"{p}_qty_{k}"][i], "price": cols[f"{p}_price_{k}"][i],
+                         "orders": cols[f"{p}_orders_{k}"][i]}
+                        for k in range(1, 6)
+                    ]
+                    for side, p in (("buy", "bid"), ("sell", "ask"))
+                }
+            out.append(d)
+        return out
+
+    def to_polars(self, recv_ts: datetime | None = None):
+        """A polars DataFrame with the CONTRACTS.md "Ticks" columns, one row per tick, in packet order.
+
+        Fields the packet type does not carry are null (e.g. depth of a quote packet, volume of an index).
+        ``recv_ts`` (timezone-aware), when given, is added as a ``Datetime("us", "UTC")`` column.
+        """
+        import polars as pl
+
+        a = self.array
+        length = a["packet_length"]
+        has_ohlc = length != LTP_LEN
+        has_trade = (length == QUOTE_LEN) | (length == FULL_LEN)
+        is_full = length == FULL_LEN
+        has_ets = is_full | (length == INDEX_FULL_LEN)
+        present = {name: has_trade for name in ("last_traded_quantity", "average_traded_price", "volume_traded",
+                                                "total_buy_quantity", "total_sell_quantity")}
+        present.update({name: has_ohlc for name in ("open", "high", "low", "close", "change")})
+        present.update({name: is_full for name in ("last_trade_time", "oi", "oi_day_high", "oi_day_low")})
+        present["exchange_timestamp"] = has_ets
+        schema = tick_schema()
+        series = []
+        for name in TICK_COLUMNS:
+            dtype = schema[name]
+            if name == "mode":
+                values = np.array(MODES, dtype=object)[a["mode"]]
+                series.append(pl.Series(name, values.tolist(), dtype=pl.Utf8))
+                continue
+            col = a[name]
+            if name in _TIME_COLS:
+                col = col.view(np.int64)
+            mask = is_full if name.startswith(("bid_", "ask_")) else present.get(name)
+            s = pl.Series(name, np.ascontiguousarray(col))
+            if name in _TIME_COLS:
+                s = s.cast(pl.Datetime("us", "UTC"))
+            else:
+                s = s.cast(dtype)
+            if mask is not None:
+                s = pl.select(pl.when(pl.Series(mask)).then(s).otherwise(None).alias(name)).to_series()
+            series.append(s)
+        df = pl.DataFrame(series)
+        if recv_ts is not None:
+            if recv_ts.tzinfo is None:
+                raise ProtocolError("recv_ts must be timezone-aware", ours=True)
+            df = df.with_columns(pl.lit(recv_ts.astimezone(UTC)).cast(pl.Datetime("us", "UTC")).alias("recv_ts"))
+        return df
+
+
+def tick_schema() -> dict[str, Any]:
+    """The polars schema of :meth:`TickBatch.to_polars` ({column: polars dtype}), without ``recv_ts``."""
+    import polars as pl
+
+    schema: dict[str, Any] = {}
+    for name in TICK_COLUMNS:
+        if name == "instrument_token":
+            schema[name] = pl.UInt32
+        elif name == "mode":
+            schema[name] = pl.Utf8
+        elif name == "tradable":
+            schema[name] = pl.Boolean
+        elif name in _FLOAT_COLS:
+            schema[name] = pl.Float64
+        elif name in _TIME_COLS:
+            schema[name] = pl.Datetime("us", "UTC")
+        else:
+            schema[name] = pl.Int64
+    return schema
+
+
+def _utc(us: int) -> datetime | None:
+    if us == _NAT:
+        return None
+    return datetime.fromtimestamp(us // 1_000_000, UTC)
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One binary WebSocket message, decoded.
+
+    ``ticks``: the well-formed packets, in order. ``heartbeat``: the message was a heartbeat (< 2 bytes).
+    ``errors``: one line per malformed packet or framing fault (the peer's fault; nothing is raised).
+    """
+
+    ticks: TickBatch
+    heartbeat: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    """One text WebSocket message.
+
+    ``type``: Kite's message type — ``"order"`` (order postback; ``data`` is the order dict as in
+    ``GET /orders``), ``"error"`` (``data`` is the error text), ``"message"`` (broker notice; ``data`` the text) —
+    or another string Kite may add; ``"invalid"`` when the text is not a JSON object (``error`` says why).
+    ``raw``: the text as received.
+    """
+
+    type: str
+    data: Any
+    raw: str
+    error: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decoding
+
+_EMPTY_FRAME_ARRAY = _blank(0)
+_FRAME_NOTE = "peer sent a malformed ticker frame"
+
+#: Frames with at most this many packets are decoded with struct (lower fixed cost); larger ones with numpy.
+SMALL_FRAME = 4
+
+
+def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping[int, float] | None = None
+                 ) -> DecodedFrame:
+    """Decode one binary ticker message into ticks.
+
+    ``data``: the WebSocket message payload. ``segment_divisors``: optional {segment: divisor} overrides of
+    :func:`price_divisor`. Returns a :class:`DecodedFrame`; never raises on malformed data: packets of unknown
+    length are skipped, a frame whose count or lengths run past its end keeps the complete packets before the fault,
+    and each fault is a line in ``errors``.
+    """
+    n = len(data)
+    if n < 2:
+        return DecodedFrame(TickBatch(_blank(0)), heartbeat=True)
+    table = _table_for(segment_divisors)
+    count = (data[0] << 8) | data[1]
+    errors: list[str] = []
+    # Fast path: every packet has the same (known) length and the frame is exactly that long.
+    if n >= 4 and count > SMALL_FRAME:
+        length = (data[2] << 8) | data[3]
+        if length in _LAYOUTS and n == 2 + count * (length + 2):
+            rec = np.frombuffer(data, dtype=np.dtype([("n", ">u2"), ("b", f"V{length}")]), count=count, offset=2)
+            if (rec["n"] == length).all():
+                body = np.frombuffer(data, dtype=np.uint8, count=count * (length + 2), offset=2)
+                words = body.reshape(count, length + 2)[:, 2:].view(">u4")
+                out = _blank(count)
+                _fill(out, None, words, _LAYOUTS[length], table)
+                return DecodedFrame(TickBatch(out))
+    # General path: walk the 2-byte lengths.
+    starts: list[int] = []
+    lengths: list[int] = []
+    j = 2
+    for i in range(count):
+        if j + 2 > n:
+            errors.append(f"{_FRAME_NOTE}: declares {count} packets but ends after {i} (no length prefix at byte {j})")
+            break
+        length = (data[j] << 8) | data[j + 1]
+        if j + 2 + length > n:
+            errors.append(f"{_FRAME_NOTE}: packet {i} declares {length} bytes but only {n - j - 2} remain "
+                          f"(truncated; {count - i} of {count} packets lost)")
+            break
+        if length in _LAYOUTS:
+            starts.append(j + 2)
+            lengths.append(length)
+        else:
+            errors.append(f"{_FRAME_NOTE}: packet {i} has unknown length {length} (expected one of "
+                          f"{', '.join(map(str, PACKET_LENGTHS))}); skipped")
+        j += 2 + length
+    else:
+        if j < n:
+            errors.append(f"{_FRAME_NOTE}: {n - j} trailing bytes after the {count} declared packets; ignored")
+    m = len(starts)
+    if m == 0:
+        return DecodedFrame(TickBatch(_blank(0)), errors=errors)
+    out = _blank(m)
+    if m <= SMALL_FRAME:
+        _fill_small(out, data, starts, lengths, table)
+        return DecodedFrame(TickBatch(out), errors=errors)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    starts_a = np.array(starts, dtype=np.intp)
+    lengths_a = np.array(lengths, dtype=np.intp)
+    for length in np.unique(lengths_a).tolist():
+        rows = np.flatnonzero(lengths_a == length)
+        idx = starts_a[rows, None] + np.arange(length, dtype=np.intp)
+        words = buf[idx].view(">u4")
+        _fill(out, rows if len(rows) < m else None, words, _LAYOUTS[length], table)
+    return DecodedFrame(TickBatch(out), errors=errors)
+
+
+def _fill(out: np.ndarray, rows: np.ndarray | None, words: np.ndarray, lay: _Layout, table: np.ndarray) -> None:
+    """Write packets (``words``: n × length/4 big-endian uint32) into ``out`` at ``rows`` (None = all rows)."""
+    w = words.astype(np.int64)
+    token = w[:, 0]
+    seg = token & 0xFF
+    div = table[seg]
+    fview, iview = _views(out)
+    sel = slice(None) if rows is None else rows
+    prices = w[:, lay.price_words] / div[:, None]
+    if rows is None:
+        fview[:, lay.price_cols] = prices
+    else:
+        fview[rows[:, None], lay.price_cols] = prices
+    if lay.has_ohlc:
+        lp = prices[:, 0]
+        close = prices[:, list(_LAYOUTS_CLOSE[lay.length])][:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = np.where(close != 0, (lp - close) * 100 / close, 0.0)
+        fview[sel, _FI["change"]] = change
+    if len(lay.int_words):
+        if rows is None:
+            iview[:, lay.int_cols] = w[:, lay.int_words]
+        else:
+            iview[rows[:, None], lay.int_cols] = w[:, lay.int_words]
+    if len(lay.order_words):
+        if rows is None:
+            iview[:, lay.order_cols] = w[:, lay.order_words] >> 16
+        else:
+            iview[rows[:, None], lay.order_cols] = w[:, lay.order_words] >> 16
+    if len(lay.time_words):
+        if rows is None:
+            iview[:, lay.time_cols] = w[:, lay.time_words] * 1_000_000
+        else:
+            iview[rows[:, None], lay.time_cols] = w[:, lay.time_words] * 1_000_000
+    out["instrument_token"][sel] = token
+    out["packet_length"][sel] = lay.length
+    out["mode"][sel] = lay.mode
+    out["tradable"][sel] = seg != SEGMENT_INDICES
+
+
+# index of "close" within each layout's price columns (for change)
+_LAYOUTS_CLOSE = {
+    length: [list(lay.price_cols).index(_FI["close"])] for length, lay in _LAYOUTS.items() if lay.has_ohlc
+}
+
+_STRUCTS = {length: struct.Struct(f">{length // 4}I") for length in _LAYOUTS}
+
+
+def _fill_small(out: np.ndarray, data, starts: list[int], lengths: list[int], table: np.ndarray) -> None:
+    """Decode a few packets with struct (cheaper than numpy's fixed cost per call for tiny frames)."""
+    fview, iview = _views(out)
+    for r, (start, length) in enumerate(zip(starts, lengths, strict=True)):
+        w = _STRUCTS[length].unpack_from(data, start)
+        lay = _LAYOUTS[length]
+        token = w[0]
+        seg = token & 0xFF
+        div = float(table[seg])
+        frow = fview[r]
+        irow = iview[r]
+        pw = lay.price_words.tolist()
+        pc = lay.price_cols.tolist()
+        prices = [w[k] / div for k in pw]
+        for c, v in zip(pc, prices, strict=True):
+            frow[c] = v
+        if lay.has_ohlc:
+            lp = prices[0]
+            close = prices[_LAYOUTS_CLOSE[length][0]]
+            frow[_FI["change"]] = (lp - close) * 100 / close if close != 0 else 0.0
+        for k, c in zip(lay.int_words.tolist(), lay.int_cols.tolist(), strict=True):
+            irow[c] = w[k]
+        for k, c in zip(lay.order_words.tolist(), lay.order_cols.tolist(), strict=True):
+            irow[c] = w[k] >> 16
+        for k, c in zip(lay.time_words.tolist(), lay.time_cols.tolist(), strict=True):
+            irow[c] = w[k] * 1_000_000
+        row = out[r]  # a structured scalar is a view: writes go to ``out``
+        row["instrument_token"] = token
+        row["packet_length"] = length
+        row["mode"] = lay.mode
+        row["tradable"] = seg != SEGMENT_INDICES
+
+
+def decode_text(text: str | bytes) -> TextMessage:
+    """Decode one text ticker message (JSON ``{"type": ..., "data": ...}``); never raises on peer data.
+
+    Types Kite sends: ``"order"`` (order postback), ``"error"``, ``"message"``. Text that is not a JSON object gives
+    ``TextMessage(type="invalid", data=None, error=...)``.
+    """
+    if isinstance(text, bytes | bytearray | memoryview):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return TextMessage("invalid", None, bytes(text).decode("utf-8", "replace"),
+                               f"peer sent a text message that is not UTF-8: {exc}")
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        return TextMessage("invalid", None, text, f"peer sent a text message that is not JSON: {exc}")
+    if not isinstance(obj, dict):
+        return TextMessage("invalid", None, text, "peer sent a JSON text message that is not an object")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        return TextMessage("invalid", obj.get("data"), text, "peer sent a text message without a string 'type'")
+    return TextMessage(kind, obj.get("data"), text)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Encoding (for the sim and tests)
+
+
+def _misuse(message: str) -> ProtocolError:
+    return ProtocolError(message, hint="fix the tick passed to the encoder", ours=True)
+
+
+def _u32(value: Any, what: str) -> int:
+    v = int(value)
+    if not 0 <= v <= _UINT32_MAX:
+        raise _misuse(f"{what}={value!r} does not fit the wire's unsigned 32-bit field")
+    return v
+
+
+def _price(value: Any, div: float, what: str) -> int:
+    if value is None:
+        return 0
+    return _u32(round(float(value) * div), what)
+
+
+def _epoch(value: Any, what: str) -> int:
+    """Seconds since the epoch of a datetime (aware; naive = local time, as Python and the official client
+    read it), an int/float of epoch seconds, or None (0)."""
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        return _u32(int(value.timestamp()), what)
+    if isinstance(value, np.datetime64):
+        return _u32(int(value.astype("datetime64[s]").astype(np.int64)), what)
+    return _u32(int(value), what)
+
+
+def _ohlc(tick: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+    ohlc = tick.get("ohlc")
+    src = ohlc if isinstance(ohlc, Mapping) else tick
+    return src.get("open"), src.get("high"), src.get("low"), src.get("close")
+
+
+def _token(tick: Mapping[str, Any]) -> int:
+    if "instrument_token" not in tick:
+        raise _misuse("tick has no instrument_token")
+    return _u32(tick["instrument_token"], "instrument_token")
+
+
+def encode_ltp(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] | None = None) -> bytes:
+    """An 8-byte LTP packet body: token, last_price (rupees → wire units by :func:`price_divisor`).
+
+    Raises ProtocolError(ours=True) when a value does not fit its unsigned 32-bit field.
+    """
+    token = _token(tick)
+    div = price_divisor(token, segment_divisors)
+    return struct.pack(">II", token, _price(tick.get("last_price"), div, "last_price"))
+
+
+def _index_words(tick: Mapping[str, Any], segment_divisors) -> tuple[int, list[int]]:
+    token = _token(tick)
+    div = price_divisor(token, segment_divisors)
+    o, h, low, c = _ohlc(tick)
+    lp = _price(tick.get("last_price"), div, "last_price")
+    close = _price(c, div, "close")
+    # bytes 24-28: net change (last - close) in wire units, as a signed int; the official client ignores it.
+    net = (lp - close) & 0xFFFFFFFF
+    return token, [token, lp, _price(h, div, "high"), _price(low, div, "low"), _price(o, div, "open"), close, net]
+
+
+def encode_index_quote(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] | None = None) -> bytes:
+    """A 28-byte index quote packet body: token, last_price, high, low, open, close (that order), net change.
+
+    OHLC from ``tick["ohlc"]`` or flat ``open``/``high``/``low``/``close`` keys (rupees). ``change`` is not read:
+    receivers compute it. Raises ProtocolError(ours=True) on out-of-range values.
+    """
+    _, words = _index_words(tick, segment_divisors)
+    return struct.pack(">7I", *words)
+
+
+def encode_index_full(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] | None = None) -> bytes:
+    """A 32-byte index full packet body: the index quote fields plus ``exchange_timestamp`` (epoch seconds).
+
+    ``exchange_timestamp``: aware datetime, naive datetime (local time, as the official client decodes it), epoch
+    seconds, or None (0). Raises ProtocolError(ours=True) on out-of-range values.
+    """
+    _, words = _index_words(tick, segment_divisors)
+    words.append(_epoch(tick.get("exchange_timestamp"), "exchange_timestamp"))
+    return struct.pack(">8I", *words)
+
+
+def _quote_words(tick: Mapping[str, Any], segment_divisors) -> tuple[float, list[int]]:
+    token = _token(tick)
+    div = price_divisor(token, segment_divisors)
+    o, h, low, c = _ohlc(tick)
+    return div, [
+        token,
+        _price(tick.get("last_price"), div, "last_price"),
+        _u32(tick.get("last_traded_quantity") or 0, "last_traded_quantity"),
+        _price(tick.get("average_traded_price"), div, "average_traded_price"),
+        _u32(tick.get("volume_traded") or 0, "volume_traded"),
+        _u32(tick.get("total_buy_quantity") or 0, "total_buy_quantity"),
+        _u32(tick.get("total_sell_quantity") or 0, "total_sell_quantity"),
+        _price(o, div, "open"), _price(h, div, "high"), _price(low, div, "low"), _price(c, div, "close"),
+    ]
+
+
+def encode_quote(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] | None = None) -> bytes:
+    """A 44-byte quote packet body: token, last_price, last_traded_quantity, average_traded_price, volume_traded,
+    total_buy_quantity, total_sell_quantity, open, high, low, close. Prices in rupees, quantities in units;
+    missing fields are 0. Raises ProtocolError(ours=True) on out-of-range values."""
+    _, words = _quote_words(tick, segment_divisors)
+    return struct.pack(">11I", *words)
+
+
+def _depth_levels(tick: Mapping[str, Any], side: str, prefix: str) -> list[tuple[Any, Any, Any]]:
+    depth = tick.get("depth")
+    if isinstance(depth, Mapping):
+        levels = list(depth.get(side) or [])
+        if len(levels) > 5:
+            raise _misuse(f"depth {side} has {len(levels)} levels; the full packet carries 5")
+        rows = [(lv.get("quantity"), lv.get("price"), lv.get("orders")) for lv in levels]
+    else:
+        rows = [(tick.get(f"{prefix}_qty_{k}"), tick.get(f"{prefix}_price_{k}"), tick.get(f"{prefix}_orders_{k}"))
+                for k in range(1, 6)]
+    return rows + [(0, 0, 0)] * (5 - len(rows))
+
+
+_FULL_HEAD = struct.Struct(">16I")
+_DEPTH_ENTRY = struct.Struct(">IIHxx")
+
+
+def encode_full(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] | None = None) -> bytes:
+    """A 184-byte full packet body: the quote fields, last_trade_time, oi, oi_day_high, oi_day_low,
+    exchange_timestamp, then 5 bid and 5 ask depth entries (quantity uint32, price uint32, orders uint16, 2 pad).
+
+    Depth from ``tick["depth"] = {"buy": [{"quantity", "price", "orders"}...], "sell": [...]}`` (≤ 5 levels each,
+    missing levels zero) or flat ``bid_price_1``… keys. Times as for :func:`encode_index_full`.
+    Raises ProtocolError(ours=True) on out-of-range values.
+    """
+    div, words = _quote_words(tick, segment_divisors)
+    words += [
+        _epoch(tick.get("last_trade_time"), "last_trade_time"),
+        _u32(tick.get("oi") or 0, "oi"),
+        _u32(tick.get("oi_day_high") or 0, "oi_day_high"),
+        _u32(tick.get("oi_day_low") or 0, "oi_day_low"),
+        _epoch(tick.get("exchange_timestamp"), "exchange_timestamp"),
+    ]
+    parts = [_FULL_HEAD.pack(*words)]
+    for side, prefix in (("buy", "bid"), ("sell", "ask")):
+        for qty, price, orders in _depth_levels(tick, side, prefix):
+            n_orders = int(orders or 0)
+            if not 0 <= n_orders <= 0xFFFF:
+                raise _misuse(f"depth orders={orders!r} does not fit the wire's unsigned 16-bit field")
+            parts.append(_DEPTH_ENTRY.pack(_u32(qty or 0, "depth quantity"), _price(price, div, "depth price"),
+                                           n_orders))
+    return b"".join(parts)
+
+
+def encode_packet(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] | None = None) -> bytes:
+    """One packet body for ``tick`` by its ``mode`` ("ltp", "quote", "full"); index tokens (segment 9, INDICES)
+    get the 28/32-byte index packets for quote/full. Raises ProtocolError(ours=True) on an unknown mode."""
+    mode = tick.get("mode", MODE_FULL)
+    index = (_token(tick) & 0xFF) == SEGMENT_INDICES
+    if mode == MODE_LTP:
+        return encode_ltp(tick, segment_divisors)
+    if mode == MODE_QUOTE:
+        return encode_index_quote(tick, segment_divisors) if index else encode_quote(tick, segment_divisors)
+    if mode == MODE_FULL:
+        return encode_index_full(tick, segment_divisors) if index else encode_full(tick, segment_divisors)
+    raise _misuse(f"unknown tick mode {mode!r} (expected one of {', '.join(MODES)})")
+
+
+def encode_packets(bodies: Sequence[bytes]) -> bytes:
+    """A binary frame from packet bodies: uint16 count, then uint16 length + body each (at most 65535 packets of
+    at most 65535 bytes; ProtocolError(ours=True) beyond)."""
+    if len(bodies) > 0xFFFF:
+        raise _misuse(f"{len(bodies)} packets do not fit one frame (max 65535)")
+    parts = [_U16.pack(len(bodies))]
+    for body in bodies:
+        if len(body) > 0xFFFF:
+            raise _misuse(f"a packet of {len(body)} bytes does not fit its 16-bit length")
+        parts.append(_U16.pack(len(body)))
+        parts.append(bytes(body))
+    return b"".join(parts)
+
+
+def encode_frame(ticks: Sequence[Mapping[str, Any]], segment_divisors: Mapping[int, float] | None = None) -> bytes:
+    """One binary frame from tick dicts (keys as ``KiteTicker._parse_binary`` output, including ``mode``).
+
+    Packet type per tick by :func:`encode_packet`. Raises ProtocolError(ours=True) on bad ticks.
+    """
+    return encode_packets([encode_packet(t, segment_divisors) for t in ticks])
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # Kite's order timestamps: "YYYY-MM-DD HH:MM:SS" in IST.
+        if value.tzinfo is not None:
+            from tradesig.clock import IST
+
+            value = value.astimezone(IST)
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot encode {type(value).__name__} in a ticker text message")
+
+
+def encode_message(kind: str, data: Any) -> str:
+    """A text ticker message ``{"type": kind, "data": data}`` (JSON). Datetimes become Kite's
+    ``"YYYY-MM-DD HH:MM:SS"`` IST strings (aware ones are converted; naive ones are taken as IST)."""
+    try:
+        return json.dumps({"type": kind, "data": data}, default=_json_default)
+    except TypeError as exc:
+        raise _misuse(str(exc)) from None
+
+
+def encode_order_postback(order: Mapping[str, Any]) -> str:
+    """The text message Kite sends on an order update: ``{"type": "order", "data": order}`` where ``order`` is
+    shaped like an entry of ``GET /orders`` (order_id, status, ...)."""
+    return encode_message("order", dict(order))
+
+
+def encode_error(message: str) -> str:
+    """The text message Kite sends on an error: ``{"type": "error", "data": message}``."""
+    return encode_message("error", str(message))
