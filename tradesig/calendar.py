@@ -188,6 +188,37 @@ class Overrides:
     extend_to: date | None = None
 
 
+@dataclass(frozen=True)
+class TradingDay:
+    """The answer about one IST date: ``session`` (None when closed) and ``reason`` ("weekend", the holiday's
+    name, or the session's name)."""
+
+    date: date
+    session: SessionHours | None
+    reason: str
+
+    @property
+    def trading(self) -> bool:
+        return self.session is not None
+
+
+@dataclass(frozen=True)
+class MarketStatus:
+    """The market at an instant: ``at`` (aware IST), ``phase``, the day's ``session`` (None when closed all day),
+    the ``next_phase`` and its start ``next_change`` (aware IST)."""
+
+    at: datetime
+    phase: Phase
+    session: SessionHours | None
+    next_phase: Phase
+    next_change: datetime
+
+    @property
+    def seconds_to_next(self) -> int:
+        """Whole seconds from ``at`` to ``next_change``."""
+        return int((self.next_change - self.at).total_seconds())
+
+
 # ------------------------------------------------------------------------------------------------ base facts
 
 
@@ -226,10 +257,15 @@ def build_base_calendar() -> BaseCalendar:
     except ImportError as exc:
         raise CalendarCoverageError("exchange-calendars is not installed: no market calendar data",
                                     "pip install exchange-calendars") from exc
-    cls = type(xc.get_calendar(XC_CALENDAR))
-    cal = xc.get_calendar(XC_CALENDAR, start=cls.bound_min())
-    sessions = {ts.date() for ts in cal.sessions}
-    first, last = cal.first_session.date(), cal.last_session.date()
+    import warnings
+
+    with warnings.catch_warnings():  # pandas deprecation warnings raised inside exchange-calendars itself
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cls = type(xc.get_calendar(XC_CALENDAR))
+        cal = xc.get_calendar(XC_CALENDAR, start=cls.bound_min())
+        sessions = {ts.date() for ts in cal.sessions}
+        first, last = cal.first_session.date(), cal.last_session.date()
     holidays = set()
     day = first
     while day <= last:
@@ -482,6 +518,23 @@ class MarketCalendar:
                               "< close ≤ closing_end ≤ post_close_end)")
         return SessionHours(d, *values, name=special.name, special=True)
 
+    def day(self, d: date) -> TradingDay:
+        """Whether ``d`` is a trading day, with its session or the reason it is not (holiday name, weekend)."""
+        sess = self.session(d)
+        if sess is not None:
+            return TradingDay(d, sess, sess.name)
+        if d in self.overrides.holidays:
+            return TradingDay(d, None, self.overrides.holidays[d])
+        if d.weekday() >= 5:
+            return TradingDay(d, None, "weekend")
+        return TradingDay(d, None, HOLIDAY_NAMES.get(d.isoformat(), UNNAMED_HOLIDAY))
+
+    def status(self, ts: datetime) -> MarketStatus:
+        """The :class:`MarketStatus` at aware ``ts``: phase now, the day's session, the next phase change."""
+        local = _require_aware(ts)
+        nxt, when = self.next_phase_change(local)
+        return MarketStatus(local, self.phase(local), self.session(local.date()), nxt, when)
+
     def next_trading_day(self, d: date) -> date:
         """The first trading day strictly after ``d``."""
         day = d + timedelta(days=1)
@@ -628,7 +681,8 @@ def get_calendar(loaded_config: LoadedConfig | None = None) -> MarketCalendar:
 
 
 __all__ = [
-    "Phase", "SessionHours", "MarketCalendar", "BaseCalendar", "Overrides", "SpecialSession", "get_calendar",
+    "Phase", "SessionHours", "TradingDay", "MarketStatus", "MarketCalendar", "BaseCalendar", "Overrides",
+    "SpecialSession", "get_calendar",
     "load_base_calendar", "build_base_calendar", "load_overrides", "parse_overrides", "overrides_path",
     "cache_dir", "cache_path", "HOLIDAY_NAMES", "OVERRIDES_FILE",
 ]

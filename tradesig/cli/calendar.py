@@ -1,0 +1,154 @@
+"""``tradesig calendar``: is-trading-day, in-session, status, next-open, holidays.
+
+Exit codes (for systemd ``ExecCondition=``): 0 yes, 1 no, 255 when the calendar has no data for the date
+(the message names the fix), 2 for a usage or config error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from enum import Enum
+
+import typer
+
+from tradesig.cli._common import TableFormat, app_context, render_rows, to_json
+
+app = typer.Typer(help="Trading days, session phase now, next open, holidays (exit 0 yes / 1 no / 255 no data).",
+                  no_args_is_help=True)
+
+
+class StatusFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _calendar(ctx: typer.Context):
+    from tradesig.calendar import get_calendar
+
+    return get_calendar(app_context(ctx).config())
+
+
+def _when(at: str | None) -> datetime:
+    from tradesig.clock import IST, SystemClock, parse_datetime_ist
+
+    if at is None:
+        return SystemClock().now().astimezone(IST)
+    try:
+        return parse_datetime_ist(at).astimezone(IST)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--at") from None
+
+
+def _hhmm(value: str | None, name: str) -> time | None:
+    if value is None:
+        return None
+    try:
+        hour, minute = value.split(":")
+        return time(int(hour), int(minute))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an HH:MM time", param_hint=name) from None
+
+
+def _duration(seconds: int) -> str:
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{days}d{out}" if days else out
+
+
+def _stamp(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M:%S IST") if ts.second else ts.strftime("%Y-%m-%d %H:%M IST")
+
+
+@app.command("is-trading-day")
+def is_trading_day(ctx: typer.Context,
+                   day: str = typer.Argument(None, metavar="[DATE]", help="YYYY-MM-DD (default: today, IST).")
+                   ) -> None:
+    """Exit 0 if DATE is a trading day, 1 if not, 255 if the calendar has no data for it."""
+    from tradesig.clock import parse_date
+
+    if day is None:
+        d = _when(None).date()
+    else:
+        try:
+            d = parse_date(day)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="DATE") from None
+    info = _calendar(ctx).day(d)
+    if info.session is None:
+        typer.echo(f"{d.isoformat()}: not a trading day ({info.reason})")
+        raise typer.Exit(1)
+    s = info.session
+    typer.echo(f"{d.isoformat()}: trading day ({s.name} session, {s.open:%H:%M}-{s.close:%H:%M} IST)")
+
+
+@app.command("in-session")
+def in_session(ctx: typer.Context,
+               at: str = typer.Option(None, "--at", metavar="DATETIME", help="Instant to test (default: now; "
+                                      "'YYYY-MM-DD HH:MM' is IST)."),
+               start: str = typer.Option(None, "--from", metavar="HH:MM", help="Window start, IST (default: the "
+                                         "session's pre-open, 09:00)."),
+               end: str = typer.Option(None, "--to", metavar="HH:MM", help="Window end (exclusive), IST (default: "
+                                       "the closing session's end, 15:40)."),
+               ) -> None:
+    """Exit 0 if the instant is on a trading day within [--from, --to), 1 if not, 255 if no calendar data.
+
+    For systemd ExecCondition= of long-running units (the feed: --from 08:55 --to 15:35), so a unit started
+    late after a reboot still runs inside the session and not after it. On a special session with its own
+    hours (Muhurat) the window is that session's pre-open to closing end.
+    """
+    when = _when(at)
+    lo, hi = _hhmm(start, "--from"), _hhmm(end, "--to")
+    if _calendar(ctx).in_window(when, lo, hi):
+        typer.echo(f"{_stamp(when)}: inside the session window")
+        return
+    typer.echo(f"{_stamp(when)}: outside the session window")
+    raise typer.Exit(1)
+
+
+@app.command("status")
+def status(ctx: typer.Context,
+           at: str = typer.Option(None, "--at", metavar="DATETIME", help="Instant (default: now; "
+                                  "'YYYY-MM-DD HH:MM' is IST, ISO with an offset accepted)."),
+           fmt: StatusFormat = typer.Option(StatusFormat.text, "--format", help="Output format."),
+           ) -> None:
+    """The session phase at an instant and the time to the next phase."""
+    st = _calendar(ctx).status(_when(at))
+    if fmt is StatusFormat.json:
+        typer.echo(to_json({
+            "at": st.at, "phase": st.phase.value, "trading_day": st.session is not None,
+            "session": st.session.as_dict() if st.session else None, "next_phase": st.next_phase.value,
+            "next_change": st.next_change, "seconds_to_next": st.seconds_to_next,
+        }))
+        return
+    day = (f"{st.session.name} session {st.session.open:%H:%M}-{st.session.close:%H:%M}" if st.session
+           else "not a trading day")
+    typer.echo(f"{_stamp(st.at)}  {st.phase.value}  ({day}); next {st.next_phase.value} at "
+               f"{_stamp(st.next_change)}, in {_duration(st.seconds_to_next)}")
+
+
+@app.command("next-open")
+def next_open(ctx: typer.Context,
+              at: str = typer.Option(None, "--at", metavar="DATETIME", help="From this instant (default: now)."),
+              fmt: StatusFormat = typer.Option(StatusFormat.text, "--format", help="Output format."),
+              ) -> None:
+    """The next start of continuous trading (09:15 IST on a regular day)."""
+    when = _when(at)
+    opens = _calendar(ctx).next_open(when)
+    seconds = int((opens - when).total_seconds())
+    if fmt is StatusFormat.json:
+        typer.echo(to_json({"at": when, "next_open": opens, "seconds": seconds}))
+        return
+    typer.echo(f"{_stamp(opens)} (in {_duration(seconds)})")
+
+
+@app.command("holidays")
+def holidays(ctx: typer.Context,
+             year: int = typer.Argument(..., metavar="YEAR", help="Calendar year, e.g. 2026."),
+             fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format."),
+             ) -> None:
+    """Weekday exchange holidays of YEAR (exchange-calendars XBOM plus the override file)."""
+    rows = [{"date": d.isoformat(), "weekday": d.strftime("%A"), "name": name}
+            for d, name in _calendar(ctx).holidays(year)]
+    typer.echo(render_rows(rows, ["date", "weekday", "name"], fmt.value))
