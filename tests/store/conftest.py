@@ -1,0 +1,8 @@
+"""Helpers for the store tests (importable as ``tests_store_helpers``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "_lib"))

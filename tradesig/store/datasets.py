@@ -1,0 +1,290 @@
+"""Parquet datasets of the data home: bars and ticks (layout and rules in docs/data-layout.md).
+
+* ``home/bars/interval=I/date=YYYY-MM-DD/part-*.parquet`` — regular-session bars (IST date of the bar start).
+* ``home/bars_extended/interval=I/date=…/part-*.parquet`` — bars outside the regular session (post-close flat
+  bars, special sessions), same columns; never mixed into regular bars or derived intervals.
+* ``home/ticks/date=YYYY-MM-DD/part-*.parquet`` — decoded ticks as given, partitioned by the IST date of recv_ts.
+
+Parts are immutable: written to ``.part-….parquet.tmp`` in the same directory, fsync'd, then ``os.replace``d to
+``part-….parquet``; readers only ever glob ``*.parquet`` so they never see a half-written file. Writers of one
+dataset serialise on ``home/<dataset>/.writer.lock`` (flock): that makes the dedup check + write atomic with
+respect to other writers and never touches readers. Parts are never rewritten or deleted by the store.
+
+Derived intervals (5m, 15m, 1h, 4h, 1d) are computed on read from the finest stored interval for each date
+(usually 1m), so a partial bar never gets frozen in storage; see :meth:`Store.read_bars`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from tradesig.store.bars import BAR_SCHEMA, INTERVALS, conform, empty_bars, interval_minutes, resample, split_session
+
+log = logging.getLogger(__name__)
+
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+STORED_BAR_COLUMNS = [*BAR_SCHEMA, "source"]
+
+
+def _symbol_key(symbol: str) -> str:
+    """tradesig's index key for any index spelling; other symbols (derivatives) are upper-cased as given."""
+    from tradesig.market import canonical_symbol
+
+    try:
+        return canonical_symbol(symbol)
+    except KeyError:
+        return symbol.strip().upper()
+
+
+def _as_date(value: date | datetime | None) -> date | None:
+    if value is None or type(value) is date:
+        return value  # type: ignore[return-value]
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} has no time zone")
+        from tradesig.clock import ist_date
+
+        return ist_date(value)
+    raise TypeError(f"expected a date or an aware datetime, got {type(value).__name__}")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_part(directory: Path, df: pl.DataFrame, tag: str = "") -> Path:
+    """Write ``df`` as a new immutable part in ``directory`` (temp file + fsync + os.replace). Returns the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")  # a file name, not a market time
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)[:40]
+    name = f"part-{stamp}-{safe + '-' if safe else ''}{uuid.uuid4().hex[:8]}.parquet"
+    tmp = directory / f".{name}.tmp"
+    df.write_parquet(tmp, compression="zstd", statistics=True)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, directory / name)
+    _fsync_dir(directory)
+    return directory / name
+
+
+class Store:
+    """The Parquet datasets under one data home. Cheap to construct; safe to use from many processes.
+
+    ``home``: the data home directory (created on first write).
+    """
+
+    def __init__(self, home: Path | str) -> None:
+        self.home = Path(home)
+
+    # ------------------------------------------------------------------ paths and locks
+    def dataset_dir(self, name: str) -> Path:
+        return self.home / name
+
+    def bars_dir(self, interval: str, extended: bool = False) -> Path:
+        interval_minutes(interval)
+        return self.home / ("bars_extended" if extended else "bars") / f"interval={interval}"
+
+    @contextmanager
+    def _writer_lock(self, dataset: str) -> Iterator[None]:
+        directory = self.home / dataset
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".writer.lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    @staticmethod
+    def _date_dirs(base: Path, start: date | None, end: date | None) -> list[tuple[date, Path]]:
+        if not base.is_dir():
+            return []
+        out = []
+        for entry in os.scandir(base):
+            m = _DATE_DIR.match(entry.name)
+            if not m or not entry.is_dir():
+                continue
+            d = date.fromisoformat(m.group(1))
+            if (start is None or d >= start) and (end is None or d <= end):
+                out.append((d, Path(entry.path)))
+        return sorted(out)
+
+    @staticmethod
+    def _parts(directory: Path) -> list[Path]:
+        return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith("."))
+
+    # ------------------------------------------------------------------ bars
+    def write_bars(self, df: pl.DataFrame, interval: str, source: str) -> int:
+        """Store bars of ``interval``; returns the number of rows added.
+
+        ``df``: bars with at least symbol, ts (aware, or naive = IST), open, high, low, close (volume/oi/status
+        optional, see :func:`tradesig.store.bars.conform`). Symbols of the indices are stored under tradesig's key
+        (``"NIFTY 50"`` → ``"NIFTY"``). Rows whose (symbol, ts) is already stored — or repeated within ``df`` (the
+        first wins) — are not added, so writing the same data twice adds nothing. Rows outside the regular session
+        go to the ``bars_extended`` dataset (counted in the return value too). ``source`` (e.g. ``"kite"``,
+        ``"import:file.csv"``) is recorded per row. One part per IST date is written.
+        """
+        interval_minutes(interval)
+        if df.is_empty():
+            return 0
+        bars = conform(df)
+        keys = {s: _symbol_key(s) for s in bars.get_column("symbol").unique().to_list()}
+        bars = bars.with_columns(pl.col("symbol").replace_strict(keys, return_dtype=pl.Utf8))
+        bars = bars.unique(subset=["symbol", "ts"], keep="first", maintain_order=True)
+        regular, extended = split_session(bars, interval)
+        added = 0
+        with self._writer_lock("bars"):
+            for frame, ext in ((regular, False), (extended, True)):
+                if not frame.is_empty():
+                    added += self._write_partitioned(frame, self.bars_dir(interval, ext), source)
+        return added
+
+    def _write_partitioned(self, bars: pl.DataFrame, base: Path, source: str) -> int:
+        bars = bars.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_date"),
+                                 pl.lit(source).alias("source"))
+        added = 0
+        for (day,), part in bars.partition_by("_date", as_dict=True, maintain_order=True).items():
+            directory = base / f"date={day.isoformat()}"
+            part = part.drop("_date")
+            existing = self._parts(directory) if directory.is_dir() else []
+            if existing:
+                stored = pl.scan_parquet(existing).select("symbol", "ts").collect()
+                part = part.join(stored, on=["symbol", "ts"], how="anti")
+            if part.is_empty():
+                continue
+            write_part(directory, part.select(STORED_BAR_COLUMNS).sort(["symbol", "ts"]), source)
+            added += part.height
+        return added
+
+    def _scan_bars(self, symbol: str | None, interval: str, start: date | None, end: date | None,
+                   extended: bool = False) -> pl.DataFrame:
+        files = [p for _, d in self._date_dirs(self.bars_dir(interval, extended), start, end)
+                 for p in self._parts(d)]
+        if not files:
+            return empty_bars()
+        lf = pl.scan_parquet(files)
+        if symbol is not None:
+            lf = lf.filter(pl.col("symbol") == symbol)
+        return lf.select(list(BAR_SCHEMA)).collect()
+
+    def stored_intervals(self, extended: bool = False) -> list[str]:
+        """Intervals that have a dataset directory (finest first)."""
+        return [iv for iv in INTERVALS if self.bars_dir(iv, extended).is_dir()]
+
+    def read_bars(self, symbol: str, interval: str, start: date | datetime | None = None,
+                  end: date | datetime | None = None, *, session: str = "regular") -> pl.DataFrame:
+        """Bars of one symbol, BAR_SCHEMA, sorted by ts (empty frame when there are none).
+
+        ``start``/``end``: inclusive IST dates (an aware datetime counts by its IST date, then rows are cut to
+        ``start <= ts <= end``). ``interval``: stored bars of that interval where they exist; otherwise, per IST
+        date, derived (session-aligned, :func:`tradesig.store.bars.resample`) from the finest stored interval
+        that nests in it (1m, then 5m, 15m, 1h …). ``session="extended"`` returns the bars outside the regular
+        session as stored (no derivation); ``"all"`` both.
+        """
+        if session not in ("regular", "extended", "all"):
+            raise ValueError("session must be 'regular', 'extended' or 'all'")
+        step = interval_minutes(interval)
+        key = _symbol_key(symbol)
+        d0, d1 = _as_date(start), _as_date(end)
+        frames = []
+        if session in ("extended", "all"):
+            frames.append(self._scan_bars(key, interval, d0, d1, extended=True))
+        if session in ("regular", "all"):
+            covered: pl.DataFrame | None = None
+            for source_iv in INTERVALS:
+                source_step = interval_minutes(source_iv)
+                if source_step > step or (interval != "1d" and step % source_step):
+                    continue
+                raw = self._scan_bars(key, source_iv, d0, d1)
+                if raw.is_empty():
+                    continue
+                raw = raw.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_d"))
+                if covered is not None:
+                    raw = raw.join(covered, on="_d", how="anti")
+                if raw.is_empty():
+                    continue
+                days = raw.select(pl.col("_d").unique())
+                covered = days if covered is None else pl.concat([covered, days])
+                frames.append(resample(raw.drop("_d"), interval, source_interval=source_iv))
+        if not frames:
+            return empty_bars()
+        out = pl.concat(frames).sort("ts")
+        if isinstance(start, datetime):
+            out = out.filter(pl.col("ts") >= start.astimezone(UTC))
+        if isinstance(end, datetime):
+            out = out.filter(pl.col("ts") <= end.astimezone(UTC))
+        return out
+
+    def symbols(self, interval: str = "1m") -> list[str]:
+        """Symbols with stored bars of ``interval`` (regular session), sorted."""
+        files = [p for _, d in self._date_dirs(self.bars_dir(interval), None, None) for p in self._parts(d)]
+        if not files:
+            return []
+        return sorted(pl.scan_parquet(files).select(pl.col("symbol").unique()).collect().get_column("symbol")
+                      .to_list())
+
+    def bar_dates(self, symbol: str, interval: str = "1m") -> list[date]:
+        """IST dates with stored bars of ``symbol`` at ``interval`` (regular session)."""
+        df = self._scan_bars(_symbol_key(symbol), interval, None, None)
+        if df.is_empty():
+            return []
+        return sorted(df.select(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date().unique())
+                      .to_series().to_list())
+
+    # ------------------------------------------------------------------ ticks
+    def write_ticks(self, df: pl.DataFrame) -> int:
+        """Append decoded ticks (the codec's frame plus ``recv_ts``) as new parts, one per IST date of recv_ts.
+
+        Stored as given (no dedup: the feed's journal offsets make recovery exactly-once). Returns rows written.
+        Raises ValueError when ``recv_ts`` is missing or not tz-aware.
+        """
+        if df.is_empty():
+            return 0
+        dtype = df.schema.get("recv_ts")
+        if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
+            raise ValueError("ticks need a tz-aware recv_ts column")
+        ticks = df.with_columns(pl.col("recv_ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+        ticks = ticks.with_columns(pl.col("recv_ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_date"))
+        written = 0
+        with self._writer_lock("ticks"):
+            for (day,), part in ticks.partition_by("_date", as_dict=True, maintain_order=True).items():
+                write_part(self.home / "ticks" / f"date={day.isoformat()}", part.drop("_date"), "ticks")
+                written += part.height
+        return written
+
+    def read_ticks(self, token_or_symbol: int | str | None = None, date: date | None = None) -> pl.DataFrame:
+        """Stored ticks, sorted by recv_ts; filtered by instrument token (int) or index symbol (any spelling;
+        ``"NIFTY"`` → token 256265) and by IST ``date`` (None: every date). Empty frame when there are none.
+        Raises ValueError for a symbol that is not an index (ticks carry tokens only)."""
+        files = [p for _, d in self._date_dirs(self.home / "ticks", date, date) for p in self._parts(d)]
+        if not files:
+            return pl.DataFrame()
+        df = pl.concat([pl.read_parquet(p) for p in files], how="diagonal_relaxed")
+        if token_or_symbol is not None:
+            token = token_or_symbol
+            if isinstance(token_or_symbol, str):
+                from tradesig.market import INDICES
+
+                key = _symbol_key(token_or_symbol)
+                if key not in INDICES:
+                    raise ValueError(f"no instrument token known for {token_or_symbol!r}; pass the token")
+                token = INDICES[key].token
+            df = df.filter(pl.col("instrument_token").cast(pl.Int64) == int(token))
+        return df.sort("recv_ts", maintain_order=True)
+
+
+__all__ = ["Store", "write_part", "STORED_BAR_COLUMNS"]

@@ -1,0 +1,122 @@
+"""The event log: trading events (signals, orders, fills, risk actions) as append-only JSON lines.
+
+File per IST date of the event time: ``home/events/YYYY-MM-DD.jsonl``; one JSON object per line with ``"kind"``,
+``"ts"`` (ISO 8601, UTC, microseconds) and the payload's fields. Each append takes an exclusive ``flock`` on the
+file for the duration of one ``write`` + ``fsync``, so lines from several processes never interleave and a line
+is on disk when :meth:`EventLog.append` returns. Files are never rewritten. A torn last line (crash mid-write)
+is skipped by :meth:`EventLog.read` with a warning.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RESERVED_KEYS = ("kind", "ts")
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        return obj.astimezone(UTC).isoformat() if obj.tzinfo else obj.isoformat()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "value"):
+        return obj.value
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+class EventLog:
+    """Append-only JSONL event files under ``home/events``.
+
+    ``home``: the data home. Appends are fsync'd; reads never block or are blocked by writers.
+    """
+
+    def __init__(self, home: Path | str) -> None:
+        self.home = Path(home)
+        self.directory = self.home / "events"
+
+    def path(self, day: date) -> Path:
+        return self.directory / f"{day.isoformat()}.jsonl"
+
+    def append(self, kind: str, payload: dict[str, Any], ts: datetime) -> None:
+        """Append one event. ``ts``: aware event time (stored as ISO UTC; the file is chosen by its IST date).
+
+        Raises ValueError for a naive ``ts``, an empty ``kind``, or a payload using the keys "kind"/"ts";
+        TypeError when the payload is not JSON-serialisable (datetimes, dates, enums, dataclasses are).
+        """
+        if ts.tzinfo is None:
+            raise ValueError("event ts must be timezone-aware")
+        if not kind:
+            raise ValueError("event kind must not be empty")
+        clash = [k for k in RESERVED_KEYS if k in payload]
+        if clash:
+            raise ValueError(f"payload must not use the reserved keys {clash}")
+        from tradesig.clock import ist_date
+
+        record = {"kind": kind, "ts": ts.astimezone(UTC).isoformat(timespec="microseconds"), **payload}
+        line = (json.dumps(record, default=_default, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path(ist_date(ts)), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                view = memoryview(line)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def read(self, start_date: date, end_date: date | None = None,
+             kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Events of the IST dates ``start_date..end_date`` (inclusive; default one day), in file order, as the
+        dicts written (``ts`` stays an ISO UTC string). ``kinds``: keep only these kinds."""
+        end_date = end_date or start_date
+        wanted = set(kinds) if kinds is not None else None
+        out: list[dict[str, Any]] = []
+        day = start_date
+        while day <= end_date:
+            path = self.path(day)
+            if path.exists():
+                out.extend(self._read_file(path, wanted))
+            day += timedelta(days=1)
+        return out
+
+    @staticmethod
+    def _read_file(path: Path, wanted: set[str] | None) -> list[dict[str, Any]]:
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        out = []
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            last = number == len(lines)  # no newline after it: possibly torn
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                if last:
+                    log.warning("events %s: torn last line %d ignored (%d bytes)", path, number, len(raw))
+                else:
+                    log.warning("events %s: line %d is not JSON, skipped", path, number)
+                continue
+            if wanted is None or record.get("kind") in wanted:
+                out.append(record)
+        return out
+
+
+__all__ = ["EventLog"]
