@@ -243,8 +243,10 @@ def _type_name(tp: Any) -> str:
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, str(tp))
 
 
-def _coerce(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
-    """Check ``value`` against type ``tp``; record a problem and return ``None`` if it does not fit."""
+def _coerce(tp: Any, value: Any, where: str, problems: list[str], secret: bool = False) -> Any:
+    """Check ``value`` against type ``tp``; record a problem and return ``None`` if it does not fit.
+
+    With ``secret`` the problem never repeats the value (it may be a credential typed in the wrong place)."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -275,7 +277,8 @@ def _coerce(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
         problems.append(f"{where}: expected a {_type_name(tp)}, got boolean")
         return None
     if not isinstance(value, tp):
-        problems.append(f"{where}: expected a {_type_name(tp)}, got {type(value).__name__} {value!r}")
+        shown = "" if secret else f" {value!r}"
+        problems.append(f"{where}: expected a {_type_name(tp)}, got {type(value).__name__}{shown}")
         return None
     return value
 
@@ -289,7 +292,8 @@ def _build(cls: Any, data: dict[str, Any], where: str, problems: list[str]) -> A
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
-            built = _coerce(hints[f.name], data[f.name], f"{where + '.' if where else ''}{f.name}", problems)
+            built = _coerce(hints[f.name], data[f.name], f"{where + '.' if where else ''}{f.name}", problems,
+                            secret=bool(f.metadata.get("secret")))
             if built is not None:
                 kwargs[f.name] = built
     if cls is Settings and "instruments" in kwargs:
@@ -467,6 +471,9 @@ def check_config(loaded: LoadedConfig, raw_problems: list[str], env: typing.Mapp
             if obj.api_key.startswith(PLACEHOLDER_PREFIX) or not obj.api_key:
                 problems.append(f"{section}.api_key: placeholder {obj.api_key!r}; set your API key")
             ref = obj.api_secret
+            if not ref:
+                problems.append(f"{section}.api_secret: missing; write 'secret:NAME' and provide the value in env, "
+                                f"a systemd credential or the 0600 secrets file")
             if ref.startswith(SECRET_PREFIX):
                 try:
                     resolve_secret(loaded, ref, env)
@@ -477,7 +484,8 @@ def check_config(loaded: LoadedConfig, raw_problems: list[str], env: typing.Mapp
     probe = home
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
-    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK)):
+    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK)
+                           or os.statvfs(probe).f_flag & os.ST_RDONLY):
         problems.append(f"data home {home}: cannot be created ({probe} is not a writable directory)")
     return problems
 
