@@ -1,0 +1,559 @@
+"""Import recorded OHLC files as bars (validated, reported) and show stored bars.
+
+Accepted inputs (``.csv``, ``.csv.gz``, ``.txt``, ``.parquet``):
+
+* CSV with a header naming the columns (case-insensitive; text in parentheses ignored, so
+  ``Date(YYYYMMDD)`` is ``date``): a symbol column (``instrument``/``symbol``/``ticker``/``name``, optional when
+  ``symbol=`` is given), either ``date`` + ``time`` or one ``ts``/``datetime``/``timestamp`` column, ``open``,
+  ``high``, ``low``, ``close``, optionally ``volume`` and ``oi``/``open_interest``. Without a header the columns
+  are positional: ``SYM,YYYYMMDD,HH:MM,O,H,L,C[,V[,OI]]`` (the common vendor layout).
+  Dates ``YYYYMMDD`` or ``YYYY-MM-DD``; times ``HH:MM[:SS]``; naive times are IST.
+* Parquet with ``ts`` (tz-aware, or naive = IST), ``symbol`` (optional with ``symbol=``), open/high/low/close
+  and optional volume/oi (e.g. the 1-min and 15-min files of ../shared/data/intraday).
+
+Validation (every rejected row is counted by reason and the first ones are listed with file and line; nothing is
+silently "fixed"):
+
+* ``parse``: a field that does not parse (bad number, bad date/time, wrong number of CSV fields);
+* ``ohlc``: a price ≤ 0, high < max(open, close) or low > min(open, close);
+* ``misaligned``: a bar start not on the interval's 09:15-anchored grid (or with seconds);
+* ``conflicting duplicate``: the same (symbol, ts) more than once with different values — all copies rejected.
+  Exact repeats are dropped after the first and counted as ``duplicates``.
+
+Reported but stored: bars outside the regular session (e.g. the 2024-01-20 post-close flat bars 15:30–18:16)
+go to the separate ``bars_extended`` dataset (docs/data-layout.md) and never enter regular or derived bars;
+gaps (regular-session slots with no bar) are counted per day. Rows already stored are not added again.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tradesig.errors import DataError
+from tradesig.store.bars import ANCHOR_MINUTE, INTERVALS, conform, interval_minutes, with_session
+
+log = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 20
+MAX_DAYS_LISTED = 10
+_PRICE = ("open", "high", "low", "close")
+_ALIASES = {
+    "instrument": "symbol", "symbol": "symbol", "ticker": "symbol", "tradingsymbol": "symbol", "name": "symbol",
+    "date": "date", "day": "date", "time": "time",
+    "ts": "ts", "datetime": "ts", "timestamp": "ts", "date_time": "ts",
+    "open": "open", "o": "open", "high": "high", "h": "high", "low": "low", "l": "low", "close": "close",
+    "c": "close", "volume": "volume", "vol": "volume", "v": "volume",
+    "oi": "oi", "open_interest": "oi", "openinterest": "oi",
+}
+
+
+@dataclass
+class Problem:
+    """One rejected row (or a file-level problem when ``line`` is None). ``line``: CSV line number (the header is
+    line 1) or Parquet row number (1-based)."""
+
+    file: str
+    line: int | None
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.kind}: {self.message}"
+
+
+@dataclass
+class DayCount:
+    """Rows (or missing slots) of one IST date, with the first/last IST times involved (HH:MM)."""
+
+    date: date
+    count: int
+    first: str
+    last: str
+    ranges: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    """What importing one file did. Counts are rows; ``added`` = new rows stored (regular + outside session)."""
+
+    file: str
+    interval: str = ""
+    symbols: list[str] = field(default_factory=list)
+    rows: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    accepted: int = 0
+    outside_session: int = 0
+    outside_session_days: list[DayCount] = field(default_factory=list)
+    missing_bars: int = 0
+    gap_days: int = 0
+    gaps: list[DayCount] = field(default_factory=list)
+    days: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    added: int = 0
+    already_stored: int = 0
+    seconds: float = 0.0
+    examples: list[Problem] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rejected_total"] = self.rejected_total
+        data["examples"] = [str(p) for p in self.examples]
+        return data
+
+    def summary(self) -> str:
+        """Human-readable multi-line summary (times IST)."""
+        if self.error:
+            return f"{self.file}: UNUSABLE: {self.error}"
+        from tradesig.clock import IST
+
+        span = ""
+        if self.first and self.last:
+            span = (f" {self.first.astimezone(IST):%Y-%m-%d %H:%M} → {self.last.astimezone(IST):%Y-%m-%d %H:%M} IST,"
+                    f" {self.days} days")
+        lines = [
+            f"{self.file}: {','.join(self.symbols)} {self.interval},{span}",
+            f"  rows read {self.rows}; accepted {self.accepted}; added {self.added}"
+            f" (already stored {self.already_stored}); {self.seconds:.2f} s",
+            f"  rejected {self.rejected_total}"
+            + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items())) + ")" if self.rejected else "")
+            + f"; exact duplicates dropped {self.duplicates}",
+        ]
+        if self.outside_session:
+            lines.append(f"  outside the regular session: {self.outside_session} bars on "
+                         f"{len(self.outside_session_days)} day(s) "
+                         "(stored apart in bars_extended, not in regular bars)")
+            lines += [f"    {d.date} {d.first}–{d.last} IST: {d.count} bars"
+                      for d in self.outside_session_days[:MAX_DAYS_LISTED]]
+            if len(self.outside_session_days) > MAX_DAYS_LISTED:
+                lines.append(f"    … {len(self.outside_session_days) - MAX_DAYS_LISTED} more days")
+        if self.missing_bars:
+            lines.append(f"  gaps: {self.missing_bars} missing {self.interval} bars on {self.gap_days} days")
+            for d in self.gaps[:MAX_DAYS_LISTED]:
+                more = " …" if len(d.ranges) > 4 else ""
+                lines.append(f"    {d.date}: {d.count} missing ({', '.join(d.ranges[:4])}{more} IST)")
+            if self.gap_days > MAX_DAYS_LISTED:
+                lines.append(f"    … {self.gap_days - MAX_DAYS_LISTED} more days")
+        else:
+            lines.append("  gaps: none")
+        lines += [f"  {p}" for p in self.examples]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+def _norm(name: str) -> str:
+    import re
+
+    name = re.sub(r"\(.*?\)", "", name).strip().strip('"').strip().lower()
+    return re.sub(r"[\s-]+", "_", name)
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable gzip file ({exc})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})", "convert the file to UTF-8 CSV") from None
+
+
+def read_csv_rows(path: Path) -> pl.DataFrame:
+    """Parse a CSV into string columns (canonical names) plus ``_line`` and ``_problem`` (field-count errors).
+
+    Raises DataError when the file is empty or its columns cannot be identified."""
+    text = _read_text(path)
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DataError(f"{path}: empty file")
+    first = [f.strip().strip('"') for f in lines[0].split(",")]
+    headerless = len(first) >= 7 and first[1].isdigit()
+    if headerless:
+        names = ["symbol", "date", "time", "open", "high", "low", "close", "volume", "oi"][: len(first)]
+        body, offset = lines, 1
+    else:
+        names = []
+        for f in first:
+            key = _ALIASES.get(_norm(f))
+            names.append(key if key and key not in names else f"_ignored_{len(names)}")
+        body, offset = lines[1:], 2
+    have = set(names)
+    if not {"open", "high", "low", "close"} <= have or not ("ts" in have or "date" in have):
+        raise DataError(f"{path}: cannot identify the columns {first}",
+                        "expected a header with date,time (or ts),open,high,low,close[,volume,oi]")
+    n = len(names)
+    df = pl.DataFrame({"_raw": pl.Series(body, dtype=pl.Utf8)}).with_row_index("_line", offset=offset)
+    df = df.with_columns(_line=pl.col("_line").cast(pl.Int64)).filter(pl.col("_raw").str.strip_chars() != "")
+    fields = pl.col("_raw").str.split(",")
+    df = df.with_columns(
+        pl.when(fields.list.len() != n)
+        .then(pl.format("expected {} fields, got {}", pl.lit(n), fields.list.len()))
+        .alias("_problem"),
+        *[fields.list.get(i, null_on_oob=True).str.strip_chars().str.strip_chars('"').alias(name)
+          for i, name in enumerate(names) if not name.startswith("_ignored_")],
+    )
+    return df.drop("_raw")
+
+
+def _parse_ts_strings(df: pl.DataFrame) -> pl.Expr:
+    """Expression giving a naive datetime (IST wall time) from date/time or ts string columns."""
+    if "ts" in df.columns:
+        s = pl.col("ts")
+        aware = pl.coalesce(
+            s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us"),
+            s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_unit="us"),
+            s.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_unit="us"),
+            s.str.to_datetime("%Y-%m-%d %H:%M:%S%z", strict=False, time_unit="us"),
+            s.str.to_datetime("%Y-%m-%dT%H:%M%z", strict=False, time_unit="us"),
+        ).dt.convert_time_zone("Asia/Kolkata").dt.replace_time_zone(None)
+        naive = pl.coalesce(*[s.str.to_datetime(f, strict=False, time_unit="us") for f in (
+            "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y%m%d %H:%M:%S",
+            "%Y%m%d %H:%M", "%Y-%m-%d %H:%M:%S%.f")])
+        day_only = s.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us"))
+        return pl.coalesce(aware, naive, day_only)
+    d = pl.coalesce(pl.col("date").str.to_date("%Y%m%d", strict=False),
+                    pl.col("date").str.to_date("%Y-%m-%d", strict=False),
+                    pl.col("date").str.to_date("%d-%m-%Y", strict=False))
+    if "time" not in df.columns:
+        return d.cast(pl.Datetime("us"))
+    t = pl.coalesce(pl.col("time").str.to_time("%H:%M:%S", strict=False),
+                    pl.col("time").str.to_time("%H:%M", strict=False))
+    return d.dt.combine(t, time_unit="us")
+
+
+def _typed_from_strings(df: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """String columns → typed columns, recording the first parse problem of each row in ``_problem``."""
+    out = df.with_columns(_parse_ts_strings(df).alias("_ts"))
+    checks: list[tuple[str, pl.Expr]] = []
+    cols = []
+    for name in _PRICE:
+        cols.append(pl.col(name).cast(pl.Float64, strict=False).alias(f"_{name}"))
+    for name in ("volume", "oi"):
+        if name in df.columns:
+            cols.append(pl.col(name).cast(pl.Float64, strict=False).alias(f"_{name}"))
+    out = out.with_columns(cols)
+    when_col = "ts" if "ts" in df.columns else "date"
+    checks.append((f"bad date/time {when_col}", pl.col("_ts").is_null()))
+    for name in _PRICE:
+        checks.append((f"bad {name}", pl.col(f"_{name}").is_null()))
+    for name in ("volume", "oi"):
+        if name in df.columns:
+            bad = (pl.col(name).is_not_null() & (pl.col(name) != "")
+                   & (pl.col(f"_{name}").is_null() | (pl.col(f"_{name}") != pl.col(f"_{name}").round(0))))
+            checks.append((f"bad {name}", bad))
+    problem = pl.col("_problem")
+    for message, cond in checks:
+        problem = pl.when(problem.is_not_null()).then(problem).when(cond).then(pl.lit(message)).otherwise(None)
+    out = out.with_columns(problem.alias("_problem"))
+    select = [
+        pl.col("_line"),
+        (pl.col("symbol") if "symbol" in df.columns else pl.lit(None, dtype=pl.Utf8)).alias("symbol"),
+        pl.col("_ts").dt.replace_time_zone("Asia/Kolkata", ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC").alias("ts"),
+        *[pl.col(f"_{n}").alias(n) for n in _PRICE],
+        *[(pl.col(f"_{n}").cast(pl.Int64, strict=False) if n in df.columns else pl.lit(None, dtype=pl.Int64))
+          .alias(n) for n in ("volume", "oi")],
+        pl.col("_problem"),
+    ]
+    raw_cols = [c for c in (*_PRICE, "ts", "date", "time", "volume", "oi") if c in df.columns]
+    return out.select(select + [pl.col(c).alias(f"_raw_{c}") for c in raw_cols])
+
+
+def read_parquet_rows(path: Path) -> pl.DataFrame:
+    """Read an OHLC Parquet file into the typed import frame (``_line`` = 1-based row number)."""
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several unrelated exception types for a bad file
+        raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    rename = {}
+    for c in df.columns:
+        key = _ALIASES.get(_norm(c))
+        if key and key not in rename.values():
+            rename[c] = key
+    df = df.rename(rename).select(list(rename.values()))
+    if not {"open", "high", "low", "close"} <= set(df.columns) or "ts" not in df.columns:
+        raise DataError(f"{path}: needs columns ts, open, high, low, close (has {list(rename.values())})")
+    dtype = df.schema["ts"]
+    if isinstance(dtype, pl.Datetime):
+        ts = pl.col("ts").dt.cast_time_unit("us")
+        ts = (ts.dt.replace_time_zone("Asia/Kolkata") if dtype.time_zone is None else ts).dt.convert_time_zone("UTC")
+    elif dtype == pl.Date:
+        ts = pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("Asia/Kolkata").dt.convert_time_zone("UTC")
+    else:
+        raise DataError(f"{path}: column ts has type {dtype}, expected a datetime")
+    problem: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    for name in reversed(("ts", *_PRICE)):
+        problem = pl.when(pl.col(name).is_null()).then(pl.lit(f"missing {name}")).otherwise(problem)
+    prices = []
+    for name in _PRICE:
+        if not df.schema[name].is_numeric():
+            raise DataError(f"{path}: column {name} has type {df.schema[name]}, expected numbers")
+        prices.append(pl.col(name).cast(pl.Float64))
+    return df.with_row_index("_line", offset=1).select(
+        pl.col("_line").cast(pl.Int64),
+        (pl.col("symbol").cast(pl.Utf8) if "symbol" in df.columns else pl.lit(None, dtype=pl.Utf8)).alias("symbol"),
+        ts.alias("ts"), *prices,
+        *[(pl.col(n).cast(pl.Int64, strict=False) if n in df.columns else pl.lit(None, dtype=pl.Int64)).alias(n)
+          for n in ("volume", "oi")],
+        problem.alias("_problem"),
+    )
+
+
+def read_ohlc_file(path: Path | str) -> pl.DataFrame:
+    """Typed rows of a CSV/Parquet OHLC file: _line, symbol, ts (UTC), open..close, volume, oi, _problem.
+
+    Raises DataError when the file cannot be read or its columns cannot be identified."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PAR1" or path.suffix == ".parquet":
+        return read_parquet_rows(path)
+    return _typed_from_strings(read_csv_rows(path), path)
+
+
+# ---------------------------------------------------------------------------------------------------- validation
+def infer_interval(df: pl.DataFrame) -> str | None:
+    """The interval whose length is the most common spacing of consecutive bars within a day, or None."""
+    if df.height < 2:
+        return None
+    spacing = (
+        df.select("symbol", "ts").drop_nulls().sort("symbol", "ts")
+        .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_d"))
+        .with_columns(pl.col("ts").diff().over("symbol", "_d").dt.total_minutes().alias("_gap"))
+        .filter(pl.col("_gap") > 0)
+    )
+    if spacing.is_empty():
+        days = df.select(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date().n_unique()).item()
+        return "1d" if days == df.height else None
+    mode = spacing.get_column("_gap").mode().sort()[0]
+    for interval in INTERVALS:
+        if interval_minutes(interval) == mode:
+            return interval
+    return "1d" if mode >= 24 * 60 else None
+
+
+def _day_counts(df: pl.DataFrame, minute_col: str = "_minute") -> list[DayCount]:
+    if df.is_empty():
+        return []
+    grouped = df.group_by("_date").agg(pl.len().alias("n"), pl.col(minute_col).min().alias("a"),
+                                       pl.col(minute_col).max().alias("b")).sort("_date")
+    return [DayCount(d, n, _hm(a), _hm(b)) for d, n, a, b in grouped.iter_rows()]
+
+
+def _gaps(accepted: pl.DataFrame, interval: str) -> tuple[int, list[DayCount]]:
+    """Missing regular-session slots per (symbol, IST date) present in ``accepted`` (already session-marked)."""
+    if interval == "1d" or accepted.is_empty():
+        return 0, []
+    step = interval_minutes(interval)
+    inside = accepted.filter(pl.col("_in_session"))
+    if inside.is_empty():
+        return 0, []
+    per_day = inside.group_by("symbol", "_date").agg(
+        pl.col("_minute"), pl.col("_open").first(), pl.col("_close").first())
+    total = 0
+    days: list[DayCount] = []
+    for _symbol, day, minutes, open_m, close_m in per_day.sort("_date", "symbol").iter_rows():
+        first_slot = ANCHOR_MINUTE + ((open_m - ANCHOR_MINUTE) // step) * step
+        expected = set(range(first_slot, close_m, step))
+        missing = sorted(expected - set(minutes))
+        if missing:
+            total += len(missing)
+            runs = _runs(missing, step)
+            a, b = missing[0], missing[-1]
+            days.append(DayCount(day, len(missing), _hm(a), _hm(b + step - 1), runs))
+    return total, days
+
+
+def _hm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _runs(slots: list[int], step: int) -> list[str]:
+    """Consecutive missing slots as 'HH:MM–HH:MM' ranges (inclusive minute labels)."""
+    out: list[str] = []
+    start = prev = slots[0]
+    for s in slots[1:] + [None]:  # type: ignore[list-item]
+        if s is not None and s == prev + step:
+            prev = s
+            continue
+        out.append(f"{_hm(start)}–{_hm(prev + step - 1)}" if prev + step - 1 != start else _hm(start))
+        if s is not None:
+            start = prev = s
+    return out
+
+
+def validate(rows: pl.DataFrame, interval: str, file: str, report: ImportReport) -> pl.DataFrame:
+    """Apply the checks of the module docstring; fill ``report``; return the accepted rows (BAR_SCHEMA + status).
+
+    ``rows``: the typed frame of :func:`read_ohlc_file` with symbols already set."""
+    step = interval_minutes(interval)
+    df = rows
+    if interval == "1d":  # a daily bar is labelled 09:15 IST of its date, whatever the source wrote
+        local_day = pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date()
+        df = df.with_columns((local_day.cast(pl.Datetime("us")) + pl.duration(minutes=ANCHOR_MINUTE))
+                             .dt.replace_time_zone("Asia/Kolkata").dt.convert_time_zone("UTC").alias("ts"))
+    local = pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
+    minute = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
+    ohlc_bad = ((pl.col("open") <= 0) | (pl.col("high") <= 0) | (pl.col("low") <= 0) | (pl.col("close") <= 0)
+                | (pl.col("high") < pl.max_horizontal("open", "close"))
+                | (pl.col("low") > pl.min_horizontal("open", "close")))
+    misaligned = (((minute - ANCHOR_MINUTE) % step != 0) | (local.dt.second() != 0) | (local.dt.microsecond() != 0)
+                  if interval != "1d" else pl.lit(False))
+    df = df.with_columns(
+        pl.when(pl.col("_problem").is_not_null()).then(pl.lit("parse"))
+        .when(ohlc_bad).then(pl.lit("ohlc"))
+        .when(misaligned).then(pl.lit("misaligned"))
+        .otherwise(None).alias("_kind"))
+    # duplicates among otherwise valid rows
+    valid = df.filter(pl.col("_kind").is_null())
+    value_cols = ["open", "high", "low", "close", "volume", "oi"]
+    dup_stats = valid.group_by("symbol", "ts").agg(
+        pl.len().alias("_copies"), pl.struct(value_cols).n_unique().alias("_variants"))
+    conflicting = dup_stats.filter(pl.col("_variants") > 1).select("symbol", "ts")
+    report.duplicates = int(dup_stats.filter(pl.col("_variants") == 1)
+                            .select((pl.col("_copies") - 1).sum()).item() or 0)
+    if not conflicting.is_empty():
+        df = df.join(conflicting.with_columns(pl.lit(True).alias("_conflict")), on=["symbol", "ts"], how="left")
+        df = df.with_columns(pl.when(pl.col("_kind").is_null() & pl.col("_conflict").fill_null(False))
+                             .then(pl.lit("conflicting duplicate")).otherwise(pl.col("_kind")).alias("_kind"))
+    bad = df.filter(pl.col("_kind").is_not_null())
+    report.rejected = dict(bad.group_by("_kind").len().iter_rows())
+    report.examples = [_problem(file, row) for row in bad.head(MAX_EXAMPLES).iter_rows(named=True)]
+    accepted = (df.filter(pl.col("_kind").is_null()).unique(subset=["symbol", "ts"], keep="first",
+                                                            maintain_order=True))
+    accepted = conform(accepted.select("symbol", "ts", *value_cols))
+    report.accepted = accepted.height
+    if accepted.is_empty():
+        return accepted
+    marked = with_session(accepted, interval)
+    outside = marked.filter(~pl.col("_in_session"))
+    report.outside_session = outside.height
+    report.outside_session_days = _day_counts(outside)
+    report.missing_bars, report.gaps = _gaps(marked, interval)
+    report.gap_days = len(report.gaps)
+    report.days = marked.select(pl.col("_date").n_unique()).item()
+    report.first, report.last = accepted["ts"].min(), accepted["ts"].max()
+    report.symbols = sorted(accepted["symbol"].unique().to_list())
+    return accepted
+
+
+def _problem(file: str, row: dict[str, Any]) -> Problem:
+    kind = row["_kind"]
+    if kind == "parse":
+        detail = row["_problem"]
+        name = detail.split()[-1] if detail.startswith(("bad ", "missing ")) else None
+        raw = row.get(f"_raw_{name}") if name else None
+        if name == "date/time":
+            raw = " ".join(str(row.get(f"_raw_{c}")) for c in ("ts", "date", "time") if row.get(f"_raw_{c}"))
+        message = f"{detail}: {raw!r}" if raw is not None else detail
+    elif kind == "ohlc":
+        message = f"open {row['open']} high {row['high']} low {row['low']} close {row['close']}"
+    else:
+        message = f"{row['symbol']} {row['ts']:%Y-%m-%d %H:%M:%S} UTC" if row.get("ts") else ""
+    return Problem(file, row["_line"], kind, message)
+
+
+# ---------------------------------------------------------------------------------------------------- import
+def import_file(store: Any, path: Path | str, *, symbol: str | None = None, interval: str | None = None,
+                source: str | None = None) -> ImportReport:
+    """Validate one file and write its accepted bars to ``store`` (a :class:`tradesig.store.datasets.Store`).
+
+    ``symbol`` overrides the file's symbol column (e.g. the raw BNF file, which says NIFTY but is NIFTY BANK);
+    ``interval`` overrides the inferred bar interval. Raises DataError when the file is unusable (unreadable,
+    unknown columns, no symbol, interval unknown, or no valid row)."""
+    from tradesig.store.datasets import _symbol_key
+
+    started = time.perf_counter()
+    path = Path(path)
+    report = ImportReport(file=str(path))
+    rows = read_ohlc_file(path)
+    report.rows = rows.height
+    if rows.is_empty():
+        raise DataError(f"{path}: no rows")
+    if symbol:
+        rows = rows.with_columns(pl.lit(_symbol_key(symbol)).alias("symbol"))
+    else:
+        if rows["symbol"].null_count() == rows.height:
+            raise DataError(f"{path}: the file names no symbol", "pass --symbol")
+        names = rows["symbol"].drop_nulls().unique().to_list()
+        rows = rows.with_columns(pl.col("symbol").replace_strict({n: _symbol_key(n) for n in names},
+                                                                  default=None, return_dtype=pl.Utf8))
+        rows = rows.with_columns(pl.when(pl.col("symbol").is_null() & pl.col("_problem").is_null())
+                                 .then(pl.lit("missing symbol")).otherwise(pl.col("_problem")).alias("_problem"))
+    if interval is None:
+        interval = infer_interval(rows.filter(pl.col("_problem").is_null()))
+        if interval is None:
+            raise DataError(f"{path}: cannot infer the bar interval", f"pass --interval ({', '.join(INTERVALS)})")
+    else:
+        interval_minutes(interval)
+    report.interval = interval
+    accepted = validate(rows, interval, str(path), report)
+    if accepted.is_empty():
+        raise DataError(f"{path}: no valid rows ({report.rejected_total} rejected; first: "
+                        f"{report.examples[0] if report.examples else '-'})")
+    report.added = store.write_bars(accepted, interval, source or f"import:{path.name}")
+    report.already_stored = report.accepted - report.added
+    report.seconds = time.perf_counter() - started
+    log.info("imported %s: %d rows added, %d rejected", path, report.added, report.rejected_total)
+    return report
+
+
+def import_files(home: Path | str, paths: list[Path | str], *, symbol: str | None = None,
+                 interval: str | None = None) -> list[ImportReport]:
+    """Import each file into the data ``home`` (see :func:`import_file`); a file that is unusable gets a report
+    with ``error`` set instead of stopping the others. Refreshes the DuckDB catalog afterwards."""
+    from tradesig.store.datasets import Store
+
+    store = Store(home)
+    reports = []
+    for path in paths:
+        try:
+            reports.append(import_file(store, path, symbol=symbol, interval=interval))
+        except DataError as exc:
+            reports.append(ImportReport(file=str(path), error=str(exc)))
+    if any(r.added for r in reports):
+        from tradesig.store.db import write_catalog
+
+        write_catalog(home)
+    return reports
+
+
+def show_bars(home: Path | str, symbol: str, interval: str, start: date | None = None, end: date | None = None,
+              session: str = "regular") -> list[dict[str, Any]]:
+    """Stored bars as records with ``ts`` an aware IST datetime (for display). DataError when there are none."""
+    from tradesig.store.datasets import Store
+
+    interval_minutes(interval)
+    bars = Store(home).read_bars(symbol, interval, start, end, session=session)
+    if bars.is_empty():
+        span = f" from {start or 'the start'} to {end or 'the end'}"
+        raise DataError(f"no {interval} bars of {symbol}{span} in {home}",
+                        "import some with 'tradesig history import FILE'")
+    bars = bars.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Kolkata"))
+    return bars.to_dicts()
+
+
+__all__ = ["ImportReport", "Problem", "DayCount", "read_ohlc_file", "infer_interval", "validate", "import_file",
+           "import_files", "show_bars"]
