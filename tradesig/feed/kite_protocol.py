@@ -28,10 +28,10 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,34 +85,35 @@ DEFAULT_DIVISOR = 100.0
 
 MODE_LTP, MODE_QUOTE, MODE_FULL = "ltp", "quote", "full"
 MODES = (MODE_LTP, MODE_QUOTE, MODE_FULL)
-_MODE_CODE = {MODE_LTP: 0, MODE_QUOTE: 1, MODE_FULL: 2}
 _LEN_MODE = {LTP_LEN: 0, INDEX_QUOTE_LEN: 1, INDEX_FULL_LEN: 2, QUOTE_LEN: 1, FULL_LEN: 2}
 
 _U16 = struct.Struct(">H")
 _UINT32_MAX = 0xFFFFFFFF
 
 # ----------------------------------------------------------------------------------------------------------------
-# Output layout: one native structured array, every column 8 bytes wide after an 8-byte header slot, grouped so
-# that all float columns and all integer/time columns are contiguous (each group is decoded with one numpy call).
+# Output layout: one native structured array; an 8-byte header slot, then 8-byte value columns grouped so that all
+# float columns and all integer/time columns are contiguous and ordered like the words of a full packet. A group of
+# packets is then decoded with a handful of whole-array numpy operations, whatever its size.
 
+_DEPTH_SIDES = (("bid", 0), ("ask", 5))
 _FLOAT_COLS = (
-    ["last_price", "average_traded_price", "open", "high", "low", "close", "change"]
-    + [f"bid_price_{i}" for i in range(1, 6)]
-    + [f"ask_price_{i}" for i in range(1, 6)]
+    ["last_price", "average_traded_price", "open", "high", "low", "close"]
+    + [f"{side}_price_{i}" for side, _ in _DEPTH_SIDES for i in range(1, 6)]
+    + ["change"]
 )
 _INT_COLS = (
     ["last_traded_quantity", "volume_traded", "total_buy_quantity", "total_sell_quantity", "oi", "oi_day_high",
      "oi_day_low"]
-    + [f"bid_qty_{i}" for i in range(1, 6)]
-    + [f"bid_orders_{i}" for i in range(1, 6)]
-    + [f"ask_qty_{i}" for i in range(1, 6)]
-    + [f"ask_orders_{i}" for i in range(1, 6)]
+    + [f"{side}_qty_{i}" for side, _ in _DEPTH_SIDES for i in range(1, 6)]
+    + [f"{side}_orders_{i}" for side, _ in _DEPTH_SIDES for i in range(1, 6)]
 )
 _TIME_COLS = ["last_trade_time", "exchange_timestamp"]
 _F0 = 8
 _I0 = _F0 + 8 * len(_FLOAT_COLS)
 _T0 = _I0 + 8 * len(_INT_COLS)
 _ITEMSIZE = _T0 + 8 * len(_TIME_COLS)
+_NF = len(_FLOAT_COLS)
+_NI = len(_INT_COLS) + len(_TIME_COLS)  # times share the int64 view
 
 #: The structured dtype of :attr:`TickBatch.array` (native byte order). ``packet_length`` is the wire body length
 #: (8/28/32/44/184) and decides which fields the packet carried; ``mode`` is 0 ltp, 1 quote, 2 full. Prices in
@@ -121,17 +122,15 @@ _ITEMSIZE = _T0 + 8 * len(_TIME_COLS)
 TICK_DTYPE = np.dtype(
     {
         "names": ["instrument_token", "packet_length", "mode", "tradable", *_FLOAT_COLS, *_INT_COLS, *_TIME_COLS],
-        "formats": ["u4", "u2", "u1", "?"]
-        + ["f8"] * len(_FLOAT_COLS)
-        + ["i8"] * len(_INT_COLS)
+        "formats": ["u4", "u2", "u1", "?"] + ["f8"] * len(_FLOAT_COLS) + ["i8"] * len(_INT_COLS)
         + ["M8[us]"] * len(_TIME_COLS),
-        "offsets": [0, 4, 6, 7]
-        + [_F0 + 8 * i for i in range(len(_FLOAT_COLS))]
-        + [_I0 + 8 * i for i in range(len(_INT_COLS))]
-        + [_T0 + 8 * i for i in range(len(_TIME_COLS))],
+        "offsets": [0, 4, 6, 7] + [_F0 + 8 * i for i in range(_NF)] + [_I0 + 8 * i for i in range(_NI)],
         "itemsize": _ITEMSIZE,
     }
 )
+#: The same row as a native ``struct`` (used by the small-frame path): token, length, mode, tradable, floats, ints.
+_ROW = struct.Struct(f"=IHB?{_NF}d{_NI}q")
+assert _ROW.size == _ITEMSIZE
 
 #: Column order of :meth:`TickBatch.to_polars` (CONTRACTS.md "Ticks"; ``recv_ts`` is added by the feed).
 TICK_COLUMNS: tuple[str, ...] = (
@@ -144,50 +143,67 @@ TICK_COLUMNS: tuple[str, ...] = (
 )
 
 _FI = {name: i for i, name in enumerate(_FLOAT_COLS)}
-_II = {name: i for i, name in enumerate(_INT_COLS + _TIME_COLS)}  # times share the int64 view
+_II = {name: i for i, name in enumerate(_INT_COLS + _TIME_COLS)}
+_CHANGE = _FI["change"]
+_CLOSE = _FI["close"]
+_TIMES = slice(_II["last_trade_time"], _NI)
+_NAT = np.iinfo(np.int64).min
+_NAN = float("nan")
+
+
+def _dst(cols: list[int]) -> slice | np.ndarray:
+    """A slice when the destination columns are contiguous and ascending (cheaper to assign), else an index array."""
+    if cols == list(range(cols[0], cols[0] + len(cols))):
+        return slice(cols[0], cols[0] + len(cols))
+    return np.array(cols, dtype=np.intp)
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where each output column comes from in a packet viewed as big-endian uint32 words."""
+    """How one packet type maps onto TICK_DTYPE, as indices of big-endian uint32 words of the packet body."""
 
     length: int
     mode: int
-    price_words: np.ndarray  # word index per float column in price_cols
-    price_cols: np.ndarray
-    int_words: np.ndarray
-    int_cols: np.ndarray
-    order_words: np.ndarray  # depth "orders" is the high uint16 of these words
-    order_cols: np.ndarray
-    time_words: np.ndarray
-    time_cols: np.ndarray
+    price_words: np.ndarray  # divided by the segment's price divisor into float columns price_dst
+    price_dst: slice | np.ndarray
+    int_words: np.ndarray  # copied into int64 columns int_dst (quantities, then depth orders, then times)
+    int_dst: slice | np.ndarray
+    orders: slice  # within the gathered int words: depth "orders" = high uint16 of the word
+    times: slice  # within the gathered int words: epoch seconds → microseconds
     has_ohlc: bool
+    rec_dtype: np.dtype  # one wire record: uint16 length prefix + the packet as words
 
 
 def _layout(length: int, prices: dict[str, int], ints: dict[str, int], orders: dict[str, int],
             times: dict[str, int]) -> _Layout:
-    def arr(values) -> np.ndarray:
-        return np.array(list(values), dtype=np.intp)
-
+    allints = {**ints, **orders, **times}
+    n_int, n_ord = len(ints), len(orders)
     return _Layout(
-        length, _LEN_MODE[length],
-        arr(prices.values()), arr(_FI[k] for k in prices),
-        arr(ints.values()), arr(_II[k] for k in ints),
-        arr(orders.values()), arr(_II[k] for k in orders),
-        arr(times.values()), arr(_II[k] for k in times),
-        "close" in prices,
+        length=length,
+        mode=_LEN_MODE[length],
+        price_words=np.array(list(prices.values()), dtype=np.intp),
+        price_dst=_dst([_FI[k] for k in prices]),
+        int_words=np.array(list(allints.values()), dtype=np.intp),
+        int_dst=_dst([_II[k] for k in allints]) if allints else slice(0, 0),
+        orders=slice(n_int, n_int + n_ord),
+        times=slice(n_int + n_ord, len(allints)),
+        has_ohlc="close" in prices,
+        rec_dtype=np.dtype([("n", ">u2"), ("w", ">u4", (length // 4,))]),
     )
 
 
+# Word indices (4-byte words of the packet body). Full packet: 0 token, 1 last price, 2 last traded quantity,
+# 3 average traded price, 4 volume, 5 total buy quantity, 6 total sell quantity, 7-10 open/high/low/close,
+# 11 last trade time, 12 oi, 13 oi day high, 14 oi day low, 15 exchange timestamp, then 10 depth entries of 12 bytes
+# (3 words: quantity, price, orders uint16 + 2 bytes padding): entries 0-4 bids ("buy"), 5-9 asks ("sell").
 _QUOTE_PRICES = {"last_price": 1, "average_traded_price": 3, "open": 7, "high": 8, "low": 9, "close": 10}
 _QUOTE_INTS = {"last_traded_quantity": 2, "volume_traded": 4, "total_buy_quantity": 5, "total_sell_quantity": 6}
-# Full packet depth: 10 entries of 12 bytes from byte 64 (word 16): quantity uint32, price uint32, orders uint16,
-# 2 bytes padding; entries 0-4 are bids (buy), 5-9 asks (sell).
-_SIDES = (("bid", 0), ("ask", 5))
-_DEPTH_PRICES = {f"{side}_price_{i + 1}": 17 + 3 * (base + i) for side, base in _SIDES for i in range(5)}
-_DEPTH_QTYS = {f"{side}_qty_{i + 1}": 16 + 3 * (base + i) for side, base in _SIDES for i in range(5)}
-_DEPTH_ORDERS = {f"{side}_orders_{i + 1}": 18 + 3 * (base + i) for side, base in _SIDES for i in range(5)}
-_INDEX_PRICES = {"last_price": 1, "high": 2, "low": 3, "open": 4, "close": 5}
+_DEPTH_PRICES = {f"{side}_price_{i + 1}": 17 + 3 * (base + i) for side, base in _DEPTH_SIDES for i in range(5)}
+_DEPTH_QTYS = {f"{side}_qty_{i + 1}": 16 + 3 * (base + i) for side, base in _DEPTH_SIDES for i in range(5)}
+_DEPTH_ORDERS = {f"{side}_orders_{i + 1}": 18 + 3 * (base + i) for side, base in _DEPTH_SIDES for i in range(5)}
+# Index packets: 0 token, 1 last price, 2 high, 3 low, 4 open, 5 close, 6 net change (ignored, as the official
+# client does), 7 exchange timestamp (32-byte packet only).
+_INDEX_PRICES = {"last_price": 1, "open": 4, "high": 2, "low": 3, "close": 5}
 
 _LAYOUTS: dict[int, _Layout] = {
     LTP_LEN: _layout(LTP_LEN, {"last_price": 1}, {}, {}, {}),
@@ -200,31 +216,44 @@ _LAYOUTS: dict[int, _Layout] = {
         {"last_trade_time": 11, "exchange_timestamp": 15},
     ),
 }
+_STRUCTS = {length: struct.Struct(f">{length // 4}I") for length in _LAYOUTS}
 
-_NAT = np.iinfo(np.int64).min
-
-
-def _blank(n: int) -> np.ndarray:
-    """``n`` rows of TICK_DTYPE with every field 'absent' (NaN / 0 / NaT)."""
-    if n <= _BLANK_ROWS:
-        return _BLANK[:n].copy()
-    out = np.empty(n, dtype=TICK_DTYPE)
-    out[:] = _BLANK[0]
-    return out
+_TEMPLATE_ROWS = 512
 
 
-_BLANK_ROWS = 1024
-_BLANK = np.zeros(_BLANK_ROWS, dtype=TICK_DTYPE)
-for _name in _FLOAT_COLS:
-    _BLANK[_name] = np.nan
-for _name in _TIME_COLS:
-    _BLANK[_name] = np.datetime64("NaT")
+def _template(length: int | None) -> bytes:
+    """_TEMPLATE_ROWS blank rows (NaN / 0 / NaT; packet_length and mode preset when ``length`` is given)."""
+    a = np.zeros(_TEMPLATE_ROWS, dtype=TICK_DTYPE)
+    for name in _FLOAT_COLS:
+        a[name] = np.nan
+    for name in _TIME_COLS:
+        a[name] = np.datetime64("NaT")
+    if length is not None:
+        a["packet_length"] = length
+        a["mode"] = _LEN_MODE[length]
+    return a.tobytes()
+
+
+_TEMPLATES = {length: _template(length) for length in (None, *PACKET_LENGTHS)}
+
+
+def _blank(n: int, length: int | None = None) -> np.ndarray:
+    """``n`` fresh writable rows of TICK_DTYPE with every field absent (NaN / 0 / NaT)."""
+    template = _TEMPLATES[length]
+    size = n * _ITEMSIZE
+    if size <= len(template):
+        buf = bytearray(template[:size])
+    else:
+        reps = -(-n // _TEMPLATE_ROWS)
+        buf = bytearray((template * reps)[:size])
+    return np.frombuffer(buf, dtype=TICK_DTYPE)
 
 
 def _views(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(float64 view n×17, int64 view n×29) over the value columns of a TICK_DTYPE array (writes go through)."""
-    raw = out.view(np.uint8).reshape(len(out), _ITEMSIZE)
-    return raw[:, _F0:_I0].view(np.float64), raw[:, _I0:_ITEMSIZE].view(np.int64)
+    """(float64 view n×_NF, int64 view n×_NI) over the value columns of a TICK_DTYPE array (writes go through)."""
+    n = len(out)
+    return (np.ndarray((n, _NF), np.float64, out, _F0, (_ITEMSIZE, 8)),
+            np.ndarray((n, _NI), np.int64, out, _I0, (_ITEMSIZE, 8)))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -232,19 +261,23 @@ def _views(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=32)
-def _divisor_table(overrides: tuple[tuple[int, float], ...] | None) -> np.ndarray:
+def _divisor_table(overrides: tuple[tuple[int, float], ...] | None) -> tuple[np.ndarray, tuple[float, ...]]:
     table = np.full(256, DEFAULT_DIVISOR)
     for seg, div in DEFAULT_DIVISORS.items():
         table[seg] = div
     for seg, div in overrides or ():
         table[seg] = div
-    return table
+    table.setflags(write=False)
+    return table, tuple(table.tolist())
 
 
-def _table_for(segment_divisors: Mapping[int, float] | None) -> np.ndarray:
+def _table_for(segment_divisors: Mapping[int, float] | None) -> tuple[np.ndarray, tuple[float, ...]]:
     if not segment_divisors:
-        return _divisor_table(None)
+        return _DEFAULT_TABLE
     return _divisor_table(tuple(sorted((int(k) & 0xFF, float(v)) for k, v in segment_divisors.items())))
+
+
+_DEFAULT_TABLE = _divisor_table(None)
 
 
 def price_divisor(token: int, segment_divisors: Mapping[int, float] | None = None) -> float:
@@ -254,7 +287,7 @@ def price_divisor(token: int, segment_divisors: Mapping[int, float] | None = Non
     ``segment_divisors`` ({segment: divisor}) overrides these, e.g. if Kite changes a segment's precision.
     Source: ``kiteconnect.KiteTicker._parse_binary`` and ``EXCHANGE_MAP`` (pykiteconnect 5.x).
     """
-    return float(_table_for(segment_divisors)[int(token) & 0xFF])
+    return _table_for(segment_divisors)[1][int(token) & 0xFF]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -276,6 +309,12 @@ class TickBatch:
             raise TypeError(f"TickBatch needs an array of TICK_DTYPE, not {array.dtype}")
         self.array = array
 
+    @classmethod
+    def _wrap(cls, array: np.ndarray) -> TickBatch:
+        batch = cls.__new__(cls)
+        batch.array = array
+        return batch
+
     def __len__(self) -> int:
         return len(self.array)
 
@@ -286,7 +325,7 @@ class TickBatch:
     def concat(batches: Sequence[TickBatch]) -> TickBatch:
         """One batch of the ticks of ``batches``, in order."""
         if not batches:
-            return TickBatch(_blank(0))
+            return TickBatch._wrap(_blank(0))
         return TickBatch(np.concatenate([b.array for b in batches]))
 
     def to_dicts(self) -> list[dict[str, Any]]:
@@ -417,8 +456,7 @@ def _utc(us: int) -> datetime | None:
     return datetime.fromtimestamp(us // 1_000_000, UTC)
 
 
-@dataclass(frozen=True)
-class DecodedFrame:
+class DecodedFrame(NamedTuple):
     """One binary WebSocket message, decoded.
 
     ``ticks``: the well-formed packets, in order. ``heartbeat``: the message was a heartbeat (< 2 bytes).
@@ -426,8 +464,8 @@ class DecodedFrame:
     """
 
     ticks: TickBatch
-    heartbeat: bool = False
-    errors: list[str] = field(default_factory=list)
+    heartbeat: bool
+    errors: list[str]
 
 
 @dataclass(frozen=True)
@@ -449,10 +487,10 @@ class TextMessage:
 # ----------------------------------------------------------------------------------------------------------------
 # Decoding
 
-_EMPTY_FRAME_ARRAY = _blank(0)
 _FRAME_NOTE = "peer sent a malformed ticker frame"
 
-#: Frames with at most this many packets are decoded with struct (lower fixed cost); larger ones with numpy.
+#: Frames with at most this many packets are decoded with ``struct`` (numpy's fixed cost per call dominates tiny
+#: frames); larger ones with whole-array numpy operations. Chosen by measurement (benchmarks/decode.py).
 SMALL_FRAME = 4
 
 
@@ -461,34 +499,44 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
     """Decode one binary ticker message into ticks.
 
     ``data``: the WebSocket message payload. ``segment_divisors``: optional {segment: divisor} overrides of
-    :func:`price_divisor`. Returns a :class:`DecodedFrame`; never raises on malformed data: packets of unknown
-    length are skipped, a frame whose count or lengths run past its end keeps the complete packets before the fault,
-    and each fault is a line in ``errors``.
+    :func:`price_divisor`. Returns a :class:`DecodedFrame` (ticks in packet order). Never raises on malformed data:
+    a packet of unknown length is skipped; a frame whose count or lengths run past its end keeps the complete
+    packets before the fault; trailing bytes are ignored; each fault is one line in ``errors``.
     """
+    if type(data) is not bytes:
+        data = bytes(data)
     n = len(data)
     if n < 2:
-        return DecodedFrame(TickBatch(_blank(0)), heartbeat=True)
-    table = _table_for(segment_divisors)
+        return DecodedFrame(TickBatch._wrap(_blank(0)), True, [])
+    table = _DEFAULT_TABLE if segment_divisors is None else _table_for(segment_divisors)
     count = (data[0] << 8) | data[1]
-    errors: list[str] = []
-    # Fast path: every packet has the same (known) length and the frame is exactly that long.
-    if n >= 4 and count > SMALL_FRAME:
+    # Fast path for the commonest small frame: exactly one well-formed packet.
+    if count == 1 and n >= 4:
         length = (data[2] << 8) | data[3]
-        if length in _LAYOUTS and n == 2 + count * (length + 2):
-            rec = np.frombuffer(data, dtype=np.dtype([("n", ">u2"), ("b", f"V{length}")]), count=count, offset=2)
-            if (rec["n"] == length).all():
-                body = np.frombuffer(data, dtype=np.uint8, count=count * (length + 2), offset=2)
-                words = body.reshape(count, length + 2)[:, 2:].view(">u4")
-                out = _blank(count)
-                _fill(out, None, words, _LAYOUTS[length], table)
-                return DecodedFrame(TickBatch(out))
+        if n == length + 4 and length in _ROW_OF:
+            row = _ROW_OF[length](_STRUCTS[length].unpack_from(data, 4), table[1])
+            return DecodedFrame(TickBatch._wrap(np.frombuffer(bytearray(_ROW.pack(*row)), TICK_DTYPE)), False, [])
+    # Fast path: every packet has the same known length and the frame is exactly that long.
+    if count > SMALL_FRAME and n >= 4 and data[2] == 0:
+        length = data[3]
+        step = length + 2
+        if (length in _LAYOUTS and n == 2 + count * step and data[2::step].count(0) == count
+                and data[3::step].count(length) == count):
+            lay = _LAYOUTS[length]
+            words = np.frombuffer(data, lay.rec_dtype, count, 2)["w"].astype(np.int64)
+            out = _blank(count, length)
+            _fill(out, None, words, lay, table[0])
+            _finish(out)
+            return DecodedFrame(TickBatch._wrap(out), False, [])
     # General path: walk the 2-byte lengths.
+    errors: list[str] = []
     starts: list[int] = []
     lengths: list[int] = []
     j = 2
     for i in range(count):
         if j + 2 > n:
-            errors.append(f"{_FRAME_NOTE}: declares {count} packets but ends after {i} (no length prefix at byte {j})")
+            errors.append(f"{_FRAME_NOTE}: it declares {count} packets but ends after {i} "
+                          f"(no length prefix at byte {j}; {count - i} packets lost)")
             break
         length = (data[j] << 8) | data[j + 1]
         if j + 2 + length > n:
@@ -506,102 +554,127 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
         if j < n:
             errors.append(f"{_FRAME_NOTE}: {n - j} trailing bytes after the {count} declared packets; ignored")
     m = len(starts)
-    if m == 0:
-        return DecodedFrame(TickBatch(_blank(0)), errors=errors)
-    out = _blank(m)
     if m <= SMALL_FRAME:
-        _fill_small(out, data, starts, lengths, table)
-        return DecodedFrame(TickBatch(out), errors=errors)
+        return DecodedFrame(TickBatch._wrap(_decode_small(data, starts, lengths, table[1])), False, errors)
     buf = np.frombuffer(data, dtype=np.uint8)
     starts_a = np.array(starts, dtype=np.intp)
     lengths_a = np.array(lengths, dtype=np.intp)
-    for length in np.unique(lengths_a).tolist():
-        rows = np.flatnonzero(lengths_a == length)
-        idx = starts_a[rows, None] + np.arange(length, dtype=np.intp)
-        words = buf[idx].view(">u4")
-        _fill(out, rows if len(rows) < m else None, words, _LAYOUTS[length], table)
-    return DecodedFrame(TickBatch(out), errors=errors)
-
-
-def _fill(out: np.ndarray, rows: np.ndarray | None, words: np.ndarray, lay: _Layout, table: np.ndarray) -> None:
-    """Write packets (``words``: n × length/4 big-endian uint32) into ``out`` at ``rows`` (None = all rows)."""
-    w = words.astype(np.int64)
-    token = w[:, 0]
-    seg = token & 0xFF
-    div = table[seg]
-    fview, iview = _views(out)
-    sel = slice(None) if rows is None else rows
-    prices = w[:, lay.price_words] / div[:, None]
-    if rows is None:
-        fview[:, lay.price_cols] = prices
-    else:
-        fview[rows[:, None], lay.price_cols] = prices
-    if lay.has_ohlc:
-        lp = prices[:, 0]
-        close = prices[:, list(_LAYOUTS_CLOSE[lay.length])][:, 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            change = np.where(close != 0, (lp - close) * 100 / close, 0.0)
-        fview[sel, _FI["change"]] = change
-    if len(lay.int_words):
-        if rows is None:
-            iview[:, lay.int_cols] = w[:, lay.int_words]
-        else:
-            iview[rows[:, None], lay.int_cols] = w[:, lay.int_words]
-    if len(lay.order_words):
-        if rows is None:
-            iview[:, lay.order_cols] = w[:, lay.order_words] >> 16
-        else:
-            iview[rows[:, None], lay.order_cols] = w[:, lay.order_words] >> 16
-    if len(lay.time_words):
-        if rows is None:
-            iview[:, lay.time_cols] = w[:, lay.time_words] * 1_000_000
-        else:
-            iview[rows[:, None], lay.time_cols] = w[:, lay.time_words] * 1_000_000
-    out["instrument_token"][sel] = token
-    out["packet_length"][sel] = lay.length
-    out["mode"][sel] = lay.mode
-    out["tradable"][sel] = seg != SEGMENT_INDICES
-
-
-# index of "close" within each layout's price columns (for change)
-_LAYOUTS_CLOSE = {
-    length: [list(lay.price_cols).index(_FI["close"])] for length, lay in _LAYOUTS.items() if lay.has_ohlc
-}
-
-_STRUCTS = {length: struct.Struct(f">{length // 4}I") for length in _LAYOUTS}
-
-
-def _fill_small(out: np.ndarray, data, starts: list[int], lengths: list[int], table: np.ndarray) -> None:
-    """Decode a few packets with struct (cheaper than numpy's fixed cost per call for tiny frames)."""
-    fview, iview = _views(out)
-    for r, (start, length) in enumerate(zip(starts, lengths, strict=True)):
-        w = _STRUCTS[length].unpack_from(data, start)
+    kinds = set(lengths)
+    out = _blank(m, lengths[0] if len(kinds) == 1 else None)
+    for length in sorted(kinds):
         lay = _LAYOUTS[length]
-        token = w[0]
-        seg = token & 0xFF
-        div = float(table[seg])
-        frow = fview[r]
-        irow = iview[r]
-        pw = lay.price_words.tolist()
-        pc = lay.price_cols.tolist()
-        prices = [w[k] / div for k in pw]
-        for c, v in zip(pc, prices, strict=True):
-            frow[c] = v
-        if lay.has_ohlc:
-            lp = prices[0]
-            close = prices[_LAYOUTS_CLOSE[length][0]]
-            frow[_FI["change"]] = (lp - close) * 100 / close if close != 0 else 0.0
-        for k, c in zip(lay.int_words.tolist(), lay.int_cols.tolist(), strict=True):
-            irow[c] = w[k]
-        for k, c in zip(lay.order_words.tolist(), lay.order_cols.tolist(), strict=True):
-            irow[c] = w[k] >> 16
-        for k, c in zip(lay.time_words.tolist(), lay.time_cols.tolist(), strict=True):
-            irow[c] = w[k] * 1_000_000
-        row = out[r]  # a structured scalar is a view: writes go to ``out``
-        row["instrument_token"] = token
-        row["packet_length"] = length
-        row["mode"] = lay.mode
-        row["tradable"] = seg != SEGMENT_INDICES
+        if len(kinds) == 1:
+            rows = None
+            idx = starts_a[:, None] + np.arange(length, dtype=np.intp)
+        else:
+            rows = np.flatnonzero(lengths_a == length)
+            idx = starts_a[rows, None] + np.arange(length, dtype=np.intp)
+            out["packet_length"][rows] = length
+            out["mode"][rows] = lay.mode
+        words = buf[idx].view(">u4").astype(np.int64)
+        _fill(out, rows, words, lay, table[0])
+    _finish(out)
+    return DecodedFrame(TickBatch._wrap(out), False, errors)
+
+
+def _fill(out: np.ndarray, rows: np.ndarray | None, w: np.ndarray, lay: _Layout, table: np.ndarray) -> None:
+    """Write packets ``w`` (k × words, int64) of one layout into ``out`` at ``rows`` (None: all rows, in order).
+
+    Prices are divided here; ``change`` and ``tradable`` are computed for all rows at once by :func:`_finish`.
+    """
+    fview, iview = _views(out)
+    token = w[:, 0]
+    div = table[token & 0xFF]
+    prices = w[:, lay.price_words] / div[:, None]
+    ints = w[:, lay.int_words] if len(lay.int_words) else None
+    if ints is not None:
+        if lay.orders.stop > lay.orders.start:
+            ints[:, lay.orders] >>= 16
+        if lay.times.stop > lay.times.start:
+            ints[:, lay.times] *= 1_000_000
+    if rows is None:
+        out["instrument_token"] = token
+        fview[:, lay.price_dst] = prices
+        if ints is not None:
+            iview[:, lay.int_dst] = ints
+        return
+    out["instrument_token"][rows] = token
+    fview[_rows_key(rows, lay.price_dst)] = prices
+    if ints is not None:
+        iview[_rows_key(rows, lay.int_dst)] = ints
+
+
+def _rows_key(rows: np.ndarray, dst: slice | np.ndarray) -> tuple:
+    return (rows, dst) if isinstance(dst, slice) else (rows[:, None], dst)
+
+
+def _finish(out: np.ndarray) -> None:
+    """Columns derived from others, for all rows: ``tradable`` (not segment INDICES) and ``change``
+    = (last_price - close) * 100 / close, 0 when close is 0 (as ``KiteTicker._parse_binary``; NaN without OHLC)."""
+    out["tradable"] = (out["instrument_token"] & 0xFF) != SEGMENT_INDICES
+    fview, _ = _views(out)
+    lp = fview[:, 0]
+    close = fview[:, _CLOSE]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fview[:, _CHANGE] = np.where(close != 0, (lp - close) * 100 / close, 0.0)
+
+
+def _decode_small(data: bytes, starts: list[int], lengths: list[int], divs: tuple[float, ...]) -> np.ndarray:
+    """Decode a few packets with ``struct`` into TICK_DTYPE rows (the same values as the numpy path)."""
+    pack = _ROW.pack
+    buf = bytearray(b"".join([pack(*_ROW_OF[length](_STRUCTS[length].unpack_from(data, start), divs))
+                              for start, length in zip(starts, lengths, strict=True)]))
+    return np.frombuffer(buf, dtype=TICK_DTYPE)
+
+
+_NAN10 = (_NAN,) * 10
+_ZERO3 = (0, 0, 0)
+_ZERO20 = (0,) * 20
+_NAT2 = (_NAT, _NAT)
+
+
+def _change(lp: float, close: float) -> float:
+    return (lp - close) * 100 / close if close != 0 else 0.0
+
+
+def _row_ltp(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
+    token = w[0]
+    seg = token & 0xFF
+    return (token, LTP_LEN, 0, seg != SEGMENT_INDICES, w[1] / divs[seg], _NAN, _NAN, _NAN, _NAN, _NAN, *_NAN10, _NAN,
+            0, 0, 0, 0, *_ZERO3, *_ZERO20, *_NAT2)
+
+
+def _row_index(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
+    token = w[0]
+    seg = token & 0xFF
+    div = divs[seg]
+    lp, close = w[1] / div, w[5] / div
+    ets = (_NAT, w[7] * 1_000_000) if len(w) == 8 else _NAT2
+    return (token, len(w) * 4, len(w) - 6, seg != SEGMENT_INDICES, lp, _NAN, w[4] / div, w[2] / div, w[3] / div,
+            close, *_NAN10, _change(lp, close), 0, 0, 0, 0, *_ZERO3, *_ZERO20, *ets)
+
+
+def _row_quote(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
+    token = w[0]
+    seg = token & 0xFF
+    div = divs[seg]
+    lp, close = w[1] / div, w[10] / div
+    return (token, QUOTE_LEN, 1, seg != SEGMENT_INDICES, lp, w[3] / div, w[7] / div, w[8] / div, w[9] / div, close,
+            *_NAN10, _change(lp, close), w[2], w[4], w[5], w[6], *_ZERO3, *_ZERO20, *_NAT2)
+
+
+def _row_full(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
+    token = w[0]
+    seg = token & 0xFF
+    div = divs[seg]
+    lp, close = w[1] / div, w[10] / div
+    return (token, FULL_LEN, 2, seg != SEGMENT_INDICES, lp, w[3] / div, w[7] / div, w[8] / div, w[9] / div, close,
+            *[p / div for p in w[17::3]], _change(lp, close), w[2], w[4], w[5], w[6], w[12], w[13], w[14],
+            *w[16::3], *[o >> 16 for o in w[18::3]], w[11] * 1_000_000, w[15] * 1_000_000)
+
+
+_ROW_OF = {LTP_LEN: _row_ltp, INDEX_QUOTE_LEN: _row_index, INDEX_FULL_LEN: _row_index, QUOTE_LEN: _row_quote,
+           FULL_LEN: _row_full}
 
 
 def decode_text(text: str | bytes) -> TextMessage:
