@@ -1,0 +1,676 @@
+"""The ingest pipeline: raw frame → journal → decoded ticks (Parquet) → 1m bars → 5m/15m/1h/4h bars.
+
+Synchronous and single-threaded (the asyncio service calls it between socket reads); no wall-clock reads (a
+:class:`~tradesig.clock.Clock` is given). Order of durability, per DESIGN.md "Storage":
+
+1. :meth:`Ingestor.on_frame` appends the raw frame to the journal *before* anything else (written to the OS at
+   once; fsync'd before every ticks part), then decodes it (vectorised, :func:`decode_frame`).
+2. :meth:`Ingestor.flush` writes the decoded ticks as one Parquet part per IST date. Each tick row carries the
+   journal position of its frame (``journal_segment``, ``journal_next``), so the stored ticks themselves say how far
+   the journal has been processed: :meth:`Ingestor.recover` resumes after the largest stored position — exactly
+   once, whatever instant a ``kill -9`` hit (a part is written to a temp name and renamed: all or nothing).
+3. The :class:`BarBuilder` closes 1m bars as the *market clock* (the latest exchange timestamp seen, less a 2 s
+   grace) passes each minute; OHLC of LTP, volume = increase of the cumulative traded volume
+   (:func:`tradesig.store.bars.ticks_to_bars`). An index has no volume: its bars take the volume of its
+   current-month future (``index_future``), null when the future reports none. 5m/15m/1h/4h bars are
+   resampled (:func:`tradesig.store.bars.resample`) once every minute of their bucket has closed.
+
+Bar status: ``complete`` from continuous live ticks; minutes touched by a gap (disconnect, stall, restart, token
+expiry, polled data) are *dirty*: they are not written from live ticks but re-fetched from the historical API
+(``backfilled``); if that is impossible they are written from what was seen, ``partial``.
+
+Extra tick columns beyond the codec's: ``symbol`` (tradesig key or tradingsymbol), ``polled`` (Boolean: from
+REST ``/quote`` polling, not the ticker), ``source`` ("kite", "sim", "breeze"), ``journal_segment``,
+``journal_next``.
+
+JSON journal records: a raw Kite ticker frame never starts with ``{`` (that would be a packet count of 31,488 or
+more); records starting with ``{`` are JSON documents written by the feed itself — ``{"kind": "polled", ...}``
+(REST quotes) and ``{"kind": "breeze", ...}`` (Breeze ticks) — decoded by :func:`json_record_ticks`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tradesig.clock import Clock, ist_date
+from tradesig.feed.kite_protocol import TickBatch, decode_frame, tick_schema
+from tradesig.store.bars import (
+    BAR_SCHEMA,
+    empty_bars,
+    interval_minutes,
+    resample,
+    session_hours,
+    ticks_to_bars,
+)
+from tradesig.store.datasets import Store
+from tradesig.store.events import EventLog
+from tradesig.store.journal import Journal, JournalPosition
+
+log = logging.getLogger(__name__)
+
+HIGHER_INTERVALS = ("5m", "15m", "1h", "4h")
+GRACE = timedelta(seconds=2)
+_MINUTE = timedelta(minutes=1)
+_US = pl.Datetime("us", "UTC")
+_SLIM = ["symbol", "last_price", "volume_traded", "oi", "exchange_timestamp", "recv_ts", "polled"]
+
+
+def floor_minute(ts: datetime) -> datetime:
+    return ts.replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch without live ticker data for one instrument: ``start`` (last tick before) to ``end`` (first
+    tick after), aware UTC; ``cause`` one of network/stall/closed/protocol/rate_limit/token/restart/start."""
+
+    symbol: str
+    start: datetime
+    end: datetime
+    cause: str
+
+    def minutes(self) -> list[datetime]:
+        """Bar starts (UTC) of every minute the gap touches, both ends included."""
+        out, m = [], floor_minute(self.start)
+        while m <= self.end:
+            out.append(m)
+            m += _MINUTE
+        return out
+
+    def as_event(self) -> dict[str, Any]:
+        return {"instrument": self.symbol, "from": self.start, "to": self.end, "cause": self.cause}
+
+
+@dataclass
+class IngestStats:
+    frames: int = 0
+    heartbeats: int = 0
+    ticks: int = 0
+    polled_ticks: int = 0
+    bad_packets: int = 0
+    ticks_written: int = 0
+    bars_written: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0
+    backfilled: int = 0
+    recovered_records: int = 0
+    recovered_ticks: int = 0
+
+
+def quote_ticks(quotes: dict[str, Any], tokens: dict[str, int], recv_ts: datetime) -> pl.DataFrame:
+    """Tick rows (codec columns, mode "quote") from a Kite ``/quote`` response ``{"NSE:NIFTY 50": {...}}``.
+
+    ``tokens`` maps the response keys to instrument tokens (the response's own ``instrument_token`` wins).
+    Prices rupees; ``timestamp``/``last_trade_time`` are naive IST strings or datetimes (Kite's REST form) or ISO.
+    """
+    rows = []
+    for key, q in quotes.items():
+        ohlc = q.get("ohlc") or {}
+        rows.append({
+            "instrument_token": int(q.get("instrument_token") or tokens.get(key, 0)),
+            "mode": "quote", "tradable": not key.startswith(("NSE:NIFTY", "BSE:SENSEX")),
+            "last_price": float(q["last_price"]) if q.get("last_price") is not None else None,
+            "last_traded_quantity": q.get("last_quantity"),
+            "average_traded_price": q.get("average_price"),
+            "volume_traded": q.get("volume"),
+            "total_buy_quantity": q.get("buy_quantity"), "total_sell_quantity": q.get("sell_quantity"),
+            "open": ohlc.get("open"), "high": ohlc.get("high"), "low": ohlc.get("low"), "close": ohlc.get("close"),
+            "change": q.get("net_change"),
+            "last_trade_time": _rest_time(q.get("last_trade_time")),
+            "exchange_timestamp": _rest_time(q.get("timestamp")),
+            "oi": q.get("oi"), "oi_day_high": q.get("oi_day_high"), "oi_day_low": q.get("oi_day_low"),
+        })
+    schema = tick_schema()
+    df = pl.DataFrame(rows, schema={k: v for k, v in schema.items() if k in rows[0]} if rows else None)
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in df.columns]
+    df = df.with_columns(missing) if missing else df
+    return df.select([pl.col(c).cast(t) for c, t in schema.items()]).with_columns(
+        pl.lit(recv_ts).cast(_US).alias("recv_ts"))
+
+
+def _rest_time(value: Any) -> datetime | None:
+    from tradesig.clock import IST
+
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        ts = value
+    else:
+        try:
+            ts = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=IST)
+    return ts.astimezone(UTC)
+
+
+def json_record_ticks(doc: dict[str, Any], recv_ts: datetime) -> pl.DataFrame:
+    """Tick rows of a JSON journal record (``kind`` "polled" or "breeze"); empty for unknown kinds."""
+    kind = doc.get("kind")
+    if kind == "polled":
+        return quote_ticks(doc["quotes"], {k: int(v) for k, v in doc.get("tokens", {}).items()}, recv_ts)
+    if kind == "breeze":
+        from tradesig.feed.breeze_ws import breeze_ticks
+
+        return breeze_ticks(doc["ticks"], recv_ts)
+    log.warning("journal: unknown JSON record kind %r ignored", kind)
+    return pl.DataFrame()
+
+
+class BarBuilder:
+    """Incremental 1m bars (and higher intervals) from tick frames; see the module docstring for the rules.
+
+    ``store``: where bars go; ``source``: recorded per bar row; ``index_future``: index symbol → the tradingsymbol
+    of the future whose volume its bars take; ``on_bar``: called with each written bar as a dict (hub).
+    """
+
+    def __init__(self, store: Store, source: str, *, index_future: dict[str, str] | None = None,
+                 on_bar: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.store = store
+        self.source = source
+        self.index_future = dict(index_future or {})
+        self.on_bar = on_bar
+        self.market_clock: datetime | None = None
+        self._pending: list[pl.DataFrame] = []
+        self._carry = pl.DataFrame()
+        self._last_seen: dict[str, datetime] = {}
+        self._open_gaps: dict[str, tuple[datetime, str]] = {}
+        self.dirty: dict[str, set[datetime]] = {}
+        self.gaps: list[Gap] = []
+        self._day_bars: dict[str, pl.DataFrame] = {}
+        self._written_higher: set[tuple[str, str, datetime]] = set()
+        self.written: dict[str, int] = {}
+        self._live_dirty_ticks: list[pl.DataFrame] = []
+
+    # ------------------------------------------------------------------------------------------------ gaps
+    def open_gap(self, cause: str, symbols: Iterable[str] | None = None, since: datetime | None = None) -> None:
+        """The live stream stopped (``cause``): every known symbol (or ``symbols``) has a gap from its last tick
+        (or ``since``) until its next live ticker tick."""
+        for symbol in (symbols if symbols is not None else list(self._last_seen)):
+            start = since or self._last_seen.get(symbol)
+            if start is not None and symbol not in self._open_gaps:
+                self._open_gaps[symbol] = (start, cause)
+
+    def _close_gaps(self, firsts: dict[str, datetime]) -> list[Gap]:
+        closed = []
+        for symbol, first in firsts.items():
+            opened = self._open_gaps.pop(symbol, None)
+            if opened is None:
+                continue
+            start, cause = opened
+            if first <= start:
+                continue
+            gap = Gap(symbol, start, first, cause)
+            closed.append(gap)
+            self.gaps.append(gap)
+            self.dirty.setdefault(symbol, set()).update(gap.minutes())
+        return closed
+
+    # ------------------------------------------------------------------------------------------------ ticks
+    def add(self, ticks: pl.DataFrame) -> list[Gap]:
+        """Take new ticks (codec columns + symbol, recv_ts, polled); returns gaps closed by them."""
+        if ticks.is_empty():
+            return []
+        slim = ticks.select([c for c in _SLIM if c in ticks.columns]).with_columns(
+            pl.coalesce(pl.col("exchange_timestamp"), pl.col("recv_ts")).alias("_t"))
+        if "polled" not in slim.columns:
+            slim = slim.with_columns(pl.lit(False).alias("polled"))
+        slim = slim.filter(pl.col("_t").is_not_null() & pl.col("last_price").is_not_null())
+        if slim.is_empty():
+            return []
+        live = slim.filter(~pl.col("polled"))
+        polled = slim.filter(pl.col("polled"))
+        closed: list[Gap] = []
+        if not live.is_empty():
+            firsts = live.group_by("symbol").agg(pl.col("_t").min())
+            closed = self._close_gaps(dict(zip(firsts["symbol"].to_list(), firsts["_t"].to_list(), strict=True)))
+        if not polled.is_empty():
+            per = polled.group_by("symbol").agg(pl.col("_t").dt.truncate("1m").unique())
+            for symbol, minutes in zip(per["symbol"].to_list(), per["_t"].to_list(), strict=True):
+                self.dirty.setdefault(symbol, set()).update(minutes)
+        lasts = slim.group_by("symbol").agg(pl.col("_t").max())
+        for symbol, t in zip(lasts["symbol"].to_list(), lasts["_t"].to_list(), strict=True):
+            if t > self._last_seen.get(symbol, t - _MINUTE):
+                self._last_seen[symbol] = t
+        newest = slim["_t"].max()
+        if self.market_clock is None or newest > self.market_clock:
+            self.market_clock = newest
+        self._pending.append(slim)
+        return closed
+
+    def boundary(self) -> datetime | None:
+        """Minutes starting before this (UTC) are closed: floor(market clock − 2 s grace)."""
+        if self.market_clock is None:
+            return None
+        return floor_minute(self.market_clock - GRACE)
+
+    def close_minutes(self, upto: datetime | None = None, *, final: bool = False) -> pl.DataFrame:
+        """Build and store the 1m bars of every minute before ``upto`` (default :meth:`boundary`); returns them.
+
+        ``final``: the feed is stopping — every pending minute is closed (``partial`` if it ends after ``upto``).
+        """
+        upto = upto or self.boundary()
+        if upto is None or not self._pending:
+            return empty_bars()
+        pending = pl.concat(self._pending, how="diagonal_relaxed") if len(self._pending) > 1 else self._pending[0]
+        if final:
+            closed, rest = pending, pending.clear()
+        else:
+            limit = pl.lit(upto).cast(_US)
+            closed = pending.filter(pl.col("_t") < limit)
+            rest = pending.filter(pl.col("_t") >= limit)
+        self._pending = [rest] if not rest.is_empty() else []
+        if closed.is_empty():
+            return empty_bars()
+        frame = pl.concat([self._carry, closed], how="diagonal_relaxed") if not self._carry.is_empty() else closed
+        bars = ticks_to_bars(frame.drop("_t"), now=upto if final else None)
+        if not self._carry.is_empty():
+            carried = self._carry.group_by("symbol").agg(pl.col("_t").max().dt.truncate("1m").alias("_cm"))
+            bars = (bars.join(carried, on="symbol", how="left")
+                    .filter(pl.col("_cm").is_null() | (pl.col("ts") > pl.col("_cm"))).drop("_cm"))
+        self._carry = closed.sort("_t").group_by("symbol", maintain_order=True).last()
+        bars = self._index_volume(bars)
+        live, dirty = self._split_dirty(bars)
+        if not dirty.is_empty():
+            self._live_dirty_ticks.append(dirty)
+        self._write_1m(live)
+        return live
+
+    def _index_volume(self, bars: pl.DataFrame) -> pl.DataFrame:
+        if not self.index_future or bars.is_empty():
+            return bars
+        fut_syms = {f: i for i, f in self.index_future.items()}
+        fut = (bars.filter(pl.col("symbol").is_in(list(fut_syms)))
+               .select(pl.col("symbol").replace_strict(fut_syms, return_dtype=pl.Utf8).alias("symbol"), "ts",
+                       pl.col("volume").alias("_fv")))
+        if fut.is_empty():
+            return bars
+        return (bars.join(fut, on=["symbol", "ts"], how="left")
+                .with_columns(pl.when(pl.col("symbol").is_in(list(self.index_future)) & (pl.col("_fv") > 0))
+                              .then(pl.col("_fv")).otherwise(pl.col("volume")).alias("volume"))
+                .drop("_fv").select(list(BAR_SCHEMA)))
+
+    def _split_dirty(self, bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        if not self.dirty or bars.is_empty():
+            return bars, bars.clear()
+        keys = pl.DataFrame({"symbol": [s for s, ms in self.dirty.items() for _ in ms],
+                             "ts": [m for ms in self.dirty.values() for m in ms]},
+                            schema={"symbol": pl.Utf8, "ts": _US})
+        dirty = bars.join(keys, on=["symbol", "ts"], how="semi")
+        return bars.join(keys, on=["symbol", "ts"], how="anti"), dirty
+
+    # ------------------------------------------------------------------------------------------------ backfill
+    def backfill_requests(self) -> list[tuple[str, datetime, datetime]]:
+        """(symbol, first minute, last minute) ranges of dirty minutes that have closed, UTC bar starts."""
+        upto = self.boundary()
+        out = []
+        for symbol, minutes in self.dirty.items():
+            ready = sorted(m for m in minutes if upto is not None and m < upto
+                           and symbol not in self._open_gaps)
+            if ready:
+                out.append((symbol, ready[0], ready[-1]))
+        return out
+
+    def apply_backfill(self, symbol: str, bars: pl.DataFrame, first: datetime, last: datetime) -> int:
+        """Store historical 1m bars (status ``backfilled``) for ``symbol``'s dirty minutes in [first, last];
+        minutes the history lacks are written from live ticks as ``partial``. Returns bars written."""
+        wanted = {m for m in self.dirty.get(symbol, set()) if first <= m <= last}
+        if not wanted:
+            return 0
+        got = bars.filter(pl.col("ts").is_in(list(wanted))).with_columns(pl.lit("backfilled").alias("status"),
+                                                                            pl.lit(symbol).alias("symbol"))
+        covered = set(got["ts"].to_list())
+        fallback = self._dirty_live(symbol, wanted - covered, "partial")
+        self.dirty[symbol] -= wanted
+        out = pl.concat([got.select(list(BAR_SCHEMA)), fallback], how="vertical_relaxed")
+        self._write_1m(out)
+        return out.height
+
+    def _dirty_live(self, symbol: str, minutes: set[datetime], status: str) -> pl.DataFrame:
+        if not minutes or not self._live_dirty_ticks:
+            return empty_bars()
+        frame = pl.concat(self._live_dirty_ticks, how="vertical_relaxed")
+        return (frame.filter((pl.col("symbol") == symbol) & pl.col("ts").is_in(list(minutes)))
+                .unique(subset=["symbol", "ts"], keep="last").with_columns(pl.lit(status).alias("status")))
+
+    def give_up_backfill(self) -> int:
+        """Write every closed dirty minute from live ticks as ``partial`` (no historical API). Returns bars."""
+        total = 0
+        for symbol, first, last in self.backfill_requests():
+            total += self.apply_backfill(symbol, empty_bars(), first, last)
+        return total
+
+    # ------------------------------------------------------------------------------------------------ writing
+    def _write_1m(self, bars: pl.DataFrame) -> None:
+        if bars.is_empty():
+            return
+        bars = bars.sort(["symbol", "ts"])
+        self.written["1m"] = self.written.get("1m", 0) + self.store.write_bars(bars, "1m", self.source)
+        if self.on_bar is not None:
+            for row in bars.iter_rows(named=True):
+                self.on_bar({"interval": "1m", **row})
+        for (symbol,), part in bars.partition_by("symbol", as_dict=True).items():
+            prev = self._day_bars.get(symbol)
+            day = ist_date(part["ts"].max())
+            if prev is not None and not prev.is_empty() and ist_date(prev["ts"].max()) != day:
+                prev = None
+            merged = part if prev is None else pl.concat([prev, part]).unique(["ts"], keep="first")
+            self._day_bars[symbol] = merged.sort("ts")
+        self._write_higher(final=False)
+
+    def _write_higher(self, *, final: bool) -> None:
+        upto = self.boundary()
+        for symbol, day_bars in self._day_bars.items():
+            if day_bars.is_empty():
+                continue
+            dirty = self.dirty.get(symbol, set())
+            for interval in HIGHER_INTERVALS:
+                step = timedelta(minutes=interval_minutes(interval))
+                out = resample(day_bars, interval)
+                rows = []
+                for row in out.iter_rows(named=True):
+                    key = (symbol, interval, row["ts"])
+                    if key in self._written_higher:
+                        continue
+                    open_m, close_m = session_hours(ist_date(row["ts"]))
+                    local = row["ts"].astimezone(_ist())
+                    close = local.replace(hour=close_m // 60, minute=close_m % 60).astimezone(UTC)
+                    end = min(row["ts"] + step, close)
+                    touched = any(row["ts"] <= m < end for m in dirty)
+                    if not final and (upto is None or end > upto or touched):
+                        continue
+                    rows.append(row)
+                    self._written_higher.add(key)
+                if rows:
+                    df = pl.DataFrame(rows, schema=BAR_SCHEMA)
+                    self.written[interval] = self.written.get(interval, 0) + self.store.write_bars(
+                        df, interval, self.source)
+                    if self.on_bar is not None:
+                        for row in rows:
+                            self.on_bar({"interval": interval, **row})
+
+    def finish(self, now: datetime | None = None) -> None:
+        """Stopping: close every pending minute (complete when it ended by ``now``/the market clock, else
+        partial), write unresolved dirty minutes as partial, then every higher-interval bucket."""
+        upto = max(x for x in (now, self.market_clock) if x is not None) if (now or self.market_clock) else None
+        if upto is not None:
+            self.close_minutes(upto, final=True)
+        for symbol, minutes in list(self.dirty.items()):
+            if minutes:
+                self.apply_backfill(symbol, empty_bars(), min(minutes), max(minutes))
+        self._write_higher(final=True)
+
+
+def _ist():
+    from tradesig.clock import IST
+
+    return IST
+
+
+class Ingestor:
+    """Journal + decode + ticks Parquet + :class:`BarBuilder`, for one data home.
+
+    ``symbols``: instrument token → symbol (index key or tradingsymbol); ``source``: "kite", "sim" or "breeze";
+    ``on_ticks``: called with each frame's ticks as viewer "tick" dicts (hub fan-out), may be None.
+    """
+
+    def __init__(self, home: Path | str, clock: Clock, *, symbols: dict[int, str] | None = None,
+                 source: str = "kite", index_future: dict[str, str] | None = None,
+                 on_bar: Callable[[dict[str, Any]], None] | None = None,
+                 on_ticks: Callable[[list[dict[str, Any]]], None] | None = None,
+                 flush_ticks: int = 100_000) -> None:
+        self.home = Path(home)
+        self.clock = clock
+        self.source = source
+        from tradesig.market import TOKEN_TO_SYMBOL
+
+        self.symbols: dict[int, str] = {**TOKEN_TO_SYMBOL, **(symbols or {})}
+        self.journal = Journal(self.home)
+        self.store = Store(self.home)
+        self.events = EventLog(self.home)
+        self.bars = BarBuilder(self.store, source, index_future=index_future, on_bar=on_bar)
+        self.on_ticks = on_ticks
+        self.flush_ticks = flush_ticks
+        self.stats = IngestStats()
+        self._chunks: list[tuple[np.ndarray, int, JournalPosition, bool]] = []
+        self._json_frames: list[pl.DataFrame] = []
+        self._pending_ticks = 0
+        self.last_tick_ts: datetime | None = None
+
+    # ---------------------------------------------------------------------------------------------- live input
+    def on_frame(self, data: bytes, recv_ts: datetime) -> int:
+        """Journal one binary ticker frame, decode it, buffer its ticks; returns the number of ticks (0 for a
+        heartbeat). Bad packets are counted (``stats.bad_packets``), never raised."""
+        position = self.journal.append(data, recv_ts)
+        self.journal.flush(fsync=False)
+        self.stats.frames += 1
+        frame = decode_frame(data)
+        if frame.errors:
+            self.stats.bad_packets += len(frame.errors)
+            log.warning("ticker frame with %d bad packet(s): %s", len(frame.errors), frame.errors[0])
+        if frame.heartbeat:
+            self.stats.heartbeats += 1
+            return 0
+        n = len(frame.ticks)
+        if n:
+            us = int((recv_ts - _EPOCH).total_seconds() * 1_000_000)
+            self._chunks.append((frame.ticks.array, us, position, False))
+            self._pending_ticks += n
+            self.stats.ticks += n
+            self.last_tick_ts = recv_ts
+            if self.on_ticks is not None:
+                self.on_ticks(self.hub_rows(frame.ticks.array, False))
+            if self._pending_ticks >= self.flush_ticks:
+                self.flush()
+        return n
+
+    def on_json(self, doc: dict[str, Any], recv_ts: datetime) -> int:
+        """Journal a JSON record (REST-polled quotes or Breeze ticks, see module docstring) and buffer its ticks."""
+        raw = json.dumps(doc, separators=(",", ":"), default=str).encode()
+        position = self.journal.append(raw, recv_ts)
+        self.journal.flush(fsync=False)
+        df = json_record_ticks(doc, recv_ts)
+        if df.is_empty():
+            return 0
+        polled = doc.get("kind") == "polled"
+        df = self._decorate(df, position, polled)
+        self._json_frames.append(df)
+        self._pending_ticks += df.height
+        self.stats.ticks += df.height
+        if polled:
+            self.stats.polled_ticks += df.height
+        self.last_tick_ts = recv_ts
+        if self.on_ticks is not None:
+            self.on_ticks([{"symbol": r["symbol"], "token": r["instrument_token"], "ltp": r["last_price"],
+                            "change": r["change"], "volume": r["volume_traded"], "oi": r["oi"],
+                            "ts": r["exchange_timestamp"] or recv_ts, "polled": polled}
+                           for r in df.iter_rows(named=True)])
+        return df.height
+
+    def hub_rows(self, array: np.ndarray, polled: bool) -> list[dict[str, Any]]:
+        """Viewer tick messages (docs/viewer-protocol.md "tick") from a decoded TICK_DTYPE array."""
+        tokens = array["instrument_token"].tolist()
+        ltp = array["last_price"].tolist()
+        change = np.nan_to_num(array["change"], nan=0.0).tolist()
+        length = array["packet_length"]
+        has_vol = (length == 44) | (length == 184)
+        vol = array["volume_traded"].tolist()
+        oi = array["oi"].tolist()
+        full = (length == 184).tolist()
+        ets = array["exchange_timestamp"].view(np.int64).tolist()
+        out = []
+        for i, token in enumerate(tokens):
+            out.append({"symbol": self.symbols.get(token, str(token)), "token": token, "ltp": ltp[i],
+                        "change": change[i], "volume": vol[i] if has_vol[i] else None,
+                        "oi": oi[i] if full[i] else None,
+                        "ts": None if ets[i] == _NAT else _EPOCH + timedelta(microseconds=ets[i]),
+                        "polled": polled})
+        return out
+
+    def _decorate(self, df: pl.DataFrame, position: JournalPosition, polled: bool) -> pl.DataFrame:
+        tokens = df["instrument_token"].cast(pl.Int64)
+        return df.with_columns(
+            tokens.replace_strict(self.symbols, default=tokens.cast(pl.Utf8), return_dtype=pl.Utf8).alias("symbol")
+            if self.symbols else tokens.cast(pl.Utf8).alias("symbol"),
+            pl.lit(polled).alias("polled"), pl.lit(self.source).alias("source"),
+            pl.lit(position.segment).alias("journal_segment"),
+            pl.lit(position.next_offset, dtype=pl.Int64).alias("journal_next"))
+
+    # ---------------------------------------------------------------------------------------------- batching
+    def _frame_from_chunks(self) -> pl.DataFrame:
+        frames = []
+        if self._chunks:
+            arrays = [c[0] for c in self._chunks]
+            counts = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+            df = TickBatch(np.concatenate(arrays)).to_polars()
+            recv = np.repeat(np.fromiter((c[1] for c in self._chunks), dtype=np.int64), counts)
+            nexts = np.repeat(np.fromiter((c[2].next_offset for c in self._chunks), dtype=np.int64), counts)
+            segments = [c[2].segment for c in self._chunks]
+            if len(set(segments)) == 1:
+                seg = pl.lit(segments[0]).alias("journal_segment")
+            else:
+                seg = pl.Series("journal_segment", np.repeat(np.array(segments, dtype=object), counts).tolist(),
+                                dtype=pl.Utf8)
+            tokens = df["instrument_token"].cast(pl.Int64)
+            symbol = (tokens.replace_strict(self.symbols, default=tokens.cast(pl.Utf8), return_dtype=pl.Utf8)
+                      if self.symbols else tokens.cast(pl.Utf8))
+            df = df.with_columns(
+                pl.Series("recv_ts", recv).cast(_US), symbol.alias("symbol"), pl.lit(False).alias("polled"),
+                pl.lit(self.source).alias("source"), seg, pl.Series("journal_next", nexts))
+            frames.append(df)
+        frames.extend(self._json_frames)
+        self._chunks, self._json_frames, self._pending_ticks = [], [], 0
+        if not frames:
+            return pl.DataFrame()
+        if len(frames) == 1:
+            return frames[0]
+        return pl.concat(frames, how="diagonal_relaxed").sort("recv_ts", maintain_order=True)
+
+    def flush(self, *, close_bars: bool = True) -> int:
+        """fsync the journal, write buffered ticks as a Parquet part, close finished minutes. Returns ticks."""
+        self.journal.flush(fsync=True)
+        df = self._frame_from_chunks()
+        if df.is_empty():
+            if close_bars:
+                self.bars.close_minutes()
+            return 0
+        written = self.store.write_ticks(df)
+        self.stats.ticks_written += written
+        closed = self.bars.add(df)
+        for gap in closed:
+            self._record_gap(gap)
+        if close_bars:
+            self.bars.close_minutes()
+        self.stats.bars_written = dict(self.bars.written)
+        return written
+
+    def _record_gap(self, gap: Gap) -> None:
+        self.stats.gaps += 1
+        self.events.append("feed_gap", gap.as_event(), self.clock.now())
+        log.info("gap %s %s → %s (%s)", gap.symbol, gap.start.isoformat(), gap.end.isoformat(), gap.cause)
+
+    def close(self, now: datetime | None = None) -> None:
+        """Flush everything and close the last bars (SIGTERM, ``--until``)."""
+        self.flush(close_bars=False)
+        self.bars.finish(now)
+        self.stats.bars_written = dict(self.bars.written)
+        self.journal.close()
+
+    # ---------------------------------------------------------------------------------------------- recovery
+    def stored_position(self, day: date) -> JournalPosition | None:
+        """The largest journal position already stored as ticks for IST ``day`` (None: nothing stored)."""
+        directory = self.home / "ticks" / f"date={day.isoformat()}"
+        parts = sorted(p for p in directory.glob("*.parquet") if not p.name.startswith(".")) \
+            if directory.is_dir() else []
+        if not parts:
+            return None
+        lf = pl.scan_parquet(parts, missing_columns="insert") if _has_missing_columns_arg() else \
+            pl.scan_parquet(parts)
+        try:
+            top = (lf.select("journal_segment", "journal_next").drop_nulls()
+                   .sort(["journal_segment", "journal_next"]).tail(1).collect())
+        except pl.exceptions.ColumnNotFoundError:
+            return None
+        if top.is_empty():
+            return None
+        return JournalPosition(day, top["journal_segment"][0], 0, int(top["journal_next"][0]))
+
+    def recover(self, days: Iterable[date] | None = None) -> int:
+        """Replay journal records not yet stored as ticks (after a crash), then rebuild that day's bars from all
+        stored ticks (store dedups bars). Returns the number of ticks recovered. Gaps are opened (cause
+        "restart") for every symbol seen, closed by the next live tick."""
+        total = 0
+        for day in (days if days is not None else self.journal.dates()):
+            after = self.stored_position(day)
+            records = 0
+            for record in self.journal.records(day, after=after):
+                records += 1
+                data = record.data
+                if data[:1] == b"{":
+                    try:
+                        doc = json.loads(data)
+                    except ValueError:
+                        continue
+                    df = json_record_ticks(doc, record.recv_ts)
+                    if not df.is_empty():
+                        self._json_frames.append(self._decorate(df, record.position, doc.get("kind") == "polled"))
+                        self._pending_ticks += df.height
+                    continue
+                frame = decode_frame(data)
+                if len(frame.ticks):
+                    us = int((record.recv_ts - _EPOCH).total_seconds() * 1_000_000)
+                    self._chunks.append((frame.ticks.array, us, record.position, False))
+                    self._pending_ticks += len(frame.ticks)
+                if self._pending_ticks >= self.flush_ticks:
+                    total += self._write_recovered()
+            total += self._write_recovered()
+            self.stats.recovered_records += records
+            if records:
+                log.info("recovered %d journal records of %s (%d ticks)", records, day, total)
+        self.stats.recovered_ticks = total
+        return total
+
+    def _write_recovered(self) -> int:
+        df = self._frame_from_chunks()
+        if df.is_empty():
+            return 0
+        return self.store.write_ticks(df)
+
+    def seed_bars(self, day: date) -> None:
+        """Load ``day``'s stored ticks into the bar builder (after :meth:`recover`, before live data): finished
+        minutes are written (the store skips bars it has), the last minute stays open, and a "restart" gap is
+        opened for every symbol seen."""
+        directory = self.home / "ticks" / f"date={day.isoformat()}"
+        parts = sorted(p for p in directory.glob("*.parquet") if not p.name.startswith(".")) \
+            if directory.is_dir() else []
+        if not parts:
+            return
+        df = pl.concat([pl.read_parquet(p, columns=None) for p in parts], how="diagonal_relaxed")
+        if "symbol" not in df.columns:
+            return
+        cols = [c for c in _SLIM if c in df.columns]
+        df = df.select(cols).sort("recv_ts", maintain_order=True)
+        self.bars.add(df)
+        self.bars.close_minutes()
+        self.bars.open_gap("restart")
+
+
+def _has_missing_columns_arg() -> bool:
+    import inspect
+
+    return "missing_columns" in inspect.signature(pl.scan_parquet).parameters
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAT = np.iinfo(np.int64).min
+
+__all__ = ["Ingestor", "BarBuilder", "Gap", "IngestStats", "quote_ticks", "json_record_ticks", "floor_minute"]
