@@ -297,3 +297,14 @@ def test_check_missing_insecure_mismatch_config(tmp_path, fake):
     os.chmod(path, 0o644)
     res = check_token(loaded, clock=clock, sim_url=fake.url)
     assert (res.status, res.exit_code) == ("insecure", 2) and "chmod 600" in res.fix
+
+
+def test_docs_list_every_json_key_and_status():
+    from datetime import UTC, datetime
+
+    from tradesig.broker.login import STATUS_EXIT, TokenCheck
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "login.md").read_text(encoding="utf-8")
+    keys = TokenCheck("kite", "valid", "", datetime(2026, 1, 1, tzinfo=UTC)).to_json()
+    assert [k for k in keys if f"| `{k}` |" not in text] == []
+    assert [s for s in STATUS_EXIT if f"`{s}`" not in text] == []

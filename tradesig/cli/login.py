@@ -54,6 +54,8 @@ def login(
     def show_url(url: str, listening_on: str) -> None:
         typer.echo(f"Log in to {broker.value} at:\n  {url}")
         typer.echo(f"Waiting up to {timeout:g}s for the redirect on {listening_on} ...")
+        typer.echo("(headless? log in elsewhere and rerun with --redirect-url '<the address you land on>')",
+                   err=True)
         if open_browser:
             import webbrowser
 
