@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from tradesig.store.bars import BAR_SCHEMA
 
@@ -106,6 +107,33 @@ def connect(home: Path | str, read_only: bool = True) -> duckdb.DuckDBPyConnecti
     return con
 
 
+def query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    """Run ``sql`` and return a polars DataFrame (TIMESTAMPTZ columns come back as ``Datetime("us", "UTC")``,
+    DATE as Date, NULLs as nulls).
+
+    Use this (or SQL casts such as ``epoch_us(ts)``) rather than ``fetchall()`` on timestamp columns: DuckDB needs
+    pytz to build aware Python datetimes and pyarrow for ``.pl()``, neither of which tradesig depends on."""
+    import numpy as np
+
+    cursor = con.execute(sql, params or [])
+    kinds = {d[0]: str(d[1]).upper() for d in cursor.description or []}
+    data = cursor.fetchnumpy()
+    columns = []
+    for name, values in data.items():
+        mask = np.ma.getmaskarray(values) if isinstance(values, np.ma.MaskedArray) else None
+        raw = values.data if isinstance(values, np.ma.MaskedArray) else values
+        series = pl.Series(name, raw)
+        if mask is not None and mask.any():
+            series = pl.select(pl.when(pl.Series(mask)).then(None).otherwise(series).alias(name)).to_series()
+        kind = kinds.get(name, "")
+        if "WITH TIME ZONE" in kind or kind == "TIMESTAMPTZ":
+            series = series.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        elif kind == "DATE":
+            series = series.cast(pl.Date)
+        columns.append(series)
+    return pl.DataFrame(columns)
+
+
 def write_catalog(home: Path | str) -> Path:
     """Rewrite ``home/tradesig.duckdb`` with the current view definitions (temp file + ``os.replace``)."""
     home = Path(home)
@@ -130,4 +158,4 @@ def write_catalog(home: Path | str) -> Path:
     return target
 
 
-__all__ = ["connect", "write_catalog", "view_sql"]
+__all__ = ["connect", "query", "write_catalog", "view_sql"]
