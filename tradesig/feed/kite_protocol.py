@@ -856,11 +856,16 @@ def encode_full(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] |
     return b"".join(parts)
 
 
-def encode_packet(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] | None = None) -> bytes:
-    """One packet body for ``tick`` by its ``mode`` ("ltp", "quote", "full"); index tokens (segment 9, INDICES)
-    get the 28/32-byte index packets for quote/full. Raises ProtocolError(ours=True) on an unknown mode."""
+def encode_packet(tick: Mapping[str, Any], segment_divisors: Mapping[int, float] | None = None, *,
+                  index: bool | None = None) -> bytes:
+    """One packet body for ``tick`` by its ``mode`` ("ltp", "quote", "full"; default "full").
+
+    Quote and full ticks of index tokens (segment 9, INDICES) get the 28/32-byte index packets, others the 44/184-byte
+    packets; ``index`` forces one or the other. Raises ProtocolError(ours=True) on an unknown mode or bad values.
+    """
     mode = tick.get("mode", MODE_FULL)
-    index = (_token(tick) & 0xFF) == SEGMENT_INDICES
+    if index is None:
+        index = (_token(tick) & 0xFF) == SEGMENT_INDICES
     if mode == MODE_LTP:
         return encode_ltp(tick, segment_divisors)
     if mode == MODE_QUOTE:
