@@ -1,0 +1,321 @@
+"""Option contracts for the trade engine: expiries, strikes, lot sizes and tradingsymbols.
+
+The source of truth is Kite's instruments dump (``GET /instruments/NFO`` and ``/instruments/BFO``; columns
+instrument_token, exchange_token, tradingsymbol, name, last_price, expiry, strike, tick_size, lot_size,
+instrument_type, segment, exchange). Lot sizes and listed expiries change by exchange circular, so they are read
+from the dump, never hard-coded. A backtest of a period the dump does not cover (e.g. 2024) uses
+:class:`ModelledInstruments`: expiries from the market calendar's weekly-expiry rule, tradingsymbols built by
+Kite's naming rule, and lot sizes from the dated table :data:`HISTORICAL_LOT_SIZES` (every such contract is
+flagged ``modelled=True``).
+
+Strike rules (shared/SIGNALS.md "From signal to trade": PE rounds down, CE rounds up, hedge ``hedge_offset``
+further out of the money) live in one place, :func:`tradesig.signals.strategies.choose_option`; the engine gives
+it :meth:`InstrumentSource.nearest_expiry` so the expiry is one that is actually listed. This module maps the
+resulting :class:`~tradesig.signals.strategies.OptionChoice` to contracts. Quantity = lots × lot size (units).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from tradesig.clock import IST
+from tradesig.errors import DataError
+from tradesig.market import INDICES
+
+__all__ = [
+    "OptionContract", "InstrumentSource", "InstrumentBook", "ModelledInstruments", "quantity_for", "weekly_symbol",
+    "monthly_symbol", "HISTORICAL_LOT_SIZES", "HISTORICAL_EXPIRY_WEEKDAYS", "historical_weekly_expiry", "load_dump",
+    "expiry_close",
+]
+
+_MONTH_CODES = {10: "O", 11: "N", 12: "D"}
+_MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+
+#: Lot sizes by date for periods without an instruments dump: (symbol, effective from, lot size in units).
+#: Sources: NSE F&O circulars on the periodic lot-size revision (NIFTY 50 → 25 from the late-April 2024 series;
+#: SEBI's Oct 2024 circular raising the minimum contract value: NIFTY 25 → 75 and BANKNIFTY 15 → 30 from
+#: 2024-11-20; NIFTY 75 → 65 from the Dec 2025 revision, as the Aug 2026 dump shows 65 and 30); SENSEX from BSE
+#: notices. Dates are the first series affected. Kept deliberately short: a backtest can override it.
+HISTORICAL_LOT_SIZES: tuple[tuple[str, date, int], ...] = (
+    ("NIFTY", date(2000, 1, 1), 50),
+    ("NIFTY", date(2024, 4, 26), 25),
+    ("NIFTY", date(2024, 11, 20), 75),
+    ("NIFTY", date(2025, 12, 30), 65),
+    ("BANKNIFTY", date(2000, 1, 1), 15),
+    ("BANKNIFTY", date(2024, 11, 20), 30),
+    ("SENSEX", date(2000, 1, 1), 10),
+    ("SENSEX", date(2024, 11, 20), 20),
+)
+
+
+@dataclass(frozen=True)
+class OptionContract:
+    """One option contract.
+
+    ``strike`` in index points; ``lot_size`` units per lot; ``tick_size`` rupees; ``expiry`` the IST expiry date;
+    ``option_type`` "CE"/"PE"; ``exchange`` "NFO"/"BFO". ``modelled`` is True when the contract was not read from a
+    dump but built by rule (backtests of past periods).
+    """
+
+    symbol: str
+    tradingsymbol: str
+    exchange: str
+    expiry: date
+    strike: float
+    option_type: str
+    lot_size: int
+    tick_size: float = 0.05
+    instrument_token: int = 0
+    modelled: bool = False
+
+
+class InstrumentSource(Protocol):
+    """What the engine needs to turn a signal into contracts."""
+
+    def expiries(self, symbol: str, on_or_after: date) -> list[date]: ...
+
+    def nearest_expiry(self, symbol: str, day: date) -> date: ...
+
+    def option(self, symbol: str, expiry: date, strike: float, option_type: str) -> OptionContract: ...
+
+    def lot_size(self, symbol: str, on: date) -> int: ...
+
+    def by_tradingsymbol(self, tradingsymbol: str) -> OptionContract | None: ...
+
+
+def quantity_for(lots: int, lot_size: int) -> int:
+    """Order quantity in units = lots × lot size (``ValueError`` when either is not positive)."""
+    if lots <= 0 or lot_size <= 0:
+        raise ValueError(f"lots ({lots}) and lot size ({lot_size}) must be positive")
+    return lots * lot_size
+
+
+def weekly_symbol(symbol: str, expiry: date, strike: float, option_type: str) -> str:
+    """Kite's weekly-option tradingsymbol: NAME + YY + month code (1–9, O, N, D) + DD + strike + type,
+    e.g. NIFTY2681824000PE (expiry 2026-08-18)."""
+    month = _MONTH_CODES.get(expiry.month, str(expiry.month))
+    return f"{symbol}{expiry:%y}{month}{expiry:%d}{_strike_text(strike)}{option_type}"
+
+
+def monthly_symbol(symbol: str, expiry: date, strike: float, option_type: str) -> str:
+    """Kite's monthly-option tradingsymbol (the month's last expiry): NAME + YY + MON + strike + type,
+    e.g. NIFTY26AUG24000PE."""
+    return f"{symbol}{expiry:%y}{_MONTH_NAMES[expiry.month - 1]}{_strike_text(strike)}{option_type}"
+
+
+def _strike_text(strike: float) -> str:
+    return str(int(strike)) if float(strike).is_integer() else f"{strike:g}"
+
+
+def _read_rows(source: Path | str | bytes) -> list[dict[str, str]]:
+    if isinstance(source, bytes):
+        data = gzip.decompress(source) if source[:2] == b"\x1f\x8b" else source
+        return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    path = Path(source)
+    try:
+        opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+    except OSError as exc:
+        raise DataError(f"cannot read instruments dump {path}: {exc}") from None
+
+
+def load_dump(source: Path | str | bytes) -> InstrumentBook:
+    """Read a Kite instruments CSV (plain or gzip; a path or the bytes of ``GET /instruments``).
+
+    Raises :class:`DataError` for a missing file or missing columns."""
+    return InstrumentBook(_read_rows(source))
+
+
+class InstrumentBook:
+    """Index options of the instruments dump, indexed for lookup.
+
+    ``rows``: dicts with Kite's dump columns (strings as in the CSV, or typed values as kiteconnect's
+    ``instruments()`` returns them). Only CE/PE rows whose ``name`` is one of tradesig's indices are kept.
+    """
+
+    REQUIRED = ("tradingsymbol", "name", "expiry", "strike", "lot_size", "instrument_type", "exchange")
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        self._by_key: dict[tuple[str, date, float, str], OptionContract] = {}
+        self._by_symbol: dict[str, OptionContract] = {}
+        self._expiries: dict[str, set[date]] = {}
+        self._strikes: dict[str, set[float]] = {}
+        for row in rows:
+            missing = [c for c in self.REQUIRED if c not in row]
+            if missing:
+                raise DataError(f"instruments dump lacks columns {missing}")
+            name = str(row["name"]).strip()
+            kind = str(row["instrument_type"]).strip()
+            if name not in INDICES or kind not in ("CE", "PE"):
+                continue
+            expiry = row["expiry"]
+            expiry = expiry if isinstance(expiry, date) else date.fromisoformat(str(expiry)[:10])
+            contract = OptionContract(
+                symbol=name, tradingsymbol=str(row["tradingsymbol"]), exchange=str(row["exchange"]),
+                expiry=expiry, strike=float(row["strike"]), option_type=kind, lot_size=int(float(row["lot_size"])),
+                tick_size=float(row.get("tick_size") or 0.05), instrument_token=int(float(row.get("instrument_token")
+                                                                                         or 0)))
+            self._by_key[(name, expiry, contract.strike, kind)] = contract
+            self._by_symbol[contract.tradingsymbol] = contract
+            self._expiries.setdefault(name, set()).add(expiry)
+            self._strikes.setdefault(name, set()).add(contract.strike)
+
+    def __len__(self) -> int:
+        return len(self._by_symbol)
+
+    def symbols(self) -> list[str]:
+        return sorted(self._expiries)
+
+    def expiries(self, symbol: str, on_or_after: date) -> list[date]:
+        """Listed expiries of ``symbol`` on or after a date, ascending (weekly and monthly alike)."""
+        return sorted(e for e in self._expiries.get(symbol, ()) if e >= on_or_after)
+
+    def nearest_expiry(self, symbol: str, day: date) -> date:
+        """The first listed expiry on or after ``day`` (weekly or monthly: BANKNIFTY lists monthlies only).
+        Raises :class:`DataError` when the dump lists none (a stale dump)."""
+        listed = self.expiries(symbol, day)
+        if not listed:
+            raise DataError(f"no {symbol} option expiry on or after {day} in the instruments dump",
+                            "refresh the instruments dump (it lists only current contracts)")
+        return listed[0]
+
+    def strikes(self, symbol: str, expiry: date) -> list[float]:
+        return sorted(k[2] for k in self._by_key if k[0] == symbol and k[1] == expiry)
+
+    def strike_step(self, symbol: str, expiry: date) -> int:
+        """The smallest gap between listed strikes near the middle of the chain (index points)."""
+        strikes = self.strikes(symbol, expiry)
+        gaps = [round(b - a) for a, b in zip(strikes, strikes[1:], strict=False) if b > a]
+        if not gaps:
+            raise DataError(f"no strikes listed for {symbol} {expiry}")
+        return min(gaps)
+
+    def option(self, symbol: str, expiry: date, strike: float, option_type: str) -> OptionContract:
+        """The listed contract; raises :class:`DataError` naming the nearest listed strikes when absent."""
+        found = self._by_key.get((symbol, expiry, float(strike), option_type))
+        if found is None:
+            listed = self.strikes(symbol, expiry)
+            near = sorted(listed, key=lambda s: abs(s - strike))[:3]
+            raise DataError(f"{symbol} {expiry} {strike:g} {option_type} is not in the instruments dump",
+                            f"nearest listed strikes: {', '.join(f'{s:g}' for s in sorted(near)) or 'none'}")
+        return found
+
+    def lot_size(self, symbol: str, on: date) -> int:
+        """Lot size (units) of the nearest listed contract on/after ``on``; :class:`DataError` if none."""
+        for expiry in self.expiries(symbol, on):
+            for key, contract in self._by_key.items():
+                if key[0] == symbol and key[1] == expiry:
+                    return contract.lot_size
+        raise DataError(f"no {symbol} options listed on or after {on}")
+
+    def by_tradingsymbol(self, tradingsymbol: str) -> OptionContract | None:
+        return self._by_symbol.get(tradingsymbol)
+
+
+def historical_lot_size(symbol: str, on: date) -> int:
+    """Lot size from :data:`HISTORICAL_LOT_SIZES` in force on ``on`` (``KeyError`` for an unknown symbol)."""
+    rows = [r for r in HISTORICAL_LOT_SIZES if r[0] == symbol and r[1] <= on]
+    if not rows:
+        raise KeyError(symbol)
+    return max(rows, key=lambda r: r[1])[2]
+
+
+class ModelledInstruments:
+    """Contracts built by rule for periods the dump does not cover (backtests).
+
+    ``weekly_expiry(symbol, d) -> date`` is the market calendar's rule (nearest weekly expiry on/after ``d``,
+    holidays moving it earlier); tradingsymbols follow Kite's weekly naming (monthly naming for the last expiry
+    of a month); lot sizes come from :data:`HISTORICAL_LOT_SIZES` unless ``lot_sizes`` overrides them
+    (symbol → units). Every contract is ``modelled=True``. ``horizon`` expiries are listed ahead.
+    """
+
+    def __init__(self, weekly_expiry: Callable[[str, date], date], lot_sizes: Mapping[str, int] | None = None,
+                 horizon: int = 3) -> None:
+        self._weekly_expiry = weekly_expiry
+        self._lot_sizes = dict(lot_sizes or {})
+        self._horizon = horizon
+        self._issued: dict[str, OptionContract] = {}
+
+    def expiries(self, symbol: str, on_or_after: date) -> list[date]:
+        out: list[date] = []
+        d = on_or_after
+        for _ in range(self._horizon):
+            expiry = self._weekly_expiry(symbol, d)
+            out.append(expiry)
+            d = date.fromordinal(expiry.toordinal() + 1)
+        return out
+
+    def nearest_expiry(self, symbol: str, day: date) -> date:
+        return self._weekly_expiry(symbol, day)
+
+    def lot_size(self, symbol: str, on: date) -> int:
+        return self._lot_sizes.get(symbol) or historical_lot_size(symbol, on)
+
+    def option(self, symbol: str, expiry: date, strike: float, option_type: str) -> OptionContract:
+        following = self._weekly_expiry(symbol, date.fromordinal(expiry.toordinal() + 1))
+        last_of_month = following.month != expiry.month
+        name = (monthly_symbol if last_of_month else weekly_symbol)(symbol, expiry, strike, option_type)
+        spec = INDICES[symbol]
+        contract = OptionContract(symbol=symbol, tradingsymbol=name, exchange=spec.derivatives_exchange,
+                                  expiry=expiry, strike=float(strike), option_type=option_type,
+                                  lot_size=self.lot_size(symbol, expiry), modelled=True)
+        self._issued[name] = contract
+        return contract
+
+    def by_tradingsymbol(self, tradingsymbol: str) -> OptionContract | None:
+        return self._issued.get(tradingsymbol)
+
+
+#: Weekly-expiry weekday by date (0 = Monday): (symbol, effective from, weekday). Sources: NSE circulars moving
+#: BANKNIFTY weekly expiry to Wednesday (from 2023-09-04) and NIFTY/BANKNIFTY to Tuesday (from 2025-09-01); BSE
+#: SENSEX Friday (from 2023-05-15), Tuesday (from 2025-01-01), Thursday (from 2025-09-01). BANKNIFTY weeklies were
+#: discontinued after 2024-11-13 (SEBI Oct 2024 circular); modelled backtests keep a weekly schedule there anyway.
+HISTORICAL_EXPIRY_WEEKDAYS: tuple[tuple[str, date, int], ...] = (
+    ("NIFTY", date(2000, 1, 1), 3),
+    ("NIFTY", date(2025, 9, 1), 1),
+    ("BANKNIFTY", date(2000, 1, 1), 3),
+    ("BANKNIFTY", date(2023, 9, 4), 2),
+    ("BANKNIFTY", date(2025, 9, 1), 1),
+    ("SENSEX", date(2000, 1, 1), 4),
+    ("SENSEX", date(2025, 1, 1), 1),
+    ("SENSEX", date(2025, 9, 1), 3),
+)
+
+
+def historical_weekly_expiry(is_trading_day: Callable[[date], bool]) -> Callable[[str, date], date]:
+    """A ``weekly_expiry(symbol, day) -> date`` following :data:`HISTORICAL_EXPIRY_WEEKDAYS` (the schedule in
+    force on each candidate date) with the calendar's holiday rule: a non-trading expiry day moves to the previous
+    trading day. ``is_trading_day`` is the market calendar's (tradesig.calendar.MarketCalendar.is_trading_day);
+    the calendar's own ``weekly_expiry`` knows only today's weekdays."""
+
+    def weekday_on(symbol: str, day: date) -> int:
+        rows = [r for r in HISTORICAL_EXPIRY_WEEKDAYS if r[0] == symbol and r[1] <= day]
+        return max(rows, key=lambda r: r[1])[2]
+
+    def weekly_expiry(symbol: str, day: date) -> date:
+        probe = day
+        for _ in range(60):
+            wd = weekday_on(symbol, probe)
+            candidate = probe + timedelta(days=(wd - probe.weekday()) % 7)
+            expiry = candidate
+            while not is_trading_day(expiry):
+                expiry -= timedelta(days=1)
+            if expiry >= day:
+                return expiry
+            probe = candidate + timedelta(days=1)
+        raise DataError(f"no weekly expiry found for {symbol} after {day}")
+
+    return weekly_expiry
+
+
+def expiry_close(expiry: date) -> datetime:
+    """The aware IST datetime of the expiry session's close (15:30)."""
+    return datetime.combine(expiry, time(15, 30), tzinfo=IST)

@@ -1,0 +1,382 @@
+"""Orders: freeze-quantity slicing, unique tags, rate limiting, and hedged baskets (hedge-first entry,
+main-first exit) with reconciliation so that a timed-out order is never placed twice.
+
+Market rules used here:
+- Freeze quantity (NSE/BSE circulars; ``settings.instruments[SYM].freeze_quantity``, units): an order at or
+  above it is refused by the exchange, so the largest legal slice is the largest lot multiple strictly below it
+  (one lot multiple below the freeze quantity when it is itself a lot multiple).
+- Kite auto-slicing (``autoslice=true``) splits an above-freeze order itself, capped at 10 slices (Kite, April
+  2026); above 10 slices tradesig sends sequential slices.
+- Market orders carry ``market_protection`` (Kite, mandatory since April 2026).
+- Kite order rate limits: 10 orders/s and 400 orders/min per user (https://kite.trade/docs/connect/v3/exceptions/
+  #api-rate-limit); tradesig never exceeds ``min(400, settings.risk.max_orders_per_minute)`` in any rolling 60 s
+  nor 10 in any rolling 1 s.
+
+Nothing here reads the wall clock or sleeps by itself: a :class:`~tradesig.clock.Clock` tells the time and a
+``sleep(seconds)`` callable waits (``time.sleep`` live; ``ManualClock.advance`` in backtests and tests).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradesig.clock import Clock
+from tradesig.errors import BrokerError, OrderRejected
+from tradesig.trade.broker import BUY, SELL, Broker, OrderRequest, OrderState, OrderTimeout
+from tradesig.trade.instruments import OptionContract
+
+__all__ = [
+    "max_slice", "slice_quantity", "SlicePlan", "plan_slices", "KITE_AUTOSLICE_MAX", "RateLimiter", "TagFactory",
+    "LegFill", "BasketResult", "OrderManager", "EventSink",
+]
+
+log = logging.getLogger(__name__)
+
+#: Kite's cap on the number of child orders of one auto-sliced order (April 2026).
+KITE_AUTOSLICE_MAX = 10
+#: Kite order rate limits per user.
+KITE_ORDERS_PER_SECOND = 10
+KITE_ORDERS_PER_MINUTE = 400
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+def max_slice(lot_size: int, freeze_quantity: int) -> int:
+    """The largest legal order quantity (units): the largest multiple of ``lot_size`` strictly below
+    ``freeze_quantity``. Raises ``ValueError`` when not even one lot fits (a misconfigured freeze limit)."""
+    if lot_size <= 0:
+        raise ValueError(f"lot size must be positive, got {lot_size}")
+    lots = (freeze_quantity - 1) // lot_size
+    if lots < 1:
+        raise ValueError(f"freeze quantity {freeze_quantity} is not above one lot of {lot_size}")
+    return lots * lot_size
+
+
+def slice_quantity(quantity: int, lot_size: int, freeze_quantity: int) -> list[int]:
+    """Split ``quantity`` units into freeze-compliant slices: full slices of :func:`max_slice` then the
+    remainder, every slice a positive lot multiple. ``ValueError`` if ``quantity`` is not a positive lot
+    multiple."""
+    if quantity <= 0 or quantity % lot_size:
+        raise ValueError(f"quantity {quantity} is not a positive multiple of the lot size {lot_size}")
+    biggest = max_slice(lot_size, freeze_quantity)
+    full, rest = divmod(quantity, biggest)
+    return [biggest] * full + ([rest] if rest else [])
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """How one leg goes out: ``mode`` "single" (one order), "autoslice" (one Kite autoslice request, the broker
+    creates ``len(slices)`` children) or "sequential" (one order per slice). ``slices`` in units."""
+
+    mode: str
+    slices: tuple[int, ...]
+
+
+def plan_slices(quantity: int, lot_size: int, freeze_quantity: int, *, autoslice: bool) -> SlicePlan:
+    """Choose the slicing of a leg: one order when it fits under the freeze limit; the broker's auto-slicing
+    when available and at most :data:`KITE_AUTOSLICE_MAX` slices; sequential slices otherwise."""
+    slices = tuple(slice_quantity(quantity, lot_size, freeze_quantity))
+    if len(slices) == 1:
+        return SlicePlan("single", slices)
+    if autoslice and len(slices) <= KITE_AUTOSLICE_MAX:
+        return SlicePlan("autoslice", slices)
+    return SlicePlan("sequential", slices)
+
+
+class RateLimiter:
+    """Sliding-window order throttle: never more than ``per_second`` orders in any rolling second nor
+    ``per_minute`` in any rolling 60 s (stricter than a token bucket of the same rates, which allows a burst on
+    top of the refill). Time from the :class:`Clock`'s monotonic seconds.
+
+    ``delay()`` is how long to wait before the next order may go (0 when it may go now); ``record()`` counts an
+    order sent now.
+    """
+
+    def __init__(self, clock: Clock, per_second: int = KITE_ORDERS_PER_SECOND,
+                 per_minute: int = KITE_ORDERS_PER_MINUTE) -> None:
+        if per_second < 1 or per_minute < 1:
+            raise ValueError("rate limits must be at least 1")
+        self._clock = clock
+        self._windows = ((1.0, per_second, deque()), (60.0, per_minute, deque()))
+
+    def delay(self) -> float:
+        now = self._clock.monotonic()
+        wait = 0.0
+        for span, limit, sent in self._windows:
+            while sent and sent[0] <= now - span:
+                sent.popleft()
+            if len(sent) >= limit:
+                wait = max(wait, sent[-limit] + span - now)
+        return wait
+
+    def record(self) -> None:
+        now = self._clock.monotonic()
+        for _, _, sent in self._windows:
+            sent.append(now)
+
+    def acquire(self, sleep: Callable[[float], None]) -> None:
+        """Wait (through ``sleep``) until an order may go, then count it."""
+        while (wait := self.delay()) > 0:
+            sleep(wait + 1e-6)
+        self.record()
+
+
+class TagFactory:
+    """Unique Kite order tags (alphanumeric, ≤ 20 characters): ``ts`` + base-36 UTC seconds of the clock + a
+    per-process counter + a suffix. Deterministic for a given clock, so a replay produces the same tags."""
+
+    _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._counter = 0
+
+    def _b36(self, value: int) -> str:
+        out = ""
+        while True:
+            value, rem = divmod(value, 36)
+            out = self._ALPHABET[rem] + out
+            if not value:
+                return out
+
+    def basket_id(self) -> str:
+        """A new basket id (8–10 characters)."""
+        self._counter += 1
+        return f"{self._b36(int(self._clock.now().timestamp()))}{self._b36(self._counter % 1296):0>2}"
+
+    @staticmethod
+    def tag(basket_id: str, leg: str, action: str, slice_index: int) -> str:
+        """The tag of one order: ``ts<basket><leg H|M><action E|X><slice>`` (≤ 20 characters)."""
+        tag = f"ts{basket_id}{leg}{action}{slice_index:02d}"
+        if len(tag) > 20:
+            raise ValueError(f"tag {tag!r} longer than Kite's 20 characters")
+        return tag
+
+
+@dataclass
+class LegFill:
+    """Outcome of one leg (all its slices): ``filled`` units at ``average_price`` rupees; ``orders`` the broker
+    order ids; ``status`` "COMPLETE", "PARTIAL" or "REJECTED"; ``message`` the broker's reason if any."""
+
+    contract: OptionContract
+    transaction_type: str
+    requested: int
+    filled: int = 0
+    average_price: float = 0.0
+    orders: list[str] = field(default_factory=list)
+    status: str = "REJECTED"
+    message: str | None = None
+    price_source: str = "broker"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tradingsymbol": self.contract.tradingsymbol, "transaction_type": self.transaction_type,
+                "requested": self.requested, "filled": self.filled, "average_price": self.average_price,
+                "orders": list(self.orders), "status": self.status, "message": self.message,
+                "price_source": self.price_source}
+
+
+@dataclass
+class BasketResult:
+    """Outcome of a hedged basket entry or exit. ``ok`` True when both legs completed in full."""
+
+    ok: bool
+    hedge: LegFill
+    main: LegFill | None
+    unwind: LegFill | None = None
+    message: str = ""
+
+
+class OrderManager:
+    """Places legs and baskets through a :class:`Broker`, honouring freeze slicing, rate limits and tags.
+
+    ``freeze_quantity(symbol) -> units``; ``market_protection`` percent; ``sleep(seconds)`` waits (see the module
+    docstring); ``emit(kind, payload)`` receives every order event ("order_placed", "order_update",
+    "order_retry"). ``fill_timeout`` seconds to wait for a leg's orders to reach a terminal status before the
+    rest is cancelled; ``poll_interval`` seconds between order-book polls; ``max_attempts`` placements of one tag
+    after timeouts (each preceded by a reconciliation against the order book).
+    """
+
+    def __init__(self, broker: Broker, clock: Clock, sleep: Callable[[float], None], *,
+                 freeze_quantity: Callable[[str], int], limiter: RateLimiter, emit: EventSink,
+                 market_protection: float = 2.0, fill_timeout: float = 30.0, poll_interval: float = 0.5,
+                 max_attempts: int = 3, reconcile_polls: int = 3) -> None:
+        self.broker = broker
+        self.clock = clock
+        self.sleep = sleep
+        self.freeze_quantity = freeze_quantity
+        self.limiter = limiter
+        self.emit = emit
+        self.market_protection = market_protection
+        self.fill_timeout = fill_timeout
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self.reconcile_polls = reconcile_polls
+        self.tags = TagFactory(clock)
+
+    # ------------------------------------------------------------------------------------------ one order
+
+    def _request(self, contract: OptionContract, side: str, quantity: int, tag: str) -> OrderRequest:
+        return OrderRequest(tradingsymbol=contract.tradingsymbol, exchange=contract.exchange, transaction_type=side,
+                            quantity=quantity, tag=tag, order_type="MARKET", product="NRML",
+                            market_protection=self.market_protection)
+
+    def _by_tag(self, tag: str) -> list[OrderState]:
+        return [o for o in self.broker.orders() if o.tag == tag]
+
+    def place(self, request: OrderRequest, *, autoslice: bool = False) -> list[str]:
+        """Place one order (or one auto-sliced order) exactly once, returning its order id(s).
+
+        After an :class:`OrderTimeout` the order book is searched for the request's tag (``reconcile_polls``
+        polls, ``poll_interval`` apart); only when no order carries it is the request sent again, up to
+        ``max_attempts`` times. Raises :class:`OrderRejected` when refused, :class:`BrokerError` when the broker
+        stays unreachable."""
+        for attempt in range(1, self.max_attempts + 1):
+            self.limiter.acquire(self.sleep)
+            try:
+                if autoslice:
+                    ids = self.broker.place_autoslice_order(request)
+                else:
+                    ids = [self.broker.place_order(request)]
+            except OrderTimeout as exc:
+                self.emit("order_timeout", {"tag": request.tag, "attempt": attempt, "error": exc.message})
+                found: list[OrderState] = []
+                for poll in range(self.reconcile_polls):
+                    if poll:
+                        self.sleep(self.poll_interval)
+                    try:
+                        found = self._by_tag(request.tag)
+                    except BrokerError:
+                        found = []
+                    if found:
+                        break
+                if found:
+                    ids = [o.order_id for o in found]
+                    self.emit("order_reconciled", {"tag": request.tag, "order_ids": ids})
+                    return ids
+                self.emit("order_retry", {"tag": request.tag, "attempt": attempt + 1})
+                continue
+            self.emit("order_placed", {"order_ids": ids, "tag": request.tag, "tradingsymbol": request.tradingsymbol,
+                                       "exchange": request.exchange, "transaction_type": request.transaction_type,
+                                       "quantity": request.quantity, "order_type": request.order_type,
+                                       "autoslice": autoslice, "market_protection": request.market_protection})
+            return ids
+        raise BrokerError(f"order {request.tag} got no answer after {self.max_attempts} attempts",
+                          "check the broker's order book before placing it again")
+
+    def wait_terminal(self, order_ids: list[str]) -> dict[str, OrderState]:
+        """Poll the order book until every order is terminal or ``fill_timeout`` passes; still-open orders are
+        then cancelled (and polled once more). Returns the last state of each order found."""
+        deadline = self.clock.monotonic() + self.fill_timeout
+        wanted = set(order_ids)
+        states: dict[str, OrderState] = {}
+        cancelled = False
+        while True:
+            states = {o.order_id: o for o in self.broker.orders() if o.order_id in wanted}
+            if len(states) == len(wanted) and all(s.terminal for s in states.values()):
+                break
+            if self.clock.monotonic() >= deadline:
+                if cancelled:
+                    break
+                for oid in wanted:
+                    state = states.get(oid)
+                    if state is None or not state.terminal:
+                        try:
+                            self.broker.cancel_order(oid)
+                        except (OrderRejected, BrokerError) as exc:
+                            log.warning("cancel of %s failed: %s", oid, exc)
+                cancelled = True
+                deadline = self.clock.monotonic() + self.poll_interval * 4
+            self.sleep(self.poll_interval)
+        for oid in order_ids:
+            st = states.get(oid)
+            if st is not None:
+                self.emit("order_update", {"order_id": oid, "tag": st.tag, "tradingsymbol": st.tradingsymbol,
+                                           "transaction_type": st.transaction_type, "status": st.status,
+                                           "quantity": st.quantity, "filled_quantity": st.filled_quantity,
+                                           "average_price": st.average_price, "status_message": st.status_message,
+                                           "price_source": st.price_source})
+        return states
+
+    # -------------------------------------------------------------------------------------------- one leg
+
+    def execute_leg(self, contract: OptionContract, side: str, quantity: int, basket_id: str, leg: str,
+                    action: str) -> LegFill:
+        """Send one leg (sliced per the freeze limit) as MARKET orders and wait for the fills.
+
+        ``leg`` "H" (hedge) or "M" (main); ``action`` "E" (entry) or "X" (exit). A rejection of any slice stops
+        the remaining sequential slices. Never raises for a broker refusal: the :class:`LegFill` says so."""
+        fill = LegFill(contract, side, quantity)
+        plan = plan_slices(quantity, contract.lot_size, self.freeze_quantity(contract.symbol),
+                           autoslice=self.broker.supports_autoslice)
+        chunks = [(quantity, True)] if plan.mode == "autoslice" else [(q, False) for q in plan.slices]
+        total_value = 0.0
+        sources: set[str] = set()
+        for index, (qty, auto) in enumerate(chunks):
+            request = self._request(contract, side, qty, self.tags.tag(basket_id, leg, action, index))
+            try:
+                ids = self.place(request, autoslice=auto)
+            except OrderRejected as exc:
+                fill.message = exc.message
+                self.emit("order_rejected", {"tag": request.tag, "tradingsymbol": contract.tradingsymbol,
+                                             "quantity": qty, "message": exc.message})
+                break
+            fill.orders.extend(ids)
+            states = self.wait_terminal(ids)
+            stop = False
+            for oid in ids:
+                st = states.get(oid)
+                if st is None:
+                    stop = True
+                    continue
+                if st.filled_quantity:
+                    fill.filled += st.filled_quantity
+                    total_value += st.filled_quantity * st.average_price
+                    sources.add(st.price_source)
+                if st.status != "COMPLETE":
+                    fill.message = st.status_message or st.status
+                    stop = True
+            if stop:
+                break
+        fill.average_price = round(total_value / fill.filled, 4) if fill.filled else 0.0
+        fill.status = "COMPLETE" if fill.filled == quantity else ("PARTIAL" if fill.filled else "REJECTED")
+        fill.price_source = "+".join(sorted(sources)) if sources else "none"
+        return fill
+
+    # ------------------------------------------------------------------------------------------- baskets
+
+    def enter_basket(self, main: OptionContract, hedge: OptionContract, quantity: int,
+                     basket_id: str) -> BasketResult:
+        """Hedge-first entry: BUY the hedge, wait until it is COMPLETE, then SELL the main leg for the hedge's
+        filled quantity. A main leg that fills nothing unwinds the hedge (SELL what was bought); a partial main
+        fill sells the excess hedge. ``quantity`` units per leg."""
+        hedge_fill = self.execute_leg(hedge, BUY, quantity, basket_id, "H", "E")
+        if hedge_fill.filled == 0:
+            return BasketResult(False, hedge_fill, None, message=f"hedge not filled: {hedge_fill.message}")
+        main_fill = self.execute_leg(main, SELL, hedge_fill.filled, basket_id, "M", "E")
+        excess = hedge_fill.filled - main_fill.filled
+        unwind = None
+        if excess > 0:
+            unwind = self.execute_leg(hedge, SELL, excess, basket_id, "H", "U")
+        if main_fill.filled == 0:
+            return BasketResult(False, hedge_fill, main_fill, unwind,
+                                message=f"main leg not filled ({main_fill.message}); hedge unwound")
+        ok = hedge_fill.status == "COMPLETE" and main_fill.status == "COMPLETE"
+        return BasketResult(ok, hedge_fill, main_fill, unwind,
+                            message="" if ok else f"partial: main {main_fill.filled}/{quantity}")
+
+    def exit_basket(self, main: OptionContract, hedge: OptionContract, main_qty: int, hedge_qty: int,
+                    basket_id: str) -> BasketResult:
+        """Main-first exit: BUY back the main leg, and only once it is flat SELL the hedge (never leaves a naked
+        short). When the main buy-back fails the hedge is kept and ``ok`` is False."""
+        main_fill = self.execute_leg(main, BUY, main_qty, basket_id, "M", "X") if main_qty else None
+        if main_fill is not None and main_fill.filled < main_qty:
+            empty = LegFill(hedge, SELL, hedge_qty, status="SKIPPED", message="main leg not closed")
+            return BasketResult(False, empty, main_fill, message=f"main leg exit failed: {main_fill.message}")
+        hedge_fill = (self.execute_leg(hedge, SELL, hedge_qty, basket_id, "H", "X") if hedge_qty
+                      else LegFill(hedge, SELL, 0, status="COMPLETE"))
+        ok = hedge_fill.filled == hedge_qty
+        return BasketResult(ok, hedge_fill, main_fill, message="" if ok else f"hedge exit: {hedge_fill.message}")

@@ -1,0 +1,160 @@
+"""Where option prices come from for the simulated brokers: the underlying's last price (:class:`SpotBook`),
+real option-chain snapshots (:class:`ChainSnapshots`), Black-Scholes (:class:`ModelledPremiums`, labelled
+"modelled"), or a broker's / feed's own quotes (:class:`BrokerQuotes`, :class:`TickQuotes`).
+
+Units: prices rupees per unit (index points), timestamps aware UTC. No wall clock: a :class:`Clock` is passed in.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from tradesig.clock import Clock
+from tradesig.config import BacktestSettings
+from tradesig.errors import BrokerError, DataError
+from tradesig.pricing import black_scholes, year_fraction
+from tradesig.trade.broker import Quote
+from tradesig.trade.instruments import OptionContract, expiry_close
+
+__all__ = ["SpotBook", "QuoteSource", "ChainSnapshots", "ModelledPremiums", "BrokerQuotes", "TickQuotes",
+           "MIN_PREMIUM"]
+
+#: The lowest price an option trades at: one tick (rupees).
+MIN_PREMIUM = 0.05
+
+
+@dataclass
+class _Spot:
+    price: float
+    ts: datetime
+
+
+class SpotBook:
+    """Last known price of each underlying index (index points) and when it was known (aware UTC)."""
+
+    def __init__(self) -> None:
+        self._spots: dict[str, _Spot] = {}
+
+    def update(self, symbol: str, price: float, ts: datetime) -> None:
+        self._spots[symbol] = _Spot(float(price), ts)
+
+    def get(self, symbol: str) -> tuple[float, datetime] | None:
+        spot = self._spots.get(symbol)
+        return None if spot is None else (spot.price, spot.ts)
+
+
+class QuoteSource(Protocol):
+    """Price of one option contract now, or None when none is known."""
+
+    def quote(self, contract: OptionContract) -> Quote | None: ...
+
+
+class ChainSnapshots:
+    """Real option-chain snapshots (shared/data options/nifty_option_chain_1min_snapshots_*.parquet: columns
+    snapshot_ts (IST), symbol "NIFTY50", expiry_date, strike, option_type, ltp). A lookup returns the LTP of the
+    latest snapshot at or before ``ts`` and no older than ``max_age`` (default 5 minutes), else None.
+
+    Raises :class:`DataError` when the file is unreadable or lacks the columns."""
+
+    SYMBOLS = {"NIFTY50": "NIFTY", "NIFTY": "NIFTY", "BANKNIFTY": "BANKNIFTY"}
+
+    def __init__(self, path: Path | str, max_age: timedelta = timedelta(minutes=5)) -> None:
+        import polars as pl
+
+        try:
+            df = pl.read_parquet(path, columns=["snapshot_ts", "symbol", "expiry_date", "strike", "option_type",
+                                                "ltp"])
+        except Exception as exc:  # noqa: BLE001 - polars raises several types for unreadable/foreign files
+            raise DataError(f"cannot read option-chain snapshots {path}: {exc}") from None
+        self.max_age = max_age
+        self._series: dict[tuple[str, date, float, str], tuple[list[datetime], list[float]]] = {}
+        df = df.filter(pl.col("ltp") > 0).sort("snapshot_ts")
+        for key, group in df.group_by(["symbol", "expiry_date", "strike", "option_type"], maintain_order=True):
+            sym = self.SYMBOLS.get(str(key[0]), str(key[0]))
+            times = group["snapshot_ts"].to_list()
+            self._series[(sym, key[1], float(key[2]), str(key[3]))] = (times, group["ltp"].to_list())
+
+    def ltp(self, contract: OptionContract, ts: datetime) -> float | None:
+        series = self._series.get((contract.symbol, contract.expiry, float(contract.strike), contract.option_type))
+        if series is None:
+            return None
+        times, prices = series
+        i = bisect.bisect_right(times, ts) - 1
+        if i < 0 or ts - times[i] > self.max_age:
+            return None
+        return float(prices[i])
+
+
+class ModelledPremiums:
+    """Backtest premiums: a real chain snapshot where one exists (``source="chain"``), else Black-Scholes on the
+    underlying's last price with ``settings.iv`` and ``settings.rate`` (``source="modelled"``). Time to expiry
+    is ACT/365 to 15:30 IST on the expiry date. The quote's ``ts`` is the underlying price's time. Prices are
+    floored at one tick and rounded to the tick (0.05)."""
+
+    def __init__(self, spots: SpotBook, settings: BacktestSettings, chain: ChainSnapshots | None = None) -> None:
+        self.spots = spots
+        self.settings = settings
+        self.chain = chain
+
+    def quote(self, contract: OptionContract) -> Quote | None:
+        known = self.spots.get(contract.symbol)
+        if known is None:
+            return None
+        spot, ts = known
+        if self.chain is not None:
+            real = self.chain.ltp(contract, ts)
+            if real is not None:
+                return Quote(ltp=real, ts=ts, source="chain")
+        t = year_fraction(ts, expiry_close(contract.expiry))
+        price = black_scholes(spot, contract.strike, t, self.settings.rate, self.settings.iv, contract.option_type)
+        price = max(MIN_PREMIUM, round(round(price / 0.05) * 0.05, 2))
+        return Quote(ltp=price, ts=ts, source="modelled", extra={"spot": spot, "iv": self.settings.iv})
+
+
+class BrokerQuotes:
+    """Quotes from a broker's quote endpoint (Kite ``GET /quote``, e.g. the sim's), cached for ``min_interval``
+    seconds per instrument to respect Kite's 1 request/s quote limit. ``fetch(["NFO:SYM", …]) -> {key: Quote}``
+    is typically :meth:`tradesig.trade.brokers.live.LiveBroker.quote`."""
+
+    def __init__(self, fetch: Callable[[list[str]], dict[str, Quote]], clock: Clock,
+                 min_interval: float = 1.0) -> None:
+        self.fetch = fetch
+        self.clock = clock
+        self.min_interval = min_interval
+        self._cache: dict[str, tuple[float, Quote]] = {}
+
+    def quote(self, contract: OptionContract) -> Quote | None:
+        key = f"{contract.exchange}:{contract.tradingsymbol}"
+        now = self.clock.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self.min_interval:
+            return cached[1]
+        try:
+            got = self.fetch([key]).get(key)
+        except BrokerError:
+            return cached[1] if cached else None
+        if got is not None:
+            self._cache[key] = (now, got)
+        return got
+
+
+class TickQuotes:
+    """Latest ticks of option contracts from the feed hub, by tradingsymbol: ``update(tradingsymbol, tick)``
+    with a tick dict shaped as the official KiteTicker's (last_price, depth, exchange_timestamp / recv_ts)."""
+
+    def __init__(self) -> None:
+        self._quotes: dict[str, Quote] = {}
+
+    def update(self, tradingsymbol: str, tick: dict[str, Any], ts: datetime) -> None:
+        depth = tick.get("depth") or {}
+        buy = (depth.get("buy") or [{}])[0].get("price") or None
+        sell = (depth.get("sell") or [{}])[0].get("price") or None
+        self._quotes[tradingsymbol] = Quote(ltp=float(tick["last_price"]), ts=ts, bid=buy, ask=sell)
+
+    def quote(self, contract: OptionContract) -> Quote | None:
+        return self._quotes.get(contract.tradingsymbol)
