@@ -21,7 +21,7 @@ silently "fixed"):
   Exact repeats are dropped after the first and counted as ``duplicates``.
 
 Reported but stored: bars outside the regular session (e.g. the 2024-01-20 post-close flat bars 15:30–18:16)
-go to the separate ``bars_extended`` dataset (docs/data-layout.md) and never enter regular or derived bars;
+go to the separate ``bars/extended/`` dataset (docs/data-layout.md) and never enter regular or derived bars;
 gaps (regular-session slots with no bar) are counted per day. Rows already stored are not added again.
 """
 
@@ -137,7 +137,7 @@ class ImportReport:
         if self.outside_session:
             lines.append(f"  outside the regular session: {self.outside_session} bars on "
                          f"{len(self.outside_session_days)} day(s) "
-                         "(stored apart in bars_extended, not in regular bars)")
+                         "(stored apart in bars/extended, not in regular bars)")
             lines += [f"    {d.date} {d.first}–{d.last} IST: {d.count} bars"
                       for d in self.outside_session_days[:MAX_DAYS_LISTED]]
             if len(self.outside_session_days) > MAX_DAYS_LISTED:

@@ -1,8 +1,9 @@
 """Parquet datasets of the data home: bars and ticks (layout and rules in docs/data-layout.md).
 
 * ``home/bars/interval=I/date=YYYY-MM-DD/part-*.parquet`` — regular-session bars (IST date of the bar start).
-* ``home/bars_extended/interval=I/date=…/part-*.parquet`` — bars outside the regular session (post-close flat
-  bars, special sessions), same columns; never mixed into regular bars or derived intervals.
+* ``home/bars/extended/interval=I/date=…/part-*.parquet`` — bars outside the regular session (post-close flat
+  bars, special sessions), same columns; never mixed into regular bars or derived intervals. (Inside ``bars/``
+  so that backups include it; the regular glob ``bars/interval=*/date=*/*.parquet`` does not match it.)
 * ``home/ticks/date=YYYY-MM-DD/part-*.parquet`` — decoded ticks as given, partitioned by the IST date of recv_ts.
 
 Parts are immutable: written to ``.part-….parquet.tmp`` in the same directory, fsync'd, then ``os.replace``d to
@@ -96,7 +97,8 @@ class Store:
 
     def bars_dir(self, interval: str, extended: bool = False) -> Path:
         interval_minutes(interval)
-        return self.home / ("bars_extended" if extended else "bars") / f"interval={interval}"
+        base = self.home / "bars" / "extended" if extended else self.home / "bars"
+        return base / f"interval={interval}"
 
     @contextmanager
     def _writer_lock(self, dataset: str) -> Iterator[None]:
@@ -135,7 +137,7 @@ class Store:
         optional, see :func:`tradesig.store.bars.conform`). Symbols of the indices are stored under tradesig's key
         (``"NIFTY 50"`` → ``"NIFTY"``). Rows whose (symbol, ts) is already stored — or repeated within ``df`` (the
         first wins) — are not added, so writing the same data twice adds nothing. Rows outside the regular session
-        go to the ``bars_extended`` dataset (counted in the return value too). ``source`` (e.g. ``"kite"``,
+        go to ``bars/extended/`` (counted in the return value too). ``source`` (e.g. ``"kite"``,
         ``"import:file.csv"``) is recorded per row. One part per IST date is written.
         """
         interval_minutes(interval)

@@ -57,8 +57,7 @@ def view_sql(home: Path | str) -> dict[str, str]:
     :func:`connect` re-evaluates this on every call, so new datasets appear for new connections."""
     home = Path(home).resolve()
     out = {}
-    for name in ("bars", "bars_extended"):
-        root = home / name
+    for name, root in (("bars", home / "bars"), ("bars_extended", home / "bars" / "extended")):
         if _has_parts(root, 2):
             glob = _q(root / "interval=*" / "date=*" / "*.parquet")
             body = (f"SELECT {_BAR_COLUMNS} FROM read_parquet({glob}, hive_partitioning = true, union_by_name = true,"
