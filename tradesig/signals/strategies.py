@@ -187,27 +187,32 @@ def _s3_b(w: list[HourlyBar], ctx: WeeklyContext) -> bool:
             and c.close < min(b.low for b in prior) and c.close < min(b.close for b in prior))
 
 
-def evaluate_rules(ctx: WeeklyContext, w: list[HourlyBar], s4_edge: bool, s8_edge: bool) -> str | None:
+ALL_SIGNALS: frozenset[str] = frozenset(SIGNAL_NAMES)
+
+
+def evaluate_rules(ctx: WeeklyContext, w: list[HourlyBar], s4_edge: bool, s8_edge: bool,
+                   signals: frozenset[str] = ALL_SIGNALS) -> str | None:
     """Which of S1..S8 holds on the last bar of ``w`` (first in priority order), or None.
 
     ``w``: the week's closed hourly bars so far (c = w[-1], f = w[0]); ``s4_edge``/``s8_edge``: the triggers'
-    rising edges on c. Pure: no state is changed.
+    rising edges on c; ``signals``: the rules evaluated (a rule left out cannot pre-empt a later one).
+    Pure: no state is changed.
     """
     c, f = w[-1], w[0]
     n = len(w)
     prior = w[:-1]
     # S1 Bear Trap
-    if n == 2 and f.open >= ctx.sup_bottom and f.close < ctx.sup_bottom and c.close > f.low:
+    if "S1" in signals and n == 2 and f.open >= ctx.sup_bottom and f.close < ctx.sup_bottom and c.close > f.low:
         return "S1"
     # S2 Support Hold
-    if (n == 2 and ctx.bias is Bias.BULLISH and f.open > ctx.pw_low
+    if ("S2" in signals and n == 2 and ctx.bias is Bias.BULLISH and f.open > ctx.pw_low
             and (f.low <= ctx.sup_top or (abs(ctx.pw_close - ctx.sup_bottom) <= ctx.margin_low
                                           and abs(f.open - ctx.sup_bottom) <= ctx.margin_low))
             and f.close >= ctx.sup_bottom and f.close >= ctx.pw_close and c.close >= f.low
             and c.close > ctx.pw_close and c.close > ctx.sup_bottom):
         return "S2"
     # S3 Resistance Hold
-    if (ctx.bias is Bias.BEARISH
+    if ("S3" in signals and ctx.bias is Bias.BEARISH
             and (f.high >= ctx.res_bottom or (abs(ctx.pw_close - ctx.res_bottom) <= ctx.margin_high
                                               and abs(f.open - ctx.res_bottom) <= ctx.margin_high))
             and f.close <= ctx.pw_high):
@@ -216,25 +221,25 @@ def evaluate_rules(ctx: WeeklyContext, w: list[HourlyBar], s4_edge: bool, s8_edg
         if a or _s3_b(w, ctx):
             return "S3"
     # S4 Bias Failure Bull
-    if ctx.bias is Bias.BEARISH and f.open > ctx.res_top and s4_edge:
+    if "S4" in signals and ctx.bias is Bias.BEARISH and f.open > ctx.res_top and s4_edge:
         return "S4"
     # S5 Bias Failure Bear
-    if (ctx.bias is Bias.BULLISH and f.open < ctx.sup_bottom and f.close < ctx.sup_bottom
+    if ("S5" in signals and ctx.bias is Bias.BULLISH and f.open < ctx.sup_bottom and f.close < ctx.sup_bottom
             and f.close < ctx.pw_low and c.close < f.low):
         return "S5"
     # S6 Weakness Confirmed
-    if (ctx.bias is Bias.BEARISH and f.high >= ctx.res_bottom and f.close <= ctx.res_top
+    if ("S6" in signals and ctx.bias is Bias.BEARISH and f.high >= ctx.res_bottom and f.close <= ctx.res_top
             and f.close <= ctx.pw_high):
         a = n == 2 and c.close < f.high and c.close < ctx.res_bottom
         if a or _s3_b(w, ctx):
             return "S6"
     # S7 1H Breakout
-    if (s4_edge and n >= 2
+    if ("S7" in signals and s4_edge and n >= 2
             and not (c.close < ctx.pw_high and (ctx.pw_high - c.close) / c.close < S7_PW_HIGH_FILTER)
             and c.close > max(b.high for b in prior) and c.close > max(b.close for b in prior)):
         return "S7"
     # S8 1H Breakdown
-    if (s8_edge and n >= 2 and any(b.high >= ctx.res_bottom for b in w) and c.close < ctx.res_bottom
+    if ("S8" in signals and s8_edge and n >= 2 and any(b.high >= ctx.res_bottom for b in w) and c.close < ctx.res_bottom
             and c.close < min(b.low for b in prior) and c.close < min(b.close for b in prior)):
         return "S8"
     return None
@@ -263,10 +268,13 @@ class WeeklyZoneEngine:
     and expiry cut-off from ``settings.strategy``, session close from ``settings.session.close``).
     ``expiry_fn(symbol, day) -> date``: the nearest weekly expiry on/after ``day``; default: the market
     calendar's ``weekly_expiry`` (tradesig.calendar). All eight signals are evaluated; which ones *trade*
-    (``settings.strategy.enabled``) is the trade engine's decision.
+    (``settings.strategy.enabled``) is the trade engine's decision. ``signals`` restricts the rules evaluated
+    (default all eight); a rule left out does not pre-empt later ones (as written, S6's conditions imply S3's,
+    so S6 can fire only when S3 is left out — docs/signals.md, Decisions).
     """
 
-    def __init__(self, symbol: str, settings: Settings, *, expiry_fn: ExpiryFn | None = None) -> None:
+    def __init__(self, symbol: str, settings: Settings, *, expiry_fn: ExpiryFn | None = None,
+                 signals: Iterable[str] | None = None) -> None:
         from tradesig.market import canonical_symbol
 
         self.symbol = canonical_symbol(symbol)
@@ -278,6 +286,10 @@ class WeeklyZoneEngine:
         self.cutoff = _parse_hhmm(settings.strategy.expiry_cutoff)
         self.session_close = _parse_hhmm(settings.session.close)
         self.expiry_fn: ExpiryFn = expiry_fn or _calendar_expiry
+        self.signals = ALL_SIGNALS if signals is None else frozenset(signals)
+        unknown = self.signals - ALL_SIGNALS
+        if unknown:
+            raise ValueError(f"unknown signal(s) {sorted(unknown)}; known S1..S8")
         self.week: WeekState | None = None
         self.context: WeeklyContext | None = None
         self._last_full_week: list[HourlyBar] | None = None
@@ -324,7 +336,7 @@ class WeeklyZoneEngine:
         state.s4_prev, state.s8_prev = s4, s8
         if state.fired is not None or self.context is None:
             return None
-        signal = evaluate_rules(self.context, state.bars, s4_edge, s8_edge)
+        signal = evaluate_rules(self.context, state.bars, s4_edge, s8_edge, self.signals)
         if signal is None:
             return None
         state.fired = signal
@@ -370,6 +382,6 @@ class WeeklyZoneEngine:
 
 
 __all__ = [
-    "SIGNAL_NAMES", "SIGNAL_SIDES", "OptionChoice", "SignalEvent", "WeeklyZoneEngine", "WeekState",
+    "ALL_SIGNALS", "SIGNAL_NAMES", "SIGNAL_SIDES", "OptionChoice", "SignalEvent", "WeeklyZoneEngine", "WeekState",
     "choose_option", "evaluate_rules", "stop_loss_level",
 ]
