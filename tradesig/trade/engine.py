@@ -7,11 +7,11 @@ Trade rules (shared/SIGNALS.md "From signal to trade"):
   bearish → sell a CE, strike/hedge/expiry from the signal's :class:`OptionChoice` (expiry resolved against
   the listed expiries). Hedge first: BUY the hedge, then SELL the main leg (tradesig.trade.orders).
 - Exit, whichever first: an hourly close of the underlying beyond the main strike (bullish: close < strike;
-  bearish: close > strike), judged only at hourly closes; on expiry day at ``strategy.expiry_exit`` (15:15 IST)
-  or any time after the expiry; the optional profit lock (arms at ``profit_lock_arm_pct`` % of the net premium
-  collected, exits when profit falls below the floor ``profit_lock_floor_pct`` %, the floor trailing up by
-  ``trail_step_pct`` for each step the peak rises above the arm level); the kill switch; a manual exit. Exits
-  buy back the main leg first.
+  bearish: close > strike), judged only at hourly closes; on expiry day at ``strategy.expiry_exit`` (15:15 IST);
+  a position still open after the expiry's close is cash-settled at intrinsic value (no orders); the optional
+  profit lock (arms at ``profit_lock_arm_pct`` % of the net premium collected, exits when profit falls below
+  the floor ``profit_lock_floor_pct`` %, the floor trailing up by ``trail_step_pct`` for each step the peak
+  rises above the arm level); the kill switch; a manual exit. Exits buy back the main leg first.
 - Risk (tradesig.trade.risk) gates every entry; a daily-loss breach blocks entries for the day and, with
   ``risk.flatten_on_daily_loss``, squares off everything.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tradesig.clock import IST, Clock, ist_date, to_ist
@@ -35,7 +35,7 @@ from tradesig.signals.strategies import SignalEvent, WeeklyZoneEngine
 from tradesig.store.bars import ANCHOR_MINUTE, session_hours
 from tradesig.trade.broker import Broker, BrokerPosition
 from tradesig.trade.charges import ChargeBreakdown, RateTable, order_charges
-from tradesig.trade.instruments import InstrumentSource, OptionContract, quantity_for
+from tradesig.trade.instruments import InstrumentSource, OptionContract, expiry_close, quantity_for
 from tradesig.trade.orders import KITE_ORDERS_PER_MINUTE, LegFill, OrderManager, RateLimiter
 from tradesig.trade.quotes import SpotBook
 from tradesig.trade.risk import KillSwitch, RiskManager
@@ -98,7 +98,9 @@ class HourlyAggregator:
         if self._bar is None:
             return None
         o, h, low, c = self._bar
-        out = {"ts": self._start, "open": o, "high": h, "low": low, "close": c, "end": self._end}
+        assert self._start is not None and self._end is not None
+        out = {"ts": self._start.astimezone(UTC), "open": o, "high": h, "low": low, "close": c,
+               "end": self._end.astimezone(UTC)}
         self._key = self._bar = self._start = self._end = None
         return out
 
@@ -431,17 +433,32 @@ class TradeEngine:
         self._close(pos, reason)
         return True
 
-    def _close(self, pos: Position, reason: str) -> None:
+    def _close(self, pos: Position, reason: str, *, at: datetime | None = None, spot: float | None = None) -> None:
         pos.status = "closed"
-        pos.closed_at = self.clock.now()
+        pos.closed_at = (at or self.clock.now()).astimezone(UTC)
         pos.exit_reason = reason
         known = self.spots.get(pos.symbol)
-        pos.exit_spot = known[0] if known else None
+        pos.exit_spot = spot if spot is not None else (known[0] if known else None)
         self.positions.pop(pos.id, None)
         self.closed.append(pos)
         self.risk.on_exit()
         self._book_realised(pos.net_pnl or 0.0)
         self.emit("position_closed", pos.as_dict())
+
+    def _settle(self, pos: Position) -> None:
+        """A position still open after its expiry's close (no bar came in time, e.g. a data gap or a missed
+        square-off): index options are cash-settled by the exchange at intrinsic value, without orders. Priced at
+        the last underlying price known on the expiry date; closed at 15:30 IST on that date."""
+        known = self.spots.last_on(pos.symbol, pos.main.expiry)
+        spot = known[0] if known else pos.entry_spot
+
+        def intrinsic(c: OptionContract) -> float:
+            return max(0.0, spot - c.strike) if c.option_type == "CE" else max(0.0, c.strike - spot)
+
+        pos.main_exit, pos.hedge_exit = intrinsic(pos.main), intrinsic(pos.hedge)
+        pos.main_qty = pos.hedge_qty = 0
+        self.emit("exit_signal", {"position": pos.id, "reason": "expired", "settlement_spot": spot})
+        self._close(pos, "expired", at=expiry_close(pos.main.expiry), spot=spot)
 
     def _book_realised(self, amount: float) -> None:
         day = ist_date(self.clock.now())
@@ -476,7 +493,9 @@ class TradeEngine:
         local = to_ist(now)
         for pos in list(self.positions.values()):
             expiry = pos.main.expiry
-            if local.date() > expiry or (local.date() == expiry and local.time() >= self._expiry_exit):
+            if now >= expiry_close(expiry):
+                self._settle(pos)
+            elif local.date() == expiry and local.time() >= self._expiry_exit:
                 self.emit("exit_signal", {"position": pos.id, "reason": "expiry"})
                 self.exit_position(pos.id, "expiry")
         if not self.positions and not self._realised.get(local.date()):

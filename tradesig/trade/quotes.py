@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from tradesig.clock import Clock
+from tradesig.clock import Clock, ist_date
 from tradesig.config import BacktestSettings
 from tradesig.errors import BrokerError, DataError
 from tradesig.pricing import black_scholes, year_fraction
@@ -39,9 +39,20 @@ class SpotBook:
 
     def __init__(self) -> None:
         self._spots: dict[str, _Spot] = {}
+        self._daily: dict[str, dict[date, _Spot]] = {}
 
     def update(self, symbol: str, price: float, ts: datetime) -> None:
-        self._spots[symbol] = _Spot(float(price), ts)
+        spot = _Spot(float(price), ts)
+        self._spots[symbol] = spot
+        self._daily.setdefault(symbol, {})[ist_date(ts - timedelta(microseconds=1))] = spot
+
+    def last_on(self, symbol: str, day: date) -> tuple[float, datetime] | None:
+        """The last price known on IST date ``day`` or the latest date before it (None when none)."""
+        days = [d for d in self._daily.get(symbol, {}) if d <= day]
+        if not days:
+            return None
+        spot = self._daily[symbol][max(days)]
+        return spot.price, spot.ts
 
     def get(self, symbol: str) -> tuple[float, datetime] | None:
         spot = self._spots.get(symbol)

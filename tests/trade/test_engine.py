@@ -1,0 +1,147 @@
+"""The engine on real NIFTY 2024 bars: backtest, paper replay parity, risk and kill switch."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import polars as pl
+import pytest
+
+from tests.conftest import shared_file
+from tradesig.calendar import get_calendar
+from tradesig.config import Settings
+from tradesig.store.bars import conform, resample
+from tradesig.trade.backtest import build_harness, default_instruments, run_backtest, run_replay
+from tradesig.trade.engine import HourlyAggregator, MinuteBar
+from tradesig.trade.risk import KillSwitch
+
+NIFTY_1M = "intraday/nifty50_1min_2024-01-01_2024-08-23.parquet"
+
+
+@pytest.fixture(scope="module")
+def minute_bars():
+    df = pl.read_parquet(shared_file(NIFTY_1M))
+    df = df.with_columns(pl.lit("NIFTY").alias("symbol"), pl.col("ts").dt.convert_time_zone("UTC"))
+    return conform(df.select("symbol", "ts", "open", "high", "low", "close"))
+
+
+@pytest.fixture(scope="module")
+def hourly(minute_bars):
+    return resample(minute_bars, "1h")
+
+
+@pytest.fixture(scope="module")
+def instruments():
+    return default_instruments(get_calendar().is_trading_day)
+
+
+def _window(frame, start, end):
+    lo = pl.lit(start).cast(pl.Date)
+    hi = pl.lit(end).cast(pl.Date)
+    d = pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date()
+    return frame.filter((d >= lo) & (d <= hi))
+
+
+def test_aggregator_equals_store_resample(minute_bars):
+    window = _window(minute_bars, date(2024, 1, 15), date(2024, 1, 20))  # includes the Saturday special session
+    agg = HourlyAggregator()
+    built = []
+    for row in window.iter_rows(named=True):
+        built.extend(agg.add(MinuteBar.from_row(row)))
+    built.extend(agg.flush())
+    expected = resample(window, "1h")
+    assert [(b["ts"], b["open"], b["high"], b["low"], b["close"]) for b in built] == list(
+        expected.select("ts", "open", "high", "low", "close").iter_rows())
+
+
+def test_backtest_real_2024_lists_trades(hourly, instruments):
+    result = run_backtest(Settings(), {"NIFTY": hourly}, start=date(2024, 1, 1), end=date(2024, 8, 23),
+                          instruments=instruments)
+    s = result.summary
+    assert s["trades"] >= 10 and s["open_at_end"] == 0
+    assert s["modelled"] is True and set(s["premium_sources"]) == {"modelled"}
+    assert s["net_pnl"] == pytest.approx(s["gross_pnl"] - s["charges"], abs=0.05)
+    assert s["charges"] > 0 and s["max_drawdown"] >= 0
+    for t in result.trades:
+        assert t["price_source"] == "modelled" and t["modelled"]
+        if t["exit_reason"] == "expired":  # 2024-02-01 (a Thursday expiry) is missing from the data
+            assert t["closed_at"].endswith("10:00:00+00:00") and t["expiry"] == "2024-02-01"
+        assert t["exit_reason"] in ("strike_breach", "expiry", "expired")
+        strike, kind = t["main_strike"], t["option_type"]
+        assert t["hedge_strike"] == (strike - 200 if kind == "PE" else strike + 200)
+        assert t["main"].startswith("NIFTY24") and t["quantity"] in (25, 50)
+    # every traded signal is in the signal list, and each trade opened at its signal bar's close
+    keys = {e["key"]: e for e in result.signals}
+    for t in result.trades:
+        assert t["opened_at"] == keys[t["signal_key"]]["entry_ts"]
+
+
+def _fingerprint(trades):
+    return [(t["signal_key"], t["main"], t["hedge"], t["quantity"], t["opened_at"][:16], t["closed_at"][:16],
+             t["exit_reason"], t["main_entry"], t["hedge_entry"], t["main_exit"], t["hedge_exit"]) for t in trades]
+
+
+def test_paper_replay_matches_backtest(minute_bars, hourly, instruments):
+    start, end = date(2024, 1, 8), date(2024, 3, 8)
+    settings = Settings()
+    warm = _window(hourly, date(2023, 12, 1), date(2024, 1, 7))
+    bt = run_backtest(settings, {"NIFTY": _window(hourly, date(2023, 12, 1), end)}, start=start, end=end,
+                      instruments=instruments)
+    paper = run_replay(settings, {"NIFTY": _window(minute_bars, start, end)}, start=start, end=end,
+                       instruments=instruments, warmup_hourly={"NIFTY": warm})
+    assert len(bt.trades) >= 3
+    assert [s["key"] for s in paper.signals] == [s["key"] for s in bt.signals if s["entry_ts"] >= "2024-01-08"]
+    assert _fingerprint(paper.trades) == _fingerprint(bt.trades)
+    assert {e["kind"] for e in paper.events} >= {"signal", "decision", "order_placed", "order_update",
+                                                 "position_opened", "position_closed"}
+
+
+@pytest.fixture(scope="module")
+def bank_hourly():
+    df = pl.read_parquet(shared_file("intraday/niftybank_1min_2024-01-01_2024-08-23.parquet"))
+    df = df.with_columns(pl.lit("BANKNIFTY").alias("symbol"), pl.col("ts").dt.convert_time_zone("UTC"))
+    return resample(conform(df.select("symbol", "ts", "open", "high", "low", "close")), "1h")
+
+
+def test_daily_loss_breach_blocks_new_entries(hourly, bank_hourly, instruments):
+    base = Settings()
+    tight = dataclasses.replace(base, risk=dataclasses.replace(base.risk, max_daily_loss=1.0))
+    both = {"NIFTY": hourly, "BANKNIFTY": bank_hourly}
+    normal = run_backtest(base, both, start=date(2024, 1, 1), end=date(2024, 8, 23), instruments=instruments)
+    blocked = run_backtest(tight, both, start=date(2024, 1, 1), end=date(2024, 8, 23), instruments=instruments)
+    breaches = [e for e in blocked.events if e["kind"] == "risk" and e["event"] == "daily_loss_breached"]
+    assert breaches, "a 1-rupee limit must be breached by entry charges"
+    blocks = [e for e in blocked.events if e["kind"] == "decision" and e["action"] == "block"]
+    assert any("daily loss" in e["reason"] for e in blocks)
+    # no entry on a day after that day's breach
+    for e in blocked.events:
+        if e["kind"] == "position_opened":
+            assert not [b for b in breaches if b["ts"][:10] == e["ts"][:10] and b["ts"] < e["ts"]]
+    assert len(blocked.trades) < len(normal.trades)
+
+
+def test_kill_switch_flattens_and_blocks(tmp_path, hourly, instruments):
+    settings = Settings()
+    bars = list(_window(hourly, date(2023, 12, 1), date(2024, 1, 12)).iter_rows(named=True))
+    first = bars[0]["ts"]
+    h = build_harness(settings, start_clock=first, symbols=["NIFTY"], instruments=instruments,
+                      trade_from=bars[0]["ts"])
+    ks = KillSwitch(tmp_path)
+    h.engine.kill_switch = ks
+    h.engine.risk.kill_switch = ks
+    from tradesig.trade.engine import hourly_bar_end
+
+    opened_at = None
+    for row in bars:
+        h.clock.set(max(h.clock.now(), hourly_bar_end(row["ts"])))
+        h.engine.on_hourly_bar("NIFTY", row)
+        if h.engine.positions and opened_at is None:
+            opened_at = row["ts"]
+            ks.engage("test flatten", h.clock.now())   # as `trade flatten` from another process would
+    assert opened_at is not None
+    assert not h.engine.positions
+    closed = [p for p in h.engine.closed if p.exit_reason == "test flatten"]
+    assert closed, [p.exit_reason for p in h.engine.closed]
+    assert all(p.quantity == 0 for p in h.broker.positions())
+    assert any(e["kind"] == "decision" and e["action"] == "block" for e in h.events) or len(h.engine.closed) == 1
