@@ -29,7 +29,7 @@ import json
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -97,7 +97,7 @@ _UINT32_MAX = 0xFFFFFFFF
 
 _DEPTH_SIDES = (("bid", 0), ("ask", 5))
 _FLOAT_COLS = (
-    ["last_price", "average_traded_price", "open", "high", "low", "close"]
+    ["last_price", "open", "high", "low", "close", "average_traded_price"]
     + [f"{side}_price_{i}" for side, _ in _DEPTH_SIDES for i in range(1, 6)]
     + ["change"]
 )
@@ -131,6 +131,12 @@ TICK_DTYPE = np.dtype(
 #: The same row as a native ``struct`` (used by the small-frame path): token, length, mode, tradable, floats, ints.
 _ROW = struct.Struct(f"=IHB?{_NF}d{_NI}q")
 assert _ROW.size == _ITEMSIZE
+# positions in a _ROW tuple, as used by TickBatch.to_dicts
+assert [4 + _FLOAT_COLS.index(c) for c in ("last_price", "open", "high", "low", "close", "average_traded_price",
+                                           "bid_price_1", "ask_price_1", "change")] == [4, 5, 6, 7, 8, 9, 10, 15, 20]
+assert [21 + _INT_COLS.index(c) for c in ("last_traded_quantity", "total_sell_quantity", "oi", "oi_day_low",
+                                          "bid_qty_1", "ask_qty_1", "bid_orders_1", "ask_orders_1")] == [
+    21, 24, 25, 27, 28, 33, 38, 43]
 
 #: Column order of :meth:`TickBatch.to_polars` (CONTRACTS.md "Ticks"; ``recv_ts`` is added by the feed).
 TICK_COLUMNS: tuple[str, ...] = (
@@ -196,7 +202,7 @@ def _layout(length: int, prices: dict[str, int], ints: dict[str, int], orders: d
 # 3 average traded price, 4 volume, 5 total buy quantity, 6 total sell quantity, 7-10 open/high/low/close,
 # 11 last trade time, 12 oi, 13 oi day high, 14 oi day low, 15 exchange timestamp, then 10 depth entries of 12 bytes
 # (3 words: quantity, price, orders uint16 + 2 bytes padding): entries 0-4 bids ("buy"), 5-9 asks ("sell").
-_QUOTE_PRICES = {"last_price": 1, "average_traded_price": 3, "open": 7, "high": 8, "low": 9, "close": 10}
+_QUOTE_PRICES = {"last_price": 1, "open": 7, "high": 8, "low": 9, "close": 10, "average_traded_price": 3}
 _QUOTE_INTS = {"last_traded_quantity": 2, "volume_traded": 4, "total_buy_quantity": 5, "total_sell_quantity": 6}
 _DEPTH_PRICES = {f"{side}_price_{i + 1}": 17 + 3 * (base + i) for side, base in _DEPTH_SIDES for i in range(5)}
 _DEPTH_QTYS = {f"{side}_qty_{i + 1}": 16 + 3 * (base + i) for side, base in _DEPTH_SIDES for i in range(5)}
@@ -335,51 +341,40 @@ class TickBatch:
         client gives it), ``last_trade_time``/``exchange_timestamp`` timezone-aware UTC datetimes (the official
         client gives naive local time).
         """
-        a = self.array
-        if len(a) == 0:
-            return []
-        cols = {name: a[name].tolist() for name in ("instrument_token", "packet_length", "tradable", *_FLOAT_COLS,
-                                                    *_INT_COLS)}
-        times = {name: a[name].view(np.int64).tolist() for name in _TIME_COLS}
         out: list[dict[str, Any]] = []
-        for i, length in enumerate(cols["packet_length"]):
-            d: dict[str, Any] = {
-                "tradable": cols["tradable"][i],
-                "mode": MODES[_LEN_MODE[length]],
-                "instrument_token": cols["instrument_token"][i],
-                "last_price": cols["last_price"][i],
-            }
+        append = out.append
+        for r in _ROW.iter_unpack(self.array.tobytes()):
+            # r: token, length, mode, tradable, 17 floats (_FLOAT_COLS), 29 ints (_INT_COLS, then the two times)
+            length = r[1]
+            d: dict[str, Any] = {"tradable": r[3], "mode": MODES[r[2]], "instrument_token": r[0], "last_price": r[4]}
             if length == LTP_LEN:
-                out.append(d)
+                append(d)
                 continue
-            close = cols["close"][i]
-            if length in (INDEX_QUOTE_LEN, INDEX_FULL_LEN):
-                d["ohlc"] = {"high": cols["high"][i], "low": cols["low"][i], "open": cols["open"][i], "close": close}
-                d["change"] = cols["change"][i] if close != 0 else 0
+            if length == INDEX_QUOTE_LEN or length == INDEX_FULL_LEN:
+                d["ohlc"] = {"high": r[6], "low": r[7], "open": r[5], "close": r[8]}
+                d["change"] = r[20] if r[8] != 0 else 0
                 if length == INDEX_FULL_LEN:
-                    d["exchange_timestamp"] = _utc(times["exchange_timestamp"][i])
-                out.append(d)
+                    d["exchange_timestamp"] = _utc(r[49])
+                append(d)
                 continue
-            for name in ("last_traded_quantity", "average_traded_price", "volume_traded", "total_buy_quantity",
-                         "total_sell_quantity"):
-                d[name] = cols[name][i]
-            d["ohlc"] = {"open": cols["open"][i], "high": cols["high"][i], "low": cols["low"][i], "close": close}
-            d["change"] = cols["change"][i] if close != 0 else 0
+            d["last_traded_quantity"] = r[21]
+            d["average_traded_price"] = r[9]
+            d["volume_traded"] = r[22]
+            d["total_buy_quantity"] = r[23]
+            d["total_sell_quantity"] = r[24]
+            d["ohlc"] = {"open": r[5], "high": r[6], "low": r[7], "close": r[8]}
+            d["change"] = r[20] if r[8] != 0 else 0
             if length == FULL_LEN:
-                d["last_trade_time"] = _utc(times["last_trade_time"][i])
-                d["oi"] = cols["oi"][i]
-                d["oi_day_high"] = cols["oi_day_high"][i]
-                d["oi_day_low"] = cols["oi_day_low"][i]
-                d["exchange_timestamp"] = _utc(times["exchange_timestamp"][i])
+                d["last_trade_time"] = _utc(r[48])
+                d["oi"] = r[25]
+                d["oi_day_high"] = r[26]
+                d["oi_day_low"] = r[27]
+                d["exchange_timestamp"] = _utc(r[49])
                 d["depth"] = {
-                    side: [
-                        {"quantity": cols[f"{p}_qty_{k}"][i], "price": cols[f"{p}_price_{k}"][i],
-                         "orders": cols[f"{p}_orders_{k}"][i]}
-                        for k in range(1, 6)
-                    ]
-                    for side, p in (("buy", "bid"), ("sell", "ask"))
+                    "buy": [{"quantity": r[28 + i], "price": r[10 + i], "orders": r[38 + i]} for i in range(5)],
+                    "sell": [{"quantity": r[33 + i], "price": r[15 + i], "orders": r[43 + i]} for i in range(5)],
                 }
-            out.append(d)
+            append(d)
         return out
 
     def to_polars(self, recv_ts: datetime | None = None):
@@ -450,10 +445,13 @@ def tick_schema() -> dict[str, Any]:
     return schema
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _utc(us: int) -> datetime | None:
     if us == _NAT:
         return None
-    return datetime.fromtimestamp(us // 1_000_000, UTC)
+    return _EPOCH + timedelta(microseconds=us)
 
 
 class DecodedFrame(NamedTuple):
@@ -526,97 +524,121 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
             words = np.frombuffer(data, lay.rec_dtype, count, 2)["w"].astype(np.int64)
             out = _blank(count, length)
             _fill(out, None, words, lay, table[0])
-            _finish(out)
             return DecodedFrame(TickBatch._wrap(out), False, [])
-    # General path: walk the 2-byte lengths.
+    # General path: walk the 2-byte lengths (the only per-packet Python work), then decode by packet type.
     errors: list[str] = []
-    starts: list[int] = []
-    lengths: list[int] = []
+    prefixes: list[int] = []
     j = 2
-    for i in range(count):
+    for _ in range(count):
         if j + 2 > n:
-            errors.append(f"{_FRAME_NOTE}: it declares {count} packets but ends after {i} "
-                          f"(no length prefix at byte {j}; {count - i} packets lost)")
             break
-        length = (data[j] << 8) | data[j + 1]
-        if j + 2 + length > n:
-            errors.append(f"{_FRAME_NOTE}: packet {i} declares {length} bytes but only {n - j - 2} remain "
-                          f"(truncated; {count - i} of {count} packets lost)")
-            break
-        if length in _LAYOUTS:
-            starts.append(j + 2)
-            lengths.append(length)
-        else:
-            errors.append(f"{_FRAME_NOTE}: packet {i} has unknown length {length} (expected one of "
-                          f"{', '.join(map(str, PACKET_LENGTHS))}); skipped")
-        j += 2 + length
-    else:
-        if j < n:
-            errors.append(f"{_FRAME_NOTE}: {n - j} trailing bytes after the {count} declared packets; ignored")
-    m = len(starts)
-    if m <= SMALL_FRAME:
+        prefixes.append(j)
+        j += 2 + ((data[j] << 8) | data[j + 1])
+    if j > n:  # the last packet runs past the end of the frame
+        last = prefixes.pop()
+        length = (data[last] << 8) | data[last + 1]
+        errors.append(f"{_FRAME_NOTE}: packet {len(prefixes)} declares {length} bytes but only {n - last - 2} "
+                      f"remain (truncated; {count - len(prefixes)} of {count} packets lost)")
+    elif len(prefixes) < count:
+        errors.append(f"{_FRAME_NOTE}: it declares {count} packets but ends after {len(prefixes)} "
+                      f"(no length prefix at byte {j}; {count - len(prefixes)} packets lost)")
+    elif j < n:
+        errors.append(f"{_FRAME_NOTE}: {n - j} trailing bytes after the {count} declared packets; ignored")
+    if len(prefixes) <= SMALL_FRAME:
+        starts, lengths = [], []
+        for i, k in enumerate(prefixes):
+            length = (data[k] << 8) | data[k + 1]
+            if length in _LAYOUTS:
+                starts.append(k + 2)
+                lengths.append(length)
+            else:
+                errors.append(_unknown(i, length))
         return DecodedFrame(TickBatch._wrap(_decode_small(data, starts, lengths, table[1])), False, errors)
     buf = np.frombuffer(data, dtype=np.uint8)
-    starts_a = np.array(starts, dtype=np.intp)
-    lengths_a = np.array(lengths, dtype=np.intp)
-    kinds = set(lengths)
-    out = _blank(m, lengths[0] if len(kinds) == 1 else None)
-    for length in sorted(kinds):
-        lay = _LAYOUTS[length]
-        if len(kinds) == 1:
-            rows = None
-            idx = starts_a[:, None] + np.arange(length, dtype=np.intp)
-        else:
-            rows = np.flatnonzero(lengths_a == length)
-            idx = starts_a[rows, None] + np.arange(length, dtype=np.intp)
-            out["packet_length"][rows] = length
-            out["mode"][rows] = lay.mode
-        words = buf[idx].view(">u4").astype(np.int64)
-        _fill(out, rows, words, lay, table[0])
-    _finish(out)
+    pre = np.array(prefixes, dtype=np.intp)
+    lens = (buf[pre].astype(np.intp) << 8) | buf[pre + 1]
+    known = _KNOWN_LENGTH[lens]
+    if not known.all():
+        for i in np.flatnonzero(~known).tolist():
+            errors.append(_unknown(i, int(lens[i])))
+        pre, lens = pre[known], lens[known]
+    m = len(pre)
+    if m <= SMALL_FRAME:
+        return DecodedFrame(TickBatch._wrap(_decode_small(data, (pre + 2).tolist(), lens.tolist(), table[1])), False,
+                            errors)
+    kinds = np.unique(lens).tolist()
+    if len(kinds) == 1:
+        out = _blank(m, kinds[0])
+    else:
+        out = _blank(m)
+        out["packet_length"] = lens
+        out["mode"] = _MODE_OF_LENGTH[lens]
+    for length in kinds:
+        rows = None if len(kinds) == 1 else np.flatnonzero(lens == length)
+        starts = pre + 2 if rows is None else pre[rows] + 2
+        # row p of this view = the packet's big-endian words starting at byte p of the frame (no copy)
+        window = np.ndarray((n - length + 1, length // 4), dtype=">u4", buffer=data, strides=(1, 4))
+        _fill(out, rows, window[starts].astype(np.int64), _LAYOUTS[length], table[0])
     return DecodedFrame(TickBatch._wrap(out), False, errors)
+
+
+_KNOWN_LENGTH = np.zeros(65536, dtype=bool)
+_KNOWN_LENGTH[list(PACKET_LENGTHS)] = True
+_MODE_OF_LENGTH = np.zeros(65536, dtype=np.uint8)
+for _length, _mode in _LEN_MODE.items():
+    _MODE_OF_LENGTH[_length] = _mode
+
+
+def _unknown(i: int, length: int) -> str:
+    return (f"{_FRAME_NOTE}: packet {i} has unknown length {length} (expected one of "
+            f"{', '.join(map(str, PACKET_LENGTHS))}); skipped")
 
 
 def _fill(out: np.ndarray, rows: np.ndarray | None, w: np.ndarray, lay: _Layout, table: np.ndarray) -> None:
     """Write packets ``w`` (k × words, int64) of one layout into ``out`` at ``rows`` (None: all rows, in order).
 
-    Prices are divided here; ``change`` and ``tradable`` are computed for all rows at once by :func:`_finish`.
+    Prices are divided by the segment's divisor; ``tradable`` = segment is not INDICES; ``change`` =
+    (last_price - close) * 100 / close, 0 when close is 0 (as ``KiteTicker._parse_binary``).
     """
     fview, iview = _views(out)
     token = w[:, 0]
-    div = table[token & 0xFF]
-    prices = w[:, lay.price_words] / div[:, None]
-    ints = w[:, lay.int_words] if len(lay.int_words) else None
-    if ints is not None:
+    seg = token & 0xFF
+    div = table[seg]
+    k = len(lay.price_words)
+    if rows is None:
+        out["instrument_token"] = token
+        out["tradable"] = seg != SEGMENT_INDICES
+        prices = fview[:, :k]
+        np.divide(w[:, lay.price_words], div[:, None], out=prices)
+    else:
+        out["instrument_token"][rows] = token
+        out["tradable"][rows] = seg != SEGMENT_INDICES
+        prices = w[:, lay.price_words] / div[:, None]
+        fview[rows, :k] = prices
+    if lay.has_ohlc:
+        close = prices[:, _CLOSE]
+        nonzero = close != 0
+        change = prices[:, 0] - close
+        change *= 100
+        np.divide(change, np.where(nonzero, close, np.inf), out=change)  # x / inf = 0.0 where close is 0
+        if rows is None:
+            fview[:, _CHANGE] = change
+        else:
+            fview[rows, _CHANGE] = change
+    if len(lay.int_words):
+        ints = w[:, lay.int_words]
         if lay.orders.stop > lay.orders.start:
             ints[:, lay.orders] >>= 16
         if lay.times.stop > lay.times.start:
             ints[:, lay.times] *= 1_000_000
-    if rows is None:
-        out["instrument_token"] = token
-        fview[:, lay.price_dst] = prices
-        if ints is not None:
+        if rows is None:
             iview[:, lay.int_dst] = ints
-        return
-    out["instrument_token"][rows] = token
-    fview[_rows_key(rows, lay.price_dst)] = prices
-    if ints is not None:
-        iview[_rows_key(rows, lay.int_dst)] = ints
+        else:
+            iview[_rows_key(rows, lay.int_dst)] = ints
 
 
 def _rows_key(rows: np.ndarray, dst: slice | np.ndarray) -> tuple:
     return (rows, dst) if isinstance(dst, slice) else (rows[:, None], dst)
-
-
-def _finish(out: np.ndarray) -> None:
-    """Columns derived from others, for all rows: ``tradable`` (not segment INDICES) and ``change``
-    = (last_price - close) * 100 / close, 0 when close is 0 (as ``KiteTicker._parse_binary``; NaN without OHLC)."""
-    out["tradable"] = (out["instrument_token"] & 0xFF) != SEGMENT_INDICES
-    fview, _ = _views(out)
-    lp = fview[:, 0]
-    close = fview[:, _CLOSE]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fview[:, _CHANGE] = np.where(close != 0, (lp - close) * 100 / close, 0.0)
 
 
 def _decode_small(data: bytes, starts: list[int], lengths: list[int], divs: tuple[float, ...]) -> np.ndarray:
@@ -650,8 +672,8 @@ def _row_index(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
     div = divs[seg]
     lp, close = w[1] / div, w[5] / div
     ets = (_NAT, w[7] * 1_000_000) if len(w) == 8 else _NAT2
-    return (token, len(w) * 4, len(w) - 6, seg != SEGMENT_INDICES, lp, _NAN, w[4] / div, w[2] / div, w[3] / div,
-            close, *_NAN10, _change(lp, close), 0, 0, 0, 0, *_ZERO3, *_ZERO20, *ets)
+    return (token, len(w) * 4, len(w) - 6, seg != SEGMENT_INDICES, lp, w[4] / div, w[2] / div, w[3] / div, close,
+            _NAN, *_NAN10, _change(lp, close), 0, 0, 0, 0, *_ZERO3, *_ZERO20, *ets)
 
 
 def _row_quote(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
@@ -659,7 +681,7 @@ def _row_quote(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
     seg = token & 0xFF
     div = divs[seg]
     lp, close = w[1] / div, w[10] / div
-    return (token, QUOTE_LEN, 1, seg != SEGMENT_INDICES, lp, w[3] / div, w[7] / div, w[8] / div, w[9] / div, close,
+    return (token, QUOTE_LEN, 1, seg != SEGMENT_INDICES, lp, w[7] / div, w[8] / div, w[9] / div, close, w[3] / div,
             *_NAN10, _change(lp, close), w[2], w[4], w[5], w[6], *_ZERO3, *_ZERO20, *_NAT2)
 
 
@@ -668,7 +690,7 @@ def _row_full(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
     seg = token & 0xFF
     div = divs[seg]
     lp, close = w[1] / div, w[10] / div
-    return (token, FULL_LEN, 2, seg != SEGMENT_INDICES, lp, w[3] / div, w[7] / div, w[8] / div, w[9] / div, close,
+    return (token, FULL_LEN, 2, seg != SEGMENT_INDICES, lp, w[7] / div, w[8] / div, w[9] / div, close, w[3] / div,
             *[p / div for p in w[17::3]], _change(lp, close), w[2], w[4], w[5], w[6], w[12], w[13], w[14],
             *w[16::3], *[o >> 16 for o in w[18::3]], w[11] * 1_000_000, w[15] * 1_000_000)
 
