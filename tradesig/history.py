@@ -217,8 +217,8 @@ def read_csv_rows(path: Path) -> pl.DataFrame:
 
 def _parse_ts_strings(df: pl.DataFrame) -> pl.Expr:
     """Expression giving a naive datetime (IST wall time) from date/time or ts string columns."""
-    if "ts" in df.columns:
-        s = pl.col("ts")
+    if "ts" in df.columns or "time" not in df.columns:
+        s = pl.col("ts" if "ts" in df.columns else "date")
         aware = pl.coalesce(
             s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us"),
             s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_unit="us"),
@@ -229,13 +229,11 @@ def _parse_ts_strings(df: pl.DataFrame) -> pl.Expr:
         naive = pl.coalesce(*[s.str.to_datetime(f, strict=False, time_unit="us") for f in (
             "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y%m%d %H:%M:%S",
             "%Y%m%d %H:%M", "%Y-%m-%d %H:%M:%S%.f")])
-        day_only = s.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us"))
-        return pl.coalesce(aware, naive, day_only)
+        day_only = pl.coalesce(*[s.str.to_date(f, strict=False) for f in ("%Y-%m-%d", "%Y%m%d", "%d-%m-%Y")])
+        return pl.coalesce(aware, naive, day_only.cast(pl.Datetime("us")))
     d = pl.coalesce(pl.col("date").str.to_date("%Y%m%d", strict=False),
                     pl.col("date").str.to_date("%Y-%m-%d", strict=False),
                     pl.col("date").str.to_date("%d-%m-%Y", strict=False))
-    if "time" not in df.columns:
-        return d.cast(pl.Datetime("us"))
     t = pl.coalesce(pl.col("time").str.to_time("%H:%M:%S", strict=False),
                     pl.col("time").str.to_time("%H:%M", strict=False))
     return d.dt.combine(t, time_unit="us")

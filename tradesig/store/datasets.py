@@ -67,19 +67,48 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_part(directory: Path, df: pl.DataFrame, tag: str = "") -> Path:
-    """Write ``df`` as a new immutable part in ``directory`` (temp file + fsync + os.replace). Returns the path."""
-    directory.mkdir(parents=True, exist_ok=True)
+BULK_SYNC_PARTS = 8  # above this many parts in one batch, one os.sync() replaces per-file fsyncs
+
+
+def _part_name(tag: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")  # a file name, not a market time
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)[:40]
-    name = f"part-{stamp}-{safe + '-' if safe else ''}{uuid.uuid4().hex[:8]}.parquet"
-    tmp = directory / f".{name}.tmp"
-    df.write_parquet(tmp, compression="zstd", statistics=True)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, directory / name)
-    _fsync_dir(directory)
-    return directory / name
+    return f"part-{stamp}-{safe + '-' if safe else ''}{uuid.uuid4().hex[:8]}.parquet"
+
+
+def write_parts(items: list[tuple[Path, pl.DataFrame]], tag: str = "") -> list[Path]:
+    """Write each frame as a new immutable part in its directory; returns the final paths.
+
+    All frames are written to ``.<name>.tmp`` first and made durable (fsync each, or one ``os.sync()`` for a
+    batch of more than :data:`BULK_SYNC_PARTS`), then renamed into place and the directories fsync'd. A reader
+    (glob ``*.parquet``) sees each part whole or not at all; a crash leaves at most ``.tmp`` files, never a
+    half-written part."""
+    staged: list[tuple[Path, Path]] = []
+    new_dirs: set[Path] = set()
+    for directory, df in items:
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True)
+            new_dirs.add(directory.parent)
+        name = _part_name(tag)
+        tmp = directory / f".{name}.tmp"
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+        staged.append((tmp, directory / name))
+    if len(staged) > BULK_SYNC_PARTS:
+        os.sync()
+    else:
+        for tmp, _ in staged:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    for directory in {final.parent for _, final in staged} | new_dirs:
+        _fsync_dir(directory)
+    return [final for _, final in staged]
+
+
+def write_part(directory: Path, df: pl.DataFrame, tag: str = "") -> Path:
+    """Write ``df`` as one new immutable part in ``directory`` (see :func:`write_parts`)."""
+    return write_parts([(directory, df)], tag)[0]
 
 
 class Store:
@@ -156,21 +185,20 @@ class Store:
         return added
 
     def _write_partitioned(self, bars: pl.DataFrame, base: Path, source: str) -> int:
-        bars = bars.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_date"),
-                                 pl.lit(source).alias("source"))
-        added = 0
-        for (day,), part in bars.partition_by("_date", as_dict=True, maintain_order=True).items():
+        bars = (bars.with_columns(pl.lit(source).alias("source")).select(STORED_BAR_COLUMNS).sort(["symbol", "ts"])
+                .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_date")))
+        pending: list[tuple[Path, pl.DataFrame]] = []
+        for (day,), part in bars.partition_by("_date", as_dict=True, maintain_order=True,
+                                              include_key=False).items():
             directory = base / f"date={day.isoformat()}"
-            part = part.drop("_date")
             existing = self._parts(directory) if directory.is_dir() else []
             if existing:
                 stored = pl.scan_parquet(existing).select("symbol", "ts").collect()
-                part = part.join(stored, on=["symbol", "ts"], how="anti")
-            if part.is_empty():
-                continue
-            write_part(directory, part.select(STORED_BAR_COLUMNS).sort(["symbol", "ts"]), source)
-            added += part.height
-        return added
+                part = part.join(stored, on=["symbol", "ts"], how="anti", maintain_order="left")
+            if not part.is_empty():
+                pending.append((directory, part))
+        write_parts(pending, source)
+        return sum(df.height for _, df in pending)
 
     def _scan_bars(self, symbol: str | None, interval: str, start: date | None, end: date | None,
                    extended: bool = False) -> pl.DataFrame:
@@ -261,12 +289,11 @@ class Store:
             raise ValueError("ticks need a tz-aware recv_ts column")
         ticks = df.with_columns(pl.col("recv_ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
         ticks = ticks.with_columns(pl.col("recv_ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_date"))
-        written = 0
+        items = [(self.home / "ticks" / f"date={day.isoformat()}", part.drop("_date"))
+                 for (day,), part in ticks.partition_by("_date", as_dict=True, maintain_order=True).items()]
         with self._writer_lock("ticks"):
-            for (day,), part in ticks.partition_by("_date", as_dict=True, maintain_order=True).items():
-                write_part(self.home / "ticks" / f"date={day.isoformat()}", part.drop("_date"), "ticks")
-                written += part.height
-        return written
+            write_parts(items, "ticks")
+        return sum(df.height for _, df in items)
 
     def read_ticks(self, token_or_symbol: int | str | None = None, date: date | None = None) -> pl.DataFrame:
         """Stored ticks, sorted by recv_ts; filtered by instrument token (int) or index symbol (any spelling;
@@ -289,4 +316,4 @@ class Store:
         return df.sort("recv_ts", maintain_order=True)
 
 
-__all__ = ["Store", "write_part", "STORED_BAR_COLUMNS"]
+__all__ = ["Store", "write_part", "write_parts", "STORED_BAR_COLUMNS"]
