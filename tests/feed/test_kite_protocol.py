@@ -464,3 +464,19 @@ def test_encoder_rejects_out_of_range_values():
         kp.encode_packet({"instrument_token": 1, "mode": "depth"})
     with pytest.raises(ProtocolError, match="has 6 levels"):
         kp.encode_full({"instrument_token": 1, "depth": {"buy": [{}] * 6, "sell": []}})
+
+
+def test_many_unknown_packets_only():
+    frame = kp.encode_packets([b"\x00" * 20] * (kp.SMALL_FRAME + 3))
+    decoded = kp.decode_frame(frame)
+    assert len(decoded.ticks) == 0 and len(decoded.errors) == kp.SMALL_FRAME + 3
+
+
+@pytest.mark.parametrize("n", [kp.SMALL_FRAME + 1, 40])
+def test_large_mixed_frame_with_faults_matches_official(n, official):
+    packets = _good_packets(n)
+    packets[3] = b"\x01" * 12  # unknown length, skipped by both
+    frame = kp.encode_packets(packets) + b"\x00\x07"  # and 2 trailing bytes
+    decoded = kp.decode_frame(frame)
+    assert_same(decoded.ticks.to_dicts(), official._parse_binary(frame))
+    assert len(decoded.ticks) == n - 1 and len(decoded.errors) == 2

@@ -487,9 +487,14 @@ class TextMessage:
 
 _FRAME_NOTE = "peer sent a malformed ticker frame"
 
-#: Frames with at most this many packets are decoded with ``struct`` (numpy's fixed cost per call dominates tiny
-#: frames); larger ones with whole-array numpy operations. Chosen by measurement (benchmarks/decode.py).
-SMALL_FRAME = 4
+#: Up to how many packets a frame is decoded with ``struct`` rather than whole-array numpy operations (numpy's
+#: fixed cost per call dominates small frames). Measured on the benchmark machine (docs/benchmarks.md "## decode"):
+#: the struct path costs about 2.3 µs per full packet and 1.1 µs per shorter one; the numpy path about 12 µs per
+#: frame of one packet type and 40 µs per mixed frame, plus well under 0.1 µs per packet.
+_STRUCT_MAX_UNIFORM = {LTP_LEN: 10, INDEX_QUOTE_LEN: 8, INDEX_FULL_LEN: 8, QUOTE_LEN: 8, FULL_LEN: 4}
+_STRUCT_MAX_MIXED = 16
+#: Frames with more packets than this always take the numpy path.
+SMALL_FRAME = max(_STRUCT_MAX_MIXED, *_STRUCT_MAX_UNIFORM.values())
 
 
 def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping[int, float] | None = None
@@ -515,10 +520,10 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
             row = _ROW_OF[length](_STRUCTS[length].unpack_from(data, 4), table[1])
             return DecodedFrame(TickBatch._wrap(np.frombuffer(bytearray(_ROW.pack(*row)), TICK_DTYPE)), False, [])
     # Fast path: every packet has the same known length and the frame is exactly that long.
-    if count > SMALL_FRAME and n >= 4 and data[2] == 0:
+    if n >= 4 and data[2] == 0 and count > _STRUCT_MAX_UNIFORM.get(data[3], 65536):
         length = data[3]
         step = length + 2
-        if (length in _LAYOUTS and n == 2 + count * step and data[2::step].count(0) == count
+        if (n == 2 + count * step and data[2::step].count(0) == count
                 and data[3::step].count(length) == count):
             lay = _LAYOUTS[length]
             words = np.frombuffer(data, lay.rec_dtype, count, 2)["w"].astype(np.int64)
@@ -544,7 +549,7 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
                       f"(no length prefix at byte {j}; {count - len(prefixes)} packets lost)")
     elif j < n:
         errors.append(f"{_FRAME_NOTE}: {n - j} trailing bytes after the {count} declared packets; ignored")
-    if len(prefixes) <= SMALL_FRAME:
+    if len(prefixes) <= _STRUCT_MAX_MIXED:
         starts, lengths = [], []
         for i, k in enumerate(prefixes):
             length = (data[k] << 8) | data[k + 1]
@@ -563,10 +568,12 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
             errors.append(_unknown(i, int(lens[i])))
         pre, lens = pre[known], lens[known]
     m = len(pre)
-    if m <= SMALL_FRAME:
+    if m == 0:
+        return DecodedFrame(TickBatch._wrap(_blank(0)), False, errors)
+    kinds = sorted(set(lens.tolist()))
+    if m <= (_STRUCT_MAX_UNIFORM[kinds[0]] if len(kinds) == 1 else _STRUCT_MAX_MIXED):
         return DecodedFrame(TickBatch._wrap(_decode_small(data, (pre + 2).tolist(), lens.tolist(), table[1])), False,
                             errors)
-    kinds = np.unique(lens).tolist()
     if len(kinds) == 1:
         out = _blank(m, kinds[0])
     else:
