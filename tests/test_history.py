@@ -217,6 +217,17 @@ def test_iso_timestamps_with_offset(tmp_path):
     assert got.to_list() == [datetime(2024, 6, 3, 9, 15, tzinfo=IST), datetime(2024, 6, 3, 9, 16, tzinfo=IST)]
 
 
+def test_daily_csv_with_offset_dates(tmp_path):
+    path = write(tmp_path, "yf.csv", "date,symbol,open,high,low,close,volume\n"
+                                     "2022-11-21 00:00:00+05:30,NIFTY BANK,42286.45,42386.3,42202.06,42346.05,259100\n"
+                                     "2022-11-22 00:00:00+05:30,NIFTY BANK,42466.9,42508.25,42346.65,42456.55,216300\n")
+    report = import_file(Store(tmp_path / "h"), path)
+    assert report.interval == "1d" and report.symbols == ["BANKNIFTY"] and report.added == 2
+    bars = ist_local(Store(tmp_path / "h").read_bars("BANKNIFTY", "1d"))
+    assert bars["ts"].to_list() == [datetime(2022, 11, d, 9, 15, tzinfo=IST) for d in (21, 22)]
+    assert bars["volume"].to_list() == [259100, 216300]
+
+
 @pytest.mark.parametrize(("name", "text", "symbol", "interval", "match"), [
     ("empty.csv", "", None, None, "empty file"),
     ("cols.csv", "a,b,c\n1,2,3\n", None, None, "cannot identify the columns"),

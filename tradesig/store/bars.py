@@ -240,9 +240,9 @@ def ticks_to_bars(ticks: pl.DataFrame, *, symbols: dict[int, str] | None = None,
     mapping = {**{int(k): v for k, v in TOKEN_TO_SYMBOL.items()}, **(symbols or {})}
     df = ticks
     if "symbol" not in df.columns:
-        tokens = df.get_column("instrument_token").cast(pl.Int64)
-        df = df.with_columns(tokens.map_elements(lambda t: mapping.get(t, str(t)), return_dtype=pl.Utf8)
-                             .alias("symbol"))
+        token = pl.col("instrument_token").cast(pl.Int64)
+        df = df.with_columns(token.replace_strict(list(mapping), list(mapping.values()), default=token.cast(pl.Utf8),
+                                                  return_dtype=pl.Utf8).alias("symbol"))
     when_col = "exchange_timestamp" if "exchange_timestamp" in df.columns else "recv_ts"
     ts = pl.col(when_col)
     if when_col != "recv_ts" and "recv_ts" in df.columns:
