@@ -1,0 +1,244 @@
+"""``trade start``: the long-running paper/live engine following the feed hub.
+
+The hub (tradesig.feed.hub, ``settings.hub.listen``) sends JSON messages; the runner uses ``bar`` (closed
+1-minute bars of the indices: ``symbol``, ``interval``, ``ts`` ISO bar start, OHLC) and ``tick`` (index ticks
+update the underlying; option ticks, keyed by ``tradingsymbol``/``symbol``, feed the paper broker's quotes). A
+reader thread owns the WebSocket (reconnecting with the feed's backoff policy); the main thread owns the engine,
+so order placement never stalls the socket.
+
+Every loop: closed bars go to the engine; every ``tick_seconds``: flush hourly buckets whose end passed, time
+checks (expiry exit, kill switch, daily loss), manual exit requests, the state file, and systemd
+``WATCHDOG=1``/``STATUS=`` (tradesig.feed.notify). ``READY=1`` once warmed up and connected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from tradesig.clock import Clock, SystemClock, ist_date
+from tradesig.config import LoadedConfig
+from tradesig.errors import BrokerError
+from tradesig.trade.risk import KillSwitch
+
+__all__ = ["HubReader", "Runner", "build_runner"]
+
+log = logging.getLogger(__name__)
+
+
+class HubReader(threading.Thread):
+    """Reads the hub WebSocket into a queue: ("bar", dict) / ("tick", dict) / ("status", str). Reconnects with
+    :func:`tradesig.feed.backoff.backoff` until :meth:`stop`."""
+
+    def __init__(self, url: str, symbols: list[str], out: queue.Queue) -> None:
+        super().__init__(name="hub-reader", daemon=True)
+        self.url = url
+        self.symbols = symbols
+        self.out = out
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        from websockets.exceptions import WebSocketException
+        from websockets.sync.client import connect
+
+        from tradesig.feed.backoff import backoff
+
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+                    ws.send(json.dumps({"type": "subscribe", "symbols": ["*"]}))
+                    self.connected.set()
+                    attempt = 0
+                    self.out.put(("status", "connected"))
+                    while not self._stop.is_set():
+                        try:
+                            raw = ws.recv(timeout=1.0)
+                        except TimeoutError:
+                            continue
+                        msg = json.loads(raw)
+                        kind = msg.get("type")
+                        if kind in ("bar", "tick"):
+                            self.out.put((kind, msg))
+            except (OSError, WebSocketException, ValueError) as exc:
+                self.connected.clear()
+                self.out.put(("status", f"hub disconnected: {exc}"))
+                attempt += 1
+                self._stop.wait(backoff(attempt))
+
+
+def _ts(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+class Runner:
+    """Wires an engine to the hub queue; :meth:`step` processes what is queued (testable without a socket)."""
+
+    def __init__(self, loaded: LoadedConfig, engine: Any, mode: str, clock: Clock, *, tick_quotes: Any = None,
+                 notifier: Any = None, tick_seconds: float = 5.0) -> None:
+        self.loaded = loaded
+        self.engine = engine
+        self.mode = mode
+        self.clock = clock
+        self.tick_quotes = tick_quotes
+        self.notifier = notifier
+        self.tick_seconds = tick_seconds
+        self.queue: queue.Queue = queue.Queue()
+        self._last_tick = 0.0
+        self._last_bar: dict[str, datetime] = {}
+
+    def handle(self, kind: str, msg: Any) -> None:
+        from tradesig.trade.engine import MinuteBar
+
+        if kind == "bar" and msg.get("interval", "1m") == "1m" and msg.get("symbol") in self.engine.symbols:
+            bar = MinuteBar(_ts(msg["ts"]), float(msg["open"]), float(msg["high"]), float(msg["low"]),
+                            float(msg["close"]))
+            last = self._last_bar.get(msg["symbol"])
+            if last is not None and bar.ts <= last:
+                return
+            self._last_bar[msg["symbol"]] = bar.ts
+            self.engine.on_minute_bar(msg["symbol"], bar)
+        elif kind == "tick":
+            symbol = msg.get("symbol")
+            price = msg.get("last_price")
+            if price is None:
+                return
+            ts = _ts(msg.get("exchange_timestamp") or msg.get("recv_ts") or self.clock.now())
+            if symbol in self.engine.symbols:
+                self.engine.spots.update(symbol, float(price), ts)
+            elif self.tick_quotes is not None:
+                self.tick_quotes.update(msg.get("tradingsymbol") or symbol, msg, ts)
+
+    def housekeeping(self) -> None:
+        from tradesig.trade.service import pending_exit_requests, write_state
+
+        self.engine.flush(self.clock.now())
+        for pid in pending_exit_requests(self.loaded.home):
+            if pid in self.engine.positions:
+                self.engine.exit_position(pid, "manual")
+        if self.engine.positions:
+            self.engine.reconcile()
+        self.engine.on_time()
+        snap = self.engine.snapshot()
+        write_state(self.loaded.home, self.mode, snap)
+        if self.notifier is not None:
+            self.notifier.watchdog()
+            self.notifier.notify(status=f"{self.mode}: {len(snap['open'])} open, day P&L {snap['day_pnl']:.2f}"
+                                        + (", KILL SWITCH" if snap["kill_switch"] else ""))
+
+    def step(self, timeout: float = 1.0) -> None:
+        try:
+            kind, msg = self.queue.get(timeout=timeout)
+            if kind == "status":
+                log.info("trade %s: %s", self.mode, msg)
+            else:
+                self.handle(kind, msg)
+        except queue.Empty:
+            pass
+        now = self.clock.monotonic()
+        if now - self._last_tick >= self.tick_seconds:
+            self._last_tick = now
+            try:
+                self.housekeeping()
+            except BrokerError as exc:
+                log.warning("trade %s: housekeeping failed: %s", self.mode, exc)
+
+
+def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | None = None, lots: int | None = None,
+                 clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep,
+                 notifier: Any = None) -> Runner:
+    """Construct the engine for ``mode`` ("paper" or "live"): instruments from the broker's instruments dump
+    (Kite or the sim), the events log as the event sink, the kill switch of the data home, the signal state
+    warmed with the Store's hourly bars of the last ``WARMUP_DAYS`` days, and open positions restored from the
+    previous state file (then reconciled with the broker). Raises TokenError without a valid Kite token."""
+    from tradesig.store.datasets import Store
+    from tradesig.trade.brokers.paper import PaperBroker
+    from tradesig.trade.engine import Position, TradeEngine
+    from tradesig.trade.quotes import BrokerQuotes, SpotBook, TickQuotes
+    from tradesig.trade.service import WARMUP_DAYS, event_sink, live_broker, load_state
+
+    clock = clock or SystemClock()
+    settings = loaded.settings
+    kite_broker = live_broker(loaded, clock)
+    instruments = kite_broker.instruments()
+    emit = event_sink(loaded.home, clock)
+    symbols = [s for s in settings.feed.symbols if instruments.expiries(s, ist_date(clock.now()))]
+    tick_quotes = TickQuotes()
+    spots = SpotBook()
+    if mode == "live":
+        broker: Any = kite_broker
+    else:
+        broker_quotes = BrokerQuotes(kite_broker.quote, clock)
+
+        class _Quotes:
+            def quote(self, contract: Any) -> Any:
+                return tick_quotes.quote(contract) or broker_quotes.quote(contract)
+
+        def freeze(symbol: str) -> int:
+            return settings.instruments[symbol].freeze_quantity
+
+        broker = PaperBroker(settings, clock, _Quotes(), instruments, freeze)
+    engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=sleep, emit=emit,
+                         symbols=symbols, strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
+                         trade_from=clock.now(), spots=spots)
+    store = Store(loaded.home)
+    today = ist_date(clock.now())
+    for sym in symbols:
+        bars = store.read_bars(sym, "1h", today - timedelta(days=WARMUP_DAYS), today)
+        from tradesig.trade.engine import hourly_bar_end
+
+        closed = [r for r in bars.iter_rows(named=True) if hourly_bar_end(r["ts"]) <= clock.now()]
+        engine.warm_up(sym, closed)
+    previous = load_state(loaded.home, mode)
+    if previous and mode == "live":
+        engine.restore(Position.from_dict(p) for p in previous.get("open", []))
+        engine.reconcile()
+    emit("engine_start", {"mode": mode, "symbols": symbols, "strategies": sorted(engine.strategies),
+                          "lots": engine.lots, "restored": len(engine.positions)})
+    return Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, notifier=notifier)
+
+
+def run(loaded: LoadedConfig, mode: str, *, strategies: list[str] | None = None, lots: int | None = None,
+        until: datetime | None = None, hub_url: str | None = None) -> dict[str, Any]:
+    """Run ``trade start`` until ``until`` (aware) or SIGTERM/SIGINT; returns the final snapshot."""
+    import signal
+
+    from tradesig.feed.hub import parse_listen
+    from tradesig.feed.notify import Notifier
+
+    notifier = Notifier()
+    runner = build_runner(loaded, mode, strategies=strategies, lots=lots, notifier=notifier)
+    host, port = parse_listen(loaded.settings.hub.listen)
+    url = hub_url or f"ws://{host}:{port}/ws"
+    reader = HubReader(url, runner.engine.symbols, runner.queue)
+    stopping = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    reader.start()
+    notifier.ready(f"trade {mode}: {len(runner.engine.symbols)} symbols, following {url}")
+    try:
+        while not stopping.is_set() and (until is None or runner.clock.now() < until):
+            runner.step()
+    finally:
+        reader.stop()
+        notifier.notify(stopping=1)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    snap = runner.engine.snapshot()
+    from tradesig.trade.service import write_state
+
+    write_state(loaded.home, mode, snap)
+    return snap
