@@ -336,19 +336,23 @@ class TradeEngine:
             return None
         self.signal_events.append(event)
         self.emit("signal", event.to_dict())
+        self.consider(event)
+        return event
+
+    def consider(self, event: SignalEvent) -> Position | None:
+        """Decide on a signal (warm-up, enabled strategies, risk) and enter when allowed; every decision is an
+        event. Returns the opened position or None."""
         if self.trade_from is not None and event.entry_ts < self.trade_from:
             self.emit("decision", {"signal": event.key, "action": "skip", "reason": "warm-up period"})
-            return event
+            return None
         if event.signal not in self.strategies:
             self.emit("decision", {"signal": event.key, "action": "skip",
                                    "reason": f"{event.signal} not in strategies {sorted(self.strategies)}"})
-            return event
-        decision = self.risk.can_enter(symbol)
+            return None
+        decision = self.risk.can_enter(event.symbol)
         self.emit("decision", {"signal": event.key, "action": "enter" if decision.allowed else "block",
                                "reason": decision.reason})
-        if decision.allowed:
-            self.enter(event)
-        return event
+        return self.enter(event) if decision.allowed else None
 
     # ------------------------------------------------------------------------------------------- entries
 

@@ -1,0 +1,236 @@
+"""Live mode against ``tradesig sim`` with the official kiteconnect client (issue 7, "Done when").
+
+The sim replays the real NIFTY 50 / NIFTY BANK 1-minute bars of 10 June 2024 from 11:15 IST. The S3 signal that
+the real hourly bars fire at 11:15 that day (computed by the signals engine from the weeks before, with the
+expiry taken from the sim's instruments dump) drives the engine's real decision path (`consider`) against the
+sim: freeze slicing (Kite autoslice and sequential slices), hedge before main, an injected rejection of the main
+leg, an injected timeout of place_order, a daily-loss breach, and `trade flatten` from a fresh process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import polars as pl
+import pytest
+import requests
+from kiteconnect import KiteConnect
+
+from tests.conftest import shared_file
+from tradesig.broker.tokens import TokenRecord, TokenStore, kite_expiry
+from tradesig.clock import IST, UTC
+from tradesig.config import Settings
+from tradesig.signals.strategies import WeeklyZoneEngine
+from tradesig.sim import SimConfig, SimExchange
+from tradesig.store.bars import conform, resample
+from tradesig.trade.brokers.live import LiveBroker
+from tradesig.trade.engine import TradeEngine
+from tradesig.trade.risk import KillSwitch
+
+pytestmark = pytest.mark.e2e
+
+DAY = date(2024, 6, 10)
+START = dtime(11, 15)
+SPEED = 20.0
+REPO = Path(__file__).resolve().parents[2]
+
+
+class SimFollowClock:
+    """The sim's replay time, extrapolated from one reading at the sim's speed (wall monotonic seconds)."""
+
+    def __init__(self, handle) -> None:
+        state = handle.state()
+        self._t0 = datetime.fromisoformat(state["sim_time"]).astimezone(UTC)
+        self._m0 = time.monotonic()
+        self.speed = float(state["speed"])
+
+    def now(self) -> datetime:
+        return self._t0 + timedelta(seconds=(time.monotonic() - self._m0) * self.speed)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def _login(handle) -> tuple[KiteConnect, dict]:
+    r = requests.get(f"{handle.rest_url}/connect/login", params={"api_key": handle.api_key, "v": 3},
+                     allow_redirects=False, timeout=5)
+    q = parse_qs(urlsplit(r.headers["location"]).query)
+    kite = KiteConnect(handle.api_key, root=handle.rest_url)
+    return kite, kite.generate_session(q["request_token"][0], handle.api_secret)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    files = [shared_file(f"intraday/{n}_1min_2024-01-01_2024-08-23.parquet") for n in ("nifty50", "niftybank")]
+    exchange = SimExchange(SimConfig(data_files=files, day=DAY, start=START, speed=SPEED, capital=1e10))
+    with exchange.run_in_thread() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def session(sim):
+    return _login(sim)
+
+
+@pytest.fixture(scope="module")
+def kite(session):
+    return session[0]
+
+
+@pytest.fixture(scope="module")
+def instruments(kite):
+    return LiveBroker(kite).instruments()
+
+
+@pytest.fixture(scope="module")
+def signal_event(instruments):
+    """The real S3 signal of 2024-06-10 11:15 IST, expiry resolved against the sim's listed expiries."""
+    df = pl.read_parquet(shared_file("intraday/nifty50_1min_2024-01-01_2024-08-23.parquet"))
+    df = df.with_columns(pl.lit("NIFTY").alias("symbol"), pl.col("ts").dt.convert_time_zone("UTC"))
+    hourly = resample(conform(df.select("symbol", "ts", "open", "high", "low", "close")), "1h")
+    cut = datetime.combine(DAY, dtime(10, 15), tzinfo=IST).astimezone(UTC)
+    hourly = hourly.filter((pl.col("ts") <= cut) & (pl.col("ts") >= cut - timedelta(days=30)))
+    engine = WeeklyZoneEngine("NIFTY", Settings(), expiry_fn=instruments.nearest_expiry)
+    events = [e for e in engine.scan(hourly) if e.entry_ts.astimezone(IST).date() == DAY]
+    assert events, "the real bars fire a signal on 2024-06-10"
+    return events[-1]
+
+
+def _settings(root: str, **risk) -> Settings:
+    base = Settings()
+    kite = dataclasses.replace(base.kite, root=root)
+    return dataclasses.replace(base, kite=kite, risk=dataclasses.replace(base.risk, **risk))
+
+
+def _engine(sim, kite, instruments, tmp_path, *, lots=1, autoslice=True, broker_cls=LiveBroker, settings=None):
+    settings = settings or _settings(sim.rest_url, signal_cooldown_minutes=0)
+    clock = SimFollowClock(sim)
+    events: list[tuple[str, dict]] = []
+    broker = broker_cls(kite, autoslice=autoslice, root=sim.rest_url)
+    engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=time.sleep,
+                         emit=lambda k, p: events.append((k, p)), symbols=["NIFTY"], lots=lots,
+                         kill_switch=KillSwitch(tmp_path))
+    engine.orders.fill_timeout = 60.0
+    engine.orders.poll_interval = 0.2
+    return engine, events
+
+
+def _my_orders(kite, position_id: str) -> list[dict]:
+    return [o for o in kite.orders() if (o.get("tag") or "").startswith(f"ts{position_id}")]
+
+
+def test_entry_above_freeze_is_sliced_hedge_first(sim, kite, instruments, signal_event, tmp_path):
+    for autoslice in (True, False):
+        engine, events = _engine(sim, kite, instruments, tmp_path, lots=40, autoslice=autoslice)  # 2600 units
+        pos = engine.consider(signal_event)
+        assert pos is not None, [e for e in events if e[0] in ("entry_failed", "decision")]
+        assert pos.quantity == 40 * 65 and pos.main_qty == pos.hedge_qty == 2600
+        mine = _my_orders(kite, pos.id)
+        assert mine and all(o["quantity"] <= 1755 for o in mine)  # largest lot multiple below 1800
+        hedge = [o for o in mine if o["tradingsymbol"] == pos.hedge.tradingsymbol]
+        main = [o for o in mine if o["tradingsymbol"] == pos.main.tradingsymbol]
+        assert sum(o["filled_quantity"] for o in hedge) == 2600 and sum(o["filled_quantity"] for o in main) == 2600
+        assert len(hedge) == len(main) == 2
+        # order of events: every hedge order COMPLETE before the first main order is placed
+        kinds = [(k, p.get("tradingsymbol"), p.get("status")) for k, p in events]
+        first_main = kinds.index(("order_placed", pos.main.tradingsymbol, None))
+        hedge_done = [i for i, k in enumerate(kinds) if k == ("order_update", pos.hedge.tradingsymbol, "COMPLETE")]
+        assert len(hedge_done) == 2 and max(hedge_done) < first_main
+        placed = [p for k, p in events if k == "order_placed"]
+        assert all(p["autoslice"] is autoslice for p in placed)
+        assert all(p["market_protection"] == 2.0 for p in placed)
+
+
+class RejectMainBroker(LiveBroker):
+    """Asks the sim to reject the next order right before the first SELL (the main leg) goes out."""
+
+    handle = None
+
+    def place_order(self, request):
+        if request.transaction_type == "SELL" and not getattr(self, "_armed", False):
+            self._armed = True
+            self.handle.fault({"kind": "reject_next_order", "message": "RMS: injected main-leg rejection"})
+        return super().place_order(request)
+
+
+def test_rejected_main_leg_unwinds_hedge(sim, kite, instruments, signal_event, tmp_path):
+    RejectMainBroker.handle = sim
+    engine, events = _engine(sim, kite, instruments, tmp_path, broker_cls=RejectMainBroker)
+    assert engine.consider(signal_event) is None
+    failed = [p for k, p in events if k == "entry_failed"]
+    assert failed and "hedge unwound" in failed[0]["reason"]
+    basket = next(p for k, p in events if k == "entry")["position"]
+    mine = _my_orders(kite, basket)
+    statuses = [(o["tradingsymbol"], o["transaction_type"], o["status"]) for o in mine]
+    main_sym, hedge_sym = signal_event.option, None
+    hedge_sym = next(o["tradingsymbol"] for o in mine if o["transaction_type"] == "BUY")
+    assert (hedge_sym, "BUY", "COMPLETE") in statuses
+    assert any(t == "SELL" and s == "REJECTED" and sym != hedge_sym for sym, t, s in statuses)
+    assert (hedge_sym, "SELL", "COMPLETE") in statuses  # the unwind
+    assert main_sym is not None and not engine.positions
+
+
+def test_place_order_timeout_is_not_duplicated(sim, kite, instruments, signal_event, tmp_path):
+    settings = _settings(sim.rest_url, signal_cooldown_minutes=0)
+    settings = dataclasses.replace(settings, kite=dataclasses.replace(settings.kite, timeout_seconds=1.0))
+    slow_kite = KiteConnect(kite.api_key, access_token=kite.access_token, root=sim.rest_url, timeout=1.0)
+    engine, events = _engine(sim, slow_kite, instruments, tmp_path, settings=settings)
+    sim.fault({"kind": "timeout_next_order", "seconds": 2.5})
+    pos = engine.consider(signal_event)
+    assert pos is not None
+    kinds = [k for k, _ in events]
+    assert "order_timeout" in kinds and "order_reconciled" in kinds and "order_retry" not in kinds
+    mine = _my_orders(kite, pos.id)
+    by_tag: dict[str, int] = {}
+    for o in mine:
+        by_tag[o["tag"]] = by_tag.get(o["tag"], 0) + 1
+    assert all(n == 1 for n in by_tag.values()), by_tag  # one order per tag: no duplicate
+    assert sum(o["filled_quantity"] for o in mine if o["transaction_type"] == "BUY") == 65
+
+
+def test_daily_loss_breach_blocks_new_entries(sim, kite, instruments, signal_event, tmp_path):
+    settings = _settings(sim.rest_url, signal_cooldown_minutes=0, max_daily_loss=1.0)
+    engine, events = _engine(sim, kite, instruments, tmp_path, settings=settings)
+    assert engine.consider(signal_event) is not None   # entry charges alone exceed a 1-rupee limit
+    engine.on_time()
+    assert any(k == "risk" and p["event"] == "daily_loss_breached" for k, p in events)
+    before = len(kite.orders())
+    assert engine.consider(signal_event) is None
+    decision = [p for k, p in events if k == "decision"][-1]
+    assert decision["action"] == "block" and "daily loss" in decision["reason"]
+    assert len(kite.orders()) == before  # nothing was sent
+
+
+def test_flatten_from_fresh_process_closes_everything(sim, session, kite, instruments, signal_event, tmp_path):
+    home = tmp_path / "home"
+    engine, _ = _engine(sim, kite, instruments, home, lots=2)
+    assert engine.consider(signal_event) is not None
+    assert any(p["quantity"] for p in kite.positions()["net"])
+    now = datetime.now(UTC)
+    _, data = session
+    TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
+                                      user_id=data.get("user_id", "SIM"), user_name=data.get("user_name", "sim"),
+                                      login_time=now, expires_at=kite_expiry(now), root=sim.rest_url))
+    env = {**os.environ, "TRADESIG_HOME": str(home), "TRADESIG_KITE_ROOT": sim.rest_url,
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    env.pop("TRADESIG_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "tradesig", "trade", "flatten", "--mode", "live"], env=env,
+                          capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "kill switch engaged" in proc.stdout
+    assert all(p["quantity"] == 0 for p in kite.positions()["net"]), kite.positions()["net"]
+    assert KillSwitch(home).engaged() is not None
+    blocked = engine.risk.can_enter("NIFTY")  # the running engine sees the flag too
+    assert not blocked.allowed and "kill switch" in blocked.reason
+    proc = subprocess.run([sys.executable, "-m", "tradesig", "trade", "resume"], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0 and "released" in proc.stdout
+    assert engine.risk.can_enter("NIFTY").allowed
