@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_kite import API_KEY, FakeKite
+from tests.broker.fake_kite import API_KEY, FakeKite
 
 from tradesig.broker.login import (
     SIM_API_KEY,
