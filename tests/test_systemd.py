@@ -559,3 +559,12 @@ def test_cron_calendar_255_is_not_silent(tmp_path):
     cmd = _cron_command("token-check", tmp_path, tmp_path / "no-systemd", str(fake))
     done = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
     assert "no market calendar data" in done.stderr  # mailed by cron
+
+
+def test_operations_doc_lists_every_alert():
+    doc = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    for unit in ALERT_MEANINGS:
+        assert f"| `{unit}` |" in doc, unit
+    for name in render_units(bin_path=REFERENCE_BIN):
+        if name.endswith((".service", ".path")) and "@" not in name:
+            assert name.rsplit(".", 1)[0] in doc, name
