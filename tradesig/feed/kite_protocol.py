@@ -528,7 +528,7 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
             lay = _LAYOUTS[length]
             words = np.frombuffer(data, lay.rec_dtype, count, 2)["w"].astype(np.int64)
             out = _blank(count, length)
-            _fill(out, None, words, lay, table[0])
+            _fill(out, words, lay, table[0])
             return DecodedFrame(TickBatch._wrap(out), False, [])
     # General path: walk the 2-byte lengths (the only per-packet Python work), then decode by packet type.
     errors: list[str] = []
@@ -576,24 +576,31 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
                             errors)
     if len(kinds) == 1:
         out = _blank(m, kinds[0])
-    else:
-        out = _blank(m)
-        out["packet_length"] = lens
-        out["mode"] = _MODE_OF_LENGTH[lens]
+        _fill(out, _gather(data, pre + 2, kinds[0]), _LAYOUTS[kinds[0]], table[0])
+        return DecodedFrame(TickBatch._wrap(out), False, errors)
+    # Mixed frame: decode each packet type as one group, then scatter whole rows into packet order.
+    out = np.empty(m, dtype=TICK_DTYPE)
+    rows_of_out = out.view(_ROW_BYTES)
     for length in kinds:
-        rows = None if len(kinds) == 1 else np.flatnonzero(lens == length)
-        starts = pre + 2 if rows is None else pre[rows] + 2
-        # row p of this view = the packet's big-endian words starting at byte p of the frame (no copy)
-        window = np.ndarray((n - length + 1, length // 4), dtype=">u4", buffer=data, strides=(1, 4))
-        _fill(out, rows, window[starts].astype(np.int64), _LAYOUTS[length], table[0])
+        rows = np.flatnonzero(lens == length)
+        part = _blank(len(rows), length)
+        _fill(part, _gather(data, pre[rows] + 2, length), _LAYOUTS[length], table[0])
+        rows_of_out[rows] = part.view(_ROW_BYTES)
     return DecodedFrame(TickBatch._wrap(out), False, errors)
+
+
+_ROW_BYTES = np.dtype((np.void, _ITEMSIZE))
+
+
+def _gather(data: bytes, starts: np.ndarray, length: int) -> np.ndarray:
+    """The packets of ``length`` bytes at byte offsets ``starts`` of ``data``, as a k × length/4 int64 array."""
+    # row p of this strided view = the big-endian words starting at byte p of the frame (no copy)
+    window = np.ndarray((len(data) - length + 1, length // 4), dtype=">u4", buffer=data, strides=(1, 4))
+    return window[starts].astype(np.int64)
 
 
 _KNOWN_LENGTH = np.zeros(65536, dtype=bool)
 _KNOWN_LENGTH[list(PACKET_LENGTHS)] = True
-_MODE_OF_LENGTH = np.zeros(65536, dtype=np.uint8)
-for _length, _mode in _LEN_MODE.items():
-    _MODE_OF_LENGTH[_length] = _mode
 
 
 def _unknown(i: int, length: int) -> str:
@@ -601,8 +608,8 @@ def _unknown(i: int, length: int) -> str:
             f"{', '.join(map(str, PACKET_LENGTHS))}); skipped")
 
 
-def _fill(out: np.ndarray, rows: np.ndarray | None, w: np.ndarray, lay: _Layout, table: np.ndarray) -> None:
-    """Write packets ``w`` (k × words, int64) of one layout into ``out`` at ``rows`` (None: all rows, in order).
+def _fill(out: np.ndarray, w: np.ndarray, lay: _Layout, table: np.ndarray) -> None:
+    """Write packets ``w`` (k × words, int64) of one layout into the k rows of ``out`` (blank rows of that layout).
 
     Prices are divided by the segment's divisor; ``tradable`` = segment is not INDICES; ``change`` =
     (last_price - close) * 100 / close, 0 when close is 0 (as ``KiteTicker._parse_binary``).
@@ -610,42 +617,23 @@ def _fill(out: np.ndarray, rows: np.ndarray | None, w: np.ndarray, lay: _Layout,
     fview, iview = _views(out)
     token = w[:, 0]
     seg = token & 0xFF
-    div = table[seg]
-    k = len(lay.price_words)
-    if rows is None:
-        out["instrument_token"] = token
-        out["tradable"] = seg != SEGMENT_INDICES
-        prices = fview[:, :k]
-        np.divide(w[:, lay.price_words], div[:, None], out=prices)
-    else:
-        out["instrument_token"][rows] = token
-        out["tradable"][rows] = seg != SEGMENT_INDICES
-        prices = w[:, lay.price_words] / div[:, None]
-        fview[rows, :k] = prices
+    out["instrument_token"] = token
+    out["tradable"] = seg != SEGMENT_INDICES
+    prices = fview[:, : len(lay.price_words)]
+    np.divide(w[:, lay.price_words], table[seg][:, None], out=prices)
     if lay.has_ohlc:
         close = prices[:, _CLOSE]
-        nonzero = close != 0
         change = prices[:, 0] - close
         change *= 100
-        np.divide(change, np.where(nonzero, close, np.inf), out=change)  # x / inf = 0.0 where close is 0
-        if rows is None:
-            fview[:, _CHANGE] = change
-        else:
-            fview[rows, _CHANGE] = change
+        # x / inf = 0.0 where close is 0, as the official client's 0
+        np.divide(change, np.where(close != 0, close, np.inf), out=fview[:, _CHANGE])
     if len(lay.int_words):
         ints = w[:, lay.int_words]
         if lay.orders.stop > lay.orders.start:
             ints[:, lay.orders] >>= 16
         if lay.times.stop > lay.times.start:
             ints[:, lay.times] *= 1_000_000
-        if rows is None:
-            iview[:, lay.int_dst] = ints
-        else:
-            iview[_rows_key(rows, lay.int_dst)] = ints
-
-
-def _rows_key(rows: np.ndarray, dst: slice | np.ndarray) -> tuple:
-    return (rows, dst) if isinstance(dst, slice) else (rows[:, None], dst)
+        iview[:, lay.int_dst] = ints
 
 
 def _decode_small(data: bytes, starts: list[int], lengths: list[int], divs: tuple[float, ...]) -> np.ndarray:
