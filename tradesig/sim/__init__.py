@@ -11,6 +11,9 @@ from tradesig.sim.exchange import (
     SimConfig,
     SimExchange,
     SimHandle,
+    parse_fault_spec,
+    serve_until_signalled,
 )
 
-__all__ = ["SimConfig", "SimExchange", "SimHandle", "DEFAULT_API_KEY", "DEFAULT_API_SECRET", "DEFAULT_REDIRECT_URL"]
+__all__ = ["SimConfig", "SimExchange", "SimHandle", "DEFAULT_API_KEY", "DEFAULT_API_SECRET", "DEFAULT_REDIRECT_URL",
+           "parse_fault_spec", "serve_until_signalled"]

@@ -925,3 +925,74 @@ class SimHandle:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def parse_fault_spec(text: str) -> dict[str, Any]:
+    """``"KIND[,key=value...]"`` (the CLI's ``--fault``) → the JSON spec of ``POST /_sim/fault``.
+
+    Example: ``"stall,at=10:30,seconds=20"`` → ``{"kind": "stall", "at": "10:30", "seconds": 20.0}``. Numbers
+    become floats (``count`` an int). Raises :class:`DataError` for an empty kind or a part without ``=``.
+    """
+    kind, *rest = [p.strip() for p in text.split(",")]
+    if not kind:
+        raise DataError(f"fault {text!r} has no kind", f"kinds: {', '.join(FAULT_KINDS)}")
+    spec: dict[str, Any] = {"kind": kind}
+    for part in rest:
+        if "=" not in part:
+            raise DataError(f"fault {text!r}: {part!r} is not key=value", "e.g. stall,at=10:30,seconds=20")
+        key, value = (x.strip() for x in part.split("=", 1))
+        if key in ("seconds",):
+            try:
+                spec[key] = float(value)
+            except ValueError:
+                raise DataError(f"fault {text!r}: {key} must be a number") from None
+        elif key == "count":
+            try:
+                spec[key] = int(value)
+            except ValueError:
+                raise DataError(f"fault {text!r}: count must be an integer") from None
+        else:
+            spec[key] = value
+    return spec
+
+
+def serve_until_signalled(exchange: SimExchange, host: str = "127.0.0.1", port: int = 0,
+                          linger: float | None = 30.0, announce: Any = None) -> None:
+    """Run ``exchange`` on a new event loop until SIGTERM/SIGINT, or ``linger`` wall seconds after the replayed
+    session ended (None: until signalled). ``announce(exchange)`` is called once the port is bound."""
+    import signal
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(exchange.serve(host, port, linger=linger, stop=stop))
+        while not exchange.port and not task.done():
+            await asyncio.sleep(0.01)
+        if announce is not None and exchange.port:
+            announce(exchange)
+        await task
+
+    asyncio.run(main())
+
+
+def serve_from_options(settings: Any, *, data_files: list[Path], day: date | None, speed: float, start: time | None,
+                       port: int, redirect_url: str | None, api_key: str, api_secret: str, open_access: bool,
+                       instruments: Path | None, faults: list[str], linger: float | None, rate_limits: bool,
+                       wait_for_client: bool, seed: int, ticks_per_bar: int, capital: float,
+                       announce: Any = None) -> None:
+    """``tradesig sim serve``: build a :class:`SimConfig` from the settings (``backtest.rate``/``iv``,
+    ``instruments[*].freeze_quantity``, ``paper.latency_ms``, ``kite.redirect_url``) and the options, then serve on
+    127.0.0.1 until signalled or ``linger`` seconds after the session. Raises :class:`DataError` for bad data or
+    options (before binding)."""
+    config = SimConfig(
+        data_files=list(data_files), day=day, speed=speed, start=start, api_key=api_key, api_secret=api_secret,
+        redirect_url=redirect_url or settings.kite.redirect_url, open_access=open_access,
+        instruments_dump=instruments, ticks_per_bar=ticks_per_bar, seed=seed, rate=settings.backtest.rate,
+        iv=settings.backtest.iv, capital=capital, latency_ms=settings.paper.latency_ms, rate_limits=rate_limits,
+        wait_for_client=wait_for_client,
+        freeze={k: v.freeze_quantity for k, v in settings.instruments.items()} or SimConfig().freeze,
+        faults=[parse_fault_spec(f) for f in faults])
+    serve_until_signalled(SimExchange(config), "127.0.0.1", port, linger=linger, announce=announce)

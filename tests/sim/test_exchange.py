@@ -1,0 +1,213 @@
+"""The sim served in-process on loopback: auth, control endpoint, faults, rate limits, ticker modes, heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from kiteconnect import KiteConnect, exceptions
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.conftest import shared_file
+from tradesig.clock import ManualClock
+from tradesig.errors import DataError
+from tradesig.feed.kite_protocol import decode_frame, decode_text
+from tradesig.sim import SimConfig, SimExchange, parse_fault_spec
+
+DAY = date(2024, 6, 4)
+NIFTY_1M = "intraday/nifty50_1min_2024-01-01_2024-08-23.parquet"
+
+
+def login(handle) -> KiteConnect:
+    r = requests.get(f"{handle.rest_url}/connect/login", params={"api_key": handle.api_key, "v": 3},
+                     allow_redirects=False, timeout=5)
+    rt = parse_qs(urlsplit(r.headers["location"]).query)["request_token"][0]
+    kite = KiteConnect(handle.api_key, root=handle.rest_url)
+    kite.generate_session(rt, handle.api_secret)
+    return kite
+
+
+@pytest.fixture
+def frozen():
+    """A sim whose wall clock is a ManualClock: sim time and rate-limit windows move only when told."""
+    wall = ManualClock(datetime(2026, 11, 20, 4, 0, tzinfo=UTC))
+    sim = SimExchange(SimConfig(data_files=[shared_file(NIFTY_1M)], day=DAY, start=time(10, 0)), wall=wall)
+    with sim.run_in_thread() as handle:
+        handle.wall = wall
+        yield handle
+
+
+@pytest.fixture
+def live():
+    """A sim on the real clock, synthetic data, rate limits off, clock held until a ticker client subscribes."""
+    sim = SimExchange(SimConfig(day=DAY, speed=100, start=time(11, 0), rate_limits=False, wait_for_client=True,
+                                instruments_dump=shared_file("kite/kite_instruments_NFO_BFO_2026-08-18.csv.gz")))
+    with sim.run_in_thread() as handle:
+        yield handle
+
+
+def test_rate_limits_answer_429_and_reset_after_a_second(frozen):
+    kite = login(frozen)
+    kite.ltp("NSE:NIFTY 50")
+    with pytest.raises(exceptions.NetworkException) as err:
+        kite.ltp("NSE:NIFTY 50")  # quote endpoints: 1 request/s
+    assert err.value.code == 429
+    frozen.wall.advance(1.0)
+    assert kite.ltp("NSE:NIFTY 50")["NSE:NIFTY 50"]["last_price"] > 0
+    for _ in range(3):
+        kite.historical_data(256265, "2024-06-04 09:15:00", "2024-06-04 09:30:00", "minute")
+    with pytest.raises(exceptions.NetworkException):
+        kite.historical_data(256265, "2024-06-04 09:15:00", "2024-06-04 09:30:00", "minute")  # 3/s
+
+
+def test_expired_and_expire_token_fault_answer_403(frozen):
+    kite = login(frozen)
+    assert kite.profile()["user_id"]
+    frozen.wall.advance(26 * 3600.0)  # past 06:00 IST the next day
+    with pytest.raises(exceptions.TokenException):
+        kite.profile()
+    kite = login(frozen)
+    frozen.fault({"kind": "expire_token"})
+    with pytest.raises(exceptions.TokenException) as err:
+        kite.margins()
+    assert err.value.code == 403
+    assert frozen.state()["faults"]["expired_tokens"] >= 1
+
+
+def test_rate_limit_and_delay_faults(frozen):
+    kite = login(frozen)
+    frozen.fault({"kind": "rate_limit", "seconds": 5})
+    with pytest.raises(exceptions.NetworkException):
+        kite.profile()
+    frozen.wall.advance(6.0)
+    kite.profile()
+    frozen.fault({"kind": "delay", "seconds": 0.01, "count": 1})
+    assert frozen.state()["faults"]["delay"] == {"seconds": 0.01, "count": 1}
+    kite.profile()
+    assert "delay" not in frozen.state()["faults"]
+
+
+def test_timeout_next_order_places_the_order_but_answers_late(frozen):
+    kite = login(frozen)
+    slow = KiteConnect(frozen.api_key, access_token=kite.access_token, root=frozen.rest_url, timeout=0.3)
+    frozen.fault({"kind": "timeout_next_order", "seconds": 1.5})
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        slow.place_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 65, "MIS", "MARKET", market_protection=-1)
+    orders = kite.orders()
+    assert len(orders) == 1 and orders[0]["tradingsymbol"] == "NIFTY24JUNFUT"
+
+
+def test_reject_next_order(frozen):
+    kite = login(frozen)
+    frozen.fault({"kind": "reject_next_order", "message": "RMS:Rule: test"})
+    oid = kite.place_order("regular", "NFO", "NIFTY24JUNFUT", "SELL", 65, "MIS", "LIMIT", price=30000.0)
+    frozen.wall.advance(1.0)  # past the 200 ms order latency
+    frozen.call(frozen.exchange.clock.sync)
+    frozen.call(lambda: frozen.exchange.orders.step(frozen.exchange.clock.now()))
+    last = kite.order_history(oid)[-1]
+    assert last["status"] == "REJECTED" and last["status_message"] == "RMS:Rule: test"
+
+
+def test_control_endpoint_and_kite_headers(frozen):
+    base = frozen.rest_url
+    r = requests.post(f"{base}/_sim/fault", json={"kind": "meltdown"}, timeout=5)
+    assert r.status_code == 400 and r.json()["error_type"] == "InputException"
+    r = requests.post(f"{base}/_sim/fault", json={"kind": "stall", "at": "10:30", "seconds": 5}, timeout=5)
+    assert r.json()["data"]["scheduled"] == [{"kind": "stall", "seconds": 5, "at": "10:30:00"}]
+    requests.delete(f"{base}/_sim/fault", timeout=5)
+    state = requests.get(f"{base}/_sim/state", timeout=5).json()["data"]
+    assert state["synthetic"] is False and state["date"] == "2024-06-04" and state["faults"]["scheduled"] == []
+    assert "tradesig-sim-secret" not in json.dumps(state)
+    kite = login(frozen)
+    auth = {"Authorization": f"token {frozen.api_key}:{kite.access_token}"}
+    r = requests.get(f"{base}/user/profile", headers=auth, timeout=5)
+    assert r.status_code == 400 and "X-Kite-Version" in r.json()["message"]
+    r = requests.get(f"{base}/nope", headers={**auth, "X-Kite-Version": "3"}, timeout=5)
+    assert r.status_code == 404 and r.json()["error_type"] == "GeneralException"
+    r = requests.get(f"{base}/connect/login", params={"api_key": "other"}, allow_redirects=False, timeout=5)
+    assert r.status_code == 400
+
+
+def test_historical_of_an_option_is_modelled_from_the_index(frozen):
+    kite = login(frozen)
+    ce = next(i for i in kite.instruments("NFO") if i["tradingsymbol"] == "NIFTY24JUN23000CE")
+    candles = kite.historical_data(ce["instrument_token"], "2024-06-04 09:15:00", "2024-06-04 09:20:00", "minute")
+    assert len(candles) == 6 and all(c["low"] <= min(c["open"], c["close"]) for c in candles)
+    assert candles[0]["open"] > candles[-1]["close"]  # NIFTY fell ~400 points in those minutes: the call fell
+
+
+def test_fault_spec_parsing():
+    assert parse_fault_spec("stall,at=10:30,seconds=20") == {"kind": "stall", "at": "10:30", "seconds": 20.0}
+    assert parse_fault_spec("delay,seconds=1,count=3")["count"] == 3
+    with pytest.raises(DataError):
+        parse_fault_spec("stall,seconds")
+    with pytest.raises(DataError):
+        SimExchange(SimConfig(day=DAY, faults=[{"kind": "nope"}]))
+
+
+def test_synthetic_session_is_marked(live):
+    kite = login(live)
+    assert "SYNTHETIC" in kite.profile()["user_name"]
+    assert live.state()["synthetic"] is True
+    assert kite.ltp("BSE:SENSEX")["BSE:SENSEX"]["last_price"] > 0
+
+
+async def _ws(handle, token: str):
+    return await connect(f"{handle.ws_url}/?api_key={handle.api_key}&access_token={token}", open_timeout=5)
+
+
+def test_ticker_refuses_unknown_tokens(live):
+    async def run():
+        with pytest.raises(InvalidStatus) as err:
+            await _ws(live, "not-a-token")
+        assert err.value.response.status_code == 403
+
+    asyncio.run(run())
+
+
+def test_ticker_modes_heartbeats_drop_and_stall(live):
+    kite = login(live)
+
+    async def run():
+        ws = await _ws(live, kite.access_token)
+        first = await asyncio.wait_for(ws.recv(), 5)  # idle (clock held, nothing subscribed): heartbeat
+        assert first == b"\x00"
+        await ws.send(json.dumps({"a": "subscribe", "v": [256265, 260105]}))
+        await ws.send(json.dumps({"a": "mode", "v": ["ltp", [256265, 260105]]}))
+        modes = set()
+        for _ in range(30):
+            msg = await asyncio.wait_for(ws.recv(), 5)
+            if isinstance(msg, bytes) and len(msg) > 1:
+                for t in decode_frame(msg).ticks.to_dicts():
+                    modes.add(t["mode"])
+            if "ltp" in modes:
+                break
+        assert "ltp" in modes
+        await ws.send("not json")
+        while True:  # the sim answers a bad message with an error text frame
+            msg = await asyncio.wait_for(ws.recv(), 5)
+            if isinstance(msg, str):
+                assert decode_text(msg).type == "error"
+                break
+        live.fault({"kind": "stall", "seconds": 60})
+        while True:  # drain what was in flight
+            try:
+                await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                break
+        with pytest.raises(TimeoutError):  # silence, connection open
+            await asyncio.wait_for(ws.recv(), 2.5)
+        live.fault({"kind": "clear"})
+        assert await asyncio.wait_for(ws.recv(), 5)
+        live.fault({"kind": "drop"})
+        with pytest.raises(ConnectionClosed) as err:
+            for _ in range(1000):
+                await asyncio.wait_for(ws.recv(), 5)
+        assert err.value.rcvd is None  # dropped: no close frame
+
+    asyncio.run(run())

@@ -1,0 +1,112 @@
+"""``tradesig sim``: a local exchange speaking Kite's REST API and ticker protocol, replaying recorded real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tradesig.cli._common import app_context, to_json
+
+app = typer.Typer(help="A local exchange speaking Kite's REST and ticker protocols, replaying real data.",
+                  no_args_is_help=True)
+
+DEFAULT_PORT = 8600
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    data: list[Path] = typer.Option(None, "--data", metavar="FILE", help="1-minute bars to replay (Parquet/CSV: ts, "
+                                    "symbol, open, high, low, close); repeat for several indices. Without it: a "
+                                    "seeded SYNTHETIC session, marked synthetic everywhere."),
+    day: str = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="Session to replay (default: the last "
+                            "date in the data; synthetic: today or the next weekday)."),
+    speed: float = typer.Option(1.0, "--speed", min=1.0, max=1000.0, help="Sim seconds per real second (1-1000)."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=0, max=65535, help="Port on 127.0.0.1 for REST and the "
+                             "ticker WebSocket (0: any free port)."),
+    start: str = typer.Option(None, "--start", metavar="HH:MM", help="IST time the replay starts (default: the "
+                              "first bar, 09:15)."),
+    redirect_url: str = typer.Option(None, "--redirect-url", metavar="URL", help="Where /connect/login redirects "
+                                     "with request_token (default: kite.redirect_url of the config)."),
+    api_key: str = typer.Option("tradesig-sim", "--api-key", help="API key the sim accepts."),
+    api_secret: str = typer.Option("tradesig-sim-secret", "--api-secret", help="API secret for the session "
+                                   "checksum (a well-known test value, not a credential)."),
+    open_access: bool = typer.Option(False, "--open-access", help="Accept any access token (quick demos)."),
+    instruments: Path = typer.Option(None, "--instruments", metavar="FILE", help="Kite NFO/BFO instruments dump "
+                                     "(default: ../shared/data/kite/kite_instruments_NFO_BFO_2026-08-18.csv.gz)."),
+    fault: list[str] = typer.Option(None, "--fault", metavar="KIND[,key=value]", help="Inject a fault, e.g. "
+                                    "'stall,at=10:30,seconds=20', 'drop,at=11:00', 'expire_token,at=12:00', "
+                                    "'rate_limit,seconds=60', 'delay,seconds=2,count=5', 'reject_next_order', "
+                                    "'timeout_next_order,seconds=30'. Repeatable. Also POST /_sim/fault."),
+    linger: float = typer.Option(30.0, "--linger", min=0.0, help="Seconds to keep serving after the replayed "
+                                 "session ends."),
+    forever: bool = typer.Option(False, "--forever", help="Keep serving after the session (until SIGTERM)."),
+    no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Do not answer 429 beyond Kite's limits "
+                                        "(quote 1/s, historical 3/s, orders 10/s)."),
+    wait_for_client: bool = typer.Option(False, "--wait-for-client", help="Hold the sim clock until the first "
+                                         "ticker client subscribes."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tick paths, depth and synthetic data."),
+    ticks_per_bar: int = typer.Option(12, "--ticks-per-bar", min=1, max=59, help="Ticks synthesised per 1m bar."),
+    capital: float = typer.Option(1_000_000.0, "--capital", help="Account cash, rupees."),
+) -> None:
+    """Serve a replayed session on 127.0.0.1 until SIGTERM/SIGINT, or --linger seconds after it ends.
+
+    KiteConnect(api_key, root="http://127.0.0.1:PORT") and KiteTicker(api_key, token, root="ws://127.0.0.1:PORT").
+    Log in through GET /connect/login?api_key=tradesig-sim&v=3 (redirects with request_token), then
+    POST /session/token. Control: GET /_sim/state, POST /_sim/fault. Default API key 'tradesig-sim', secret
+    'tradesig-sim-secret'."""
+    from datetime import time
+
+    from tradesig.clock import IST, parse_date
+    from tradesig.errors import DataError
+    from tradesig.sim.exchange import serve_from_options
+
+    try:
+        d = parse_date(day) if day else None
+        t = time.fromisoformat(start) if start else None
+    except ValueError as exc:
+        raise DataError(str(exc), "use --date YYYY-MM-DD and --start HH:MM") from None
+    settings = app_context(ctx).config().settings
+
+    def announce(sim) -> None:
+        typer.echo(f"tradesig sim: {sim.day} at {sim.config.speed:g}x"
+                   + ("  [SYNTHETIC data: seeded, not recorded]" if sim.synthetic else
+                      f"  (replaying {', '.join(sim.data.symbols())} from {len(sim.data.sources)} file(s))"))
+        typer.echo(f"  REST       {sim.rest_url}      (KiteConnect root)")
+        typer.echo(f"  ticker     {sim.ws_url}        (KiteTicker root)")
+        typer.echo(f"  login      {sim.rest_url}/connect/login?api_key={sim.config.api_key}&v=3")
+        typer.echo(f"  api key    {sim.config.api_key}")
+        typer.echo(f"  api secret {sim.config.api_secret}" + ("   (open access: any token)"
+                                                             if sim.config.open_access else ""))
+        typer.echo(f"  control    {sim.rest_url}/_sim/state   POST {sim.rest_url}/_sim/fault")
+        typer.echo(f"  clock      starts {sim.clock.now().astimezone(IST):%H:%M:%S} IST"
+                   + (", held until the first ticker client" if sim.config.wait_for_client else ""))
+
+    serve_from_options(settings, data_files=list(data or []), day=d, speed=speed, start=t, port=port,
+                       redirect_url=redirect_url, api_key=api_key, api_secret=api_secret, open_access=open_access,
+                       instruments=instruments, faults=list(fault or []), linger=None if forever else linger,
+                       rate_limits=not no_rate_limits, wait_for_client=wait_for_client, seed=seed,
+                       ticks_per_bar=ticks_per_bar, capital=capital, announce=announce)
+
+
+@app.command("fault")
+def fault_cmd(
+    spec: str = typer.Argument(..., metavar="KIND[,key=value]", help="e.g. 'stall,seconds=20', 'drop', "
+                               "'expire_token', 'rate_limit,seconds=60', 'clear'."),
+    url: str = typer.Option(f"http://127.0.0.1:{DEFAULT_PORT}", "--url", help="The running sim's REST root."),
+) -> None:
+    """Inject a fault into a running sim (POST /_sim/fault); prints the active faults as JSON."""
+    from tradesig.sim.control import post_fault
+
+    typer.echo(to_json(post_fault(url, spec)))
+
+
+@app.command("state")
+def state_cmd(
+    url: str = typer.Option(f"http://127.0.0.1:{DEFAULT_PORT}", "--url", help="The running sim's REST root."),
+) -> None:
+    """Print a running sim's state (GET /_sim/state) as JSON."""
+    from tradesig.sim.control import get_state
+
+    typer.echo(to_json(get_state(url)))
