@@ -568,3 +568,22 @@ def test_operations_doc_lists_every_alert():
     for name in render_units(bin_path=REFERENCE_BIN):
         if name.endswith((".service", ".path")) and "@" not in name:
             assert name.rsplit(".", 1)[0] in doc, name
+
+
+def test_alert_still_sent_when_config_is_broken(tmp_path, run_cli, monkeypatch):
+    fake_exe(tmp_path / "fakebin" / "journalctl", 'echo "journal"')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'fakebin'}:{os.environ['PATH']}")
+    cfg = Path(os.environ["XDG_CONFIG_HOME"]) / "tradesig" / "config.toml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text("[kite\n", encoding="utf-8")
+    code, out, err = run_cli("systemd", "alert", "tradesig-report.service", "--outbox", str(tmp_path / "ob"))
+    assert code == 0 and "config unusable" in err
+    (path,) = (tmp_path / "ob").glob("alert-*-tradesig-report.eml")
+    assert "To: root" in path.read_text(encoding="utf-8")
+
+
+def test_render_into_unwritable_place_is_one_line(tmp_path, run_cli, bin_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    code, _, err = run_cli("systemd", "render", "--out", str(blocker / "sub"), "--bin", bin_path)
+    assert code == 2 and err.startswith("tradesig: cannot write") and err.count("\n") == 1

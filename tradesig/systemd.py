@@ -145,15 +145,22 @@ def render_cron(*, bin_path: str) -> str:
 
 
 def write_tree(out: Path, rendered: dict[str, str]) -> list[Path]:
-    """Write ``{relative path: content}`` under ``out`` (mode 0644, directories 0755); returns the paths."""
+    """Write ``{relative path: content}`` under ``out`` (mode 0644, directories 0755); returns the paths.
+
+    Raises :class:`ConfigError` naming the path when it cannot be written (permissions, a file in the way).
+    """
     written = []
     for rel, text in sorted(rendered.items()):
         path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {exc.strerror or exc}",
+                              "run as root for system units, or use --user / another --out") from None
         written.append(path)
     return written
 

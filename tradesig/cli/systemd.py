@@ -65,9 +65,15 @@ def alert(
 ) -> None:
     """Queue an alert mail for a failed unit (run by tradesig-alert@.service; OnFailure= of every unit)."""
     from tradesig.clock import SystemClock
+    from tradesig.config import ReportSettings
+    from tradesig.errors import ConfigError
     from tradesig.systemd import write_alert
 
-    report = app_context(ctx).config().settings.report
+    try:
+        report = app_context(ctx).config().settings.report
+    except ConfigError as exc:  # a broken config may be why the unit failed: alert anyway (to root)
+        typer.echo(f"config unusable ({exc.message}); alerting with default recipients", err=True)
+        report = ReportSettings()
     path = write_alert(unit, outbox, mail_to=report.mail_to, mail_from=report.mail_from,
                        now=SystemClock().now(), user=user)
     typer.echo(f"queued {path}")
