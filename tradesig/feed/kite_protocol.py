@@ -332,7 +332,7 @@ class TickBatch:
         """One batch of the ticks of ``batches``, in order."""
         if not batches:
             return TickBatch._wrap(_blank(0))
-        return TickBatch(np.concatenate([b.array for b in batches]))
+        return TickBatch._wrap(np.concatenate([b.array.view(_ROW_BYTES) for b in batches]).view(TICK_DTYPE))
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """Official-shaped tick dicts (keys, nesting and key order of ``KiteTicker._parse_binary``).
@@ -387,41 +387,42 @@ class TickBatch:
 
         a = self.array
         length = a["packet_length"]
-        has_ohlc = length != LTP_LEN
-        has_trade = (length == QUOTE_LEN) | (length == FULL_LEN)
         is_full = length == FULL_LEN
-        has_ets = is_full | (length == INDEX_FULL_LEN)
-        present = {name: has_trade for name in ("last_traded_quantity", "average_traded_price", "volume_traded",
-                                                "total_buy_quantity", "total_sell_quantity")}
-        present.update({name: has_ohlc for name in ("open", "high", "low", "close", "change")})
-        present.update({name: is_full for name in ("last_trade_time", "oi", "oi_day_high", "oi_day_low")})
-        present["exchange_timestamp"] = has_ets
+        columns: dict[str, Any] = {
+            "_trade": (length == QUOTE_LEN) | is_full,
+            "_ohlc": length != LTP_LEN,
+            "_full": is_full,
+            "_ets": is_full | (length == INDEX_FULL_LEN),
+            "instrument_token": a["instrument_token"],
+            "mode": np.array(MODES)[a["mode"]],
+            "tradable": a["tradable"],
+        }
+        for name in TICK_COLUMNS[3:]:
+            columns[name] = a[name].view(np.int64) if name in _TIME_COLS else a[name]
         schema = tick_schema()
-        series = []
+        exprs = []
         for name in TICK_COLUMNS:
-            dtype = schema[name]
-            if name == "mode":
-                values = np.array(MODES, dtype=object)[a["mode"]]
-                series.append(pl.Series(name, values.tolist(), dtype=pl.Utf8))
-                continue
-            col = a[name]
-            if name in _TIME_COLS:
-                col = col.view(np.int64)
-            mask = is_full if name.startswith(("bid_", "ask_")) else present.get(name)
-            s = pl.Series(name, np.ascontiguousarray(col))
-            if name in _TIME_COLS:
-                s = s.cast(pl.Datetime("us", "UTC"))
-            else:
-                s = s.cast(dtype)
+            expr = pl.col(name).cast(schema[name])
+            mask = _PRESENCE.get(name)
             if mask is not None:
-                s = pl.select(pl.when(pl.Series(mask)).then(s).otherwise(None).alias(name)).to_series()
-            series.append(s)
-        df = pl.DataFrame(series)
+                expr = pl.when(pl.col(mask)).then(expr).otherwise(None)
+            exprs.append(expr.alias(name))
         if recv_ts is not None:
             if recv_ts.tzinfo is None:
-                raise ProtocolError("recv_ts must be timezone-aware", ours=True)
-            df = df.with_columns(pl.lit(recv_ts.astimezone(UTC)).cast(pl.Datetime("us", "UTC")).alias("recv_ts"))
-        return df
+                raise ProtocolError("recv_ts must be timezone-aware", hint="pass an aware UTC datetime", ours=True)
+            exprs.append(pl.lit(recv_ts.astimezone(UTC)).cast(pl.Datetime("us", "UTC")).alias("recv_ts"))
+        return pl.DataFrame(columns).select(exprs)
+
+
+#: Which packet types carry each column (the mask column of TickBatch.to_polars); columns absent here always exist.
+_PRESENCE: dict[str, str] = {
+    **{name: "_trade" for name in ("last_traded_quantity", "average_traded_price", "volume_traded",
+                                    "total_buy_quantity", "total_sell_quantity")},
+    **{name: "_ohlc" for name in ("open", "high", "low", "close", "change")},
+    **{name: "_full" for name in ("last_trade_time", "oi", "oi_day_high", "oi_day_low")},
+    **{name: "_full" for name in TICK_COLUMNS if name.startswith(("bid_", "ask_"))},
+    "exchange_timestamp": "_ets",
+}
 
 
 def tick_schema() -> dict[str, Any]:
