@@ -8,8 +8,8 @@ import struct
 from datetime import UTC, datetime
 
 import pytest
-from conftest import shared_file
 
+from tests.conftest import shared_file
 from tradesig.errors import ProtocolError
 from tradesig.feed import kite_protocol as kp
 
