@@ -1,6 +1,6 @@
 """Live mode against ``tradesig sim`` with the official kiteconnect client (issue 7, "Done when").
 
-The sim replays the real NIFTY 50 / NIFTY BANK 1-minute bars of 10 June 2024 from 11:15 IST. The S3 signal that
+The sim replays the real NIFTY 50 / NIFTY BANK 1-minute bars of 10 June 2024 from 11:10 IST. The S3 signal that
 the real hourly bars fire at 11:15 that day (computed by the signals engine from the weeks before, with the
 expiry taken from the sim's instruments dump) drives the engine's real decision path (`consider`) against the
 sim: freeze slicing (Kite autoslice and sequential slices), hedge before main, an injected rejection of the main
@@ -38,7 +38,7 @@ from tradesig.trade.risk import KillSwitch
 pytestmark = pytest.mark.e2e
 
 DAY = date(2024, 6, 10)
-START = dtime(11, 15)
+START = dtime(11, 10)
 SPEED = 20.0
 REPO = Path(__file__).resolve().parents[2]
 
@@ -234,3 +234,58 @@ def test_flatten_from_fresh_process_closes_everything(sim, session, kite, instru
                           text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 0 and "released" in proc.stdout
     assert engine.risk.can_enter("NIFTY").allowed
+
+
+def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, run_cli, home):
+    """`trade start --mode paper` minus the socket: hub-shaped bar messages into the runner; the paper broker
+    fills on the sim's /quote; the state file feeds `trade status` / `positions` / `orders`."""
+    import json
+
+    from tradesig.config import load_config
+    from tradesig.store.datasets import Store
+    from tradesig.trade.runner import build_runner
+
+    kite_client, data = session
+    now = datetime.now(UTC)
+    TokenStore(home).save(TokenRecord(broker="kite", api_key=kite_client.api_key,
+                                      access_token=kite_client.access_token, user_id=data.get("user_id", "SIM"),
+                                      user_name=data.get("user_name", "sim"), login_time=now,
+                                      expires_at=kite_expiry(now), root=sim.rest_url))
+    os.environ["TRADESIG_KITE_ROOT"] = sim.rest_url
+    try:
+        df = pl.read_parquet(shared_file("intraday/nifty50_1min_2024-01-01_2024-08-23.parquet"))
+        df = df.with_columns(pl.lit("NIFTY").alias("symbol"), pl.col("ts").dt.convert_time_zone("UTC"))
+        bars = conform(df.select("symbol", "ts", "open", "high", "low", "close"))
+        day = pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
+        history = bars.filter((day.dt.date() >= date(2024, 5, 13)) & (day < datetime(2024, 6, 10, 10, 15, tzinfo=IST)))
+        Store(home).write_bars(history, "1m", "test")
+        loaded = load_config()
+        runner = build_runner(loaded, "paper", clock=SimFollowClock(sim), symbols=["NIFTY"])
+        runner.engine.orders.poll_interval = 0.05
+        live = bars.filter((day >= datetime(2024, 6, 10, 10, 15, tzinfo=IST)) & (day < datetime(2024, 6, 10, 11, 15, tzinfo=IST)))
+        for row in live.iter_rows(named=True):  # as the hub sends them (JSON: ISO ts)
+            runner.handle("bar", {"type": "bar", "symbol": "NIFTY", "interval": "1m", "ts": row["ts"].isoformat(),
+                                  "open": row["open"], "high": row["high"], "low": row["low"],
+                                  "close": row["close"]})
+        engine = runner.engine
+        assert [e.signal for e in engine.signal_events] == ["S3"]
+        assert len(engine.positions) == 1, engine.snapshot()
+        pos = next(iter(engine.positions.values()))
+        assert pos.price_source == "quote" and pos.main_entry > 0 and pos.hedge_entry > 0
+        assert pos.main.tradingsymbol.startswith("NIFTY") and pos.main.option_type == "CE"
+        runner.housekeeping()
+        code, out, _ = run_cli("trade", "status", "--format", "json")
+        state = json.loads(out)["modes"]["paper"]
+        assert state["open_positions"] == 1
+        code, out, _ = run_cli("trade", "positions", "--mode", "paper", "--format", "json")
+        assert [p["id"] for p in json.loads(out)] == [pos.id]
+        code, out, _ = run_cli("trade", "orders", "--mode", "paper", "--date", "2024-06-10", "--format", "json")
+        orders = json.loads(out)
+        assert {o["status"] for o in orders} == {"COMPLETE"} and len(orders) == 2
+        code, out, _ = run_cli("trade", "exit", pos.id, "--mode", "paper")
+        assert code == 0 and out.strip() == f"{pos.id}: requested"
+        runner.housekeeping()
+        assert not engine.positions and engine.closed[-1].exit_reason == "manual"
+        assert kite.positions()["net"] == [] or all(p["quantity"] == 0 for p in kite.positions()["net"])
+    finally:
+        os.environ.pop("TRADESIG_KITE_ROOT", None)

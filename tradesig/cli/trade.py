@@ -163,11 +163,12 @@ def positions(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode",
 
 @app.command("orders")
 def orders(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode", help="Which engine."),
+           day: str = typer.Option("", "--date", help="IST date (paper only; default today)."),
            fmt: ShortFormat = typer.Option(ShortFormat.table, "--format", help="Output format.")) -> None:
     """Today's orders (live: the broker's order book; paper: from the events log)."""
     from tradesig.trade.service import orders as get_orders
 
-    rows = get_orders(app_context(ctx).config(), mode.value)
+    rows = get_orders(app_context(ctx).config(), mode.value, _day(day, "--date") if day else None)
     cols = ["order_id", "tag", "tradingsymbol", "transaction_type", "quantity", "filled_quantity",
             "average_price", "status", "order_timestamp", "status_message"]
     typer.echo(to_json(rows) if fmt is ShortFormat.json else

@@ -41,11 +41,11 @@ class HubReader(threading.Thread):
         self.url = url
         self.symbols = symbols
         self.out = out
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.connected = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         from websockets.exceptions import WebSocketException
@@ -54,14 +54,14 @@ class HubReader(threading.Thread):
         from tradesig.feed.backoff import backoff
 
         attempt = 0
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 with connect(self.url, open_timeout=5, close_timeout=1) as ws:
                     ws.send(json.dumps({"type": "subscribe", "symbols": ["*"]}))
                     self.connected.set()
                     attempt = 0
                     self.out.put(("status", "connected"))
-                    while not self._stop.is_set():
+                    while not self._halt.is_set():
                         try:
                             raw = ws.recv(timeout=1.0)
                         except TimeoutError:
@@ -74,7 +74,7 @@ class HubReader(threading.Thread):
                 self.connected.clear()
                 self.out.put(("status", f"hub disconnected: {exc}"))
                 attempt += 1
-                self._stop.wait(backoff(attempt))
+                self._halt.wait(backoff(attempt))
 
 
 def _ts(value: Any) -> datetime:
@@ -156,7 +156,7 @@ class Runner:
 
 def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | None = None, lots: int | None = None,
                  clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep,
-                 notifier: Any = None) -> Runner:
+                 notifier: Any = None, symbols: list[str] | None = None) -> Runner:
     """Construct the engine for ``mode`` ("paper" or "live"): instruments from the broker's instruments dump
     (Kite or the sim), the events log as the event sink, the kill switch of the data home, the signal state
     warmed with the Store's hourly bars of the last ``WARMUP_DAYS`` days, and open positions restored from the
@@ -172,7 +172,8 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     kite_broker = live_broker(loaded, clock)
     instruments = kite_broker.instruments()
     emit = event_sink(loaded.home, clock)
-    symbols = [s for s in settings.feed.symbols if instruments.expiries(s, ist_date(clock.now()))]
+    wanted = symbols or settings.feed.symbols
+    symbols = [s for s in wanted if instruments.expiries(s, ist_date(clock.now()))]
     tick_quotes = TickQuotes()
     spots = SpotBook()
     if mode == "live":
