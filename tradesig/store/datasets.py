@@ -178,11 +178,25 @@ class Store:
         bars = bars.unique(subset=["symbol", "ts"], keep="first", maintain_order=True)
         regular, extended = split_session(bars, interval)
         added = 0
+        new_views = [ext for frame, ext in ((regular, False), (extended, True))
+                     if not frame.is_empty() and not self._any_bars(ext)]
         with self._writer_lock("bars"):
             for frame, ext in ((regular, False), (extended, True)):
                 if not frame.is_empty():
                     added += self._write_partitioned(frame, self.bars_dir(interval, ext), source)
+        if new_views:
+            self._refresh_catalog()
         return added
+
+    def _any_bars(self, extended: bool) -> bool:
+        base = self.home / "bars" / "extended" if extended else self.home / "bars"
+        return base.is_dir() and any(p.name.startswith("interval=") for p in base.iterdir())
+
+    def _refresh_catalog(self) -> None:
+        """A dataset got its first part: rewrite tradesig.duckdb so its view is a glob, not an empty stub."""
+        from tradesig.store.db import write_catalog
+
+        write_catalog(self.home)
 
     def _write_partitioned(self, bars: pl.DataFrame, base: Path, source: str) -> int:
         bars = (bars.with_columns(pl.lit(source).alias("source")).select(STORED_BAR_COLUMNS).sort(["symbol", "ts"])
@@ -291,8 +305,12 @@ class Store:
         ticks = ticks.with_columns(pl.col("recv_ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_date"))
         items = [(self.home / "ticks" / f"date={day.isoformat()}", part.drop("_date"))
                  for (day,), part in ticks.partition_by("_date", as_dict=True, maintain_order=True).items()]
+        first = not (self.home / "ticks").is_dir() or not any(
+            p.name.startswith("date=") for p in (self.home / "ticks").iterdir())
         with self._writer_lock("ticks"):
             write_parts(items, "ticks")
+        if first:
+            self._refresh_catalog()
         return sum(df.height for _, df in items)
 
     def read_ticks(self, token_or_symbol: int | str | None = None, date: date | None = None) -> pl.DataFrame:

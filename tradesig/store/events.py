@@ -67,7 +67,9 @@ class EventLog:
 
         record = {"kind": kind, "ts": ts.astimezone(UTC).isoformat(timespec="microseconds"), **payload}
         line = (json.dumps(record, default=_default, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        first = not self.directory.is_dir()
+        if first:
+            self.directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path(ist_date(ts)), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -81,6 +83,10 @@ class EventLog:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+        if first:  # the events view of tradesig.duckdb becomes a glob (see tradesig.store.db)
+            from tradesig.store.db import write_catalog
+
+            write_catalog(self.home)
 
     def read(self, start_date: date, end_date: date | None = None,
              kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
