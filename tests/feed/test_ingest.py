@@ -6,8 +6,8 @@ import os
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
-from conftest import shared_file
 
+from tests.conftest import shared_file
 from tests.feed.frames import BANK_FILE, NIFTY_FILE, frames_from_bars, recorded_bars
 from tradesig.clock import ManualClock
 from tradesig.feed.ingest import Ingestor

@@ -190,6 +190,8 @@ class BarBuilder:
         self._written_higher: set[tuple[str, str, datetime]] = set()
         self.written: dict[str, int] = {}
         self._live_dirty_ticks: list[pl.DataFrame] = []
+        #: a symbol first seen after 09:15 gets a "start" gap from the open (its bars are backfilled)
+        self.backfill_from_open = True
 
     # ------------------------------------------------------------------------------------------------ gaps
     def open_gap(self, cause: str, symbols: Iterable[str] | None = None, since: datetime | None = None) -> None:
@@ -199,6 +201,18 @@ class BarBuilder:
             start = since or self._last_seen.get(symbol)
             if start is not None and symbol not in self._open_gaps:
                 self._open_gaps[symbol] = (start, cause)
+
+    def _late_start(self, firsts: dict[str, datetime]) -> None:
+        """A symbol first seen after the session opened (feed started late): gap from the open ("start")."""
+        for symbol, first in firsts.items():
+            if symbol in self._last_seen or symbol in self._open_gaps:
+                continue
+            day = ist_date(first)
+            open_m, close_m = session_hours(day)
+            opened = datetime(day.year, day.month, day.day, open_m // 60, open_m % 60, tzinfo=_ist()).astimezone(UTC)
+            closes = opened + timedelta(minutes=close_m - open_m)
+            if opened < floor_minute(first) < closes and self.store.read_bars(symbol, "1m", day).is_empty():
+                self._open_gaps[symbol] = (opened, "start")
 
     def _close_gaps(self, firsts: dict[str, datetime]) -> list[Gap]:
         closed = []
@@ -220,8 +234,15 @@ class BarBuilder:
         """Take new ticks (codec columns + symbol, recv_ts, polled); returns gaps closed by them."""
         if ticks.is_empty():
             return []
-        slim = ticks.select([c for c in _SLIM if c in ticks.columns]).with_columns(
-            pl.coalesce(pl.col("exchange_timestamp"), pl.col("recv_ts")).alias("_t"))
+        slim = ticks.select([c for c in _SLIM if c in ticks.columns])
+        # a packet without an exchange timestamp (ltp/quote modes, REST quotes without one) takes the market
+        # clock at its receipt: the latest exchange timestamp received before it (none yet: no bar for it)
+        event = pl.col("exchange_timestamp")
+        if self.market_clock is not None:
+            event = pl.coalesce(event.forward_fill(), pl.lit(self.market_clock).cast(_US))
+        else:
+            event = event.forward_fill()
+        slim = slim.with_columns(event.alias("_t")).with_columns(pl.col("_t").alias("exchange_timestamp"))
         if "polled" not in slim.columns:
             slim = slim.with_columns(pl.lit(False).alias("polled"))
         slim = slim.filter(pl.col("_t").is_not_null() & pl.col("last_price").is_not_null())
@@ -232,7 +253,10 @@ class BarBuilder:
         closed: list[Gap] = []
         if not live.is_empty():
             firsts = live.group_by("symbol").agg(pl.col("_t").min())
-            closed = self._close_gaps(dict(zip(firsts["symbol"].to_list(), firsts["_t"].to_list(), strict=True)))
+            first_map = dict(zip(firsts["symbol"].to_list(), firsts["_t"].to_list(), strict=True))
+            if self.backfill_from_open:
+                self._late_start(first_map)
+            closed = self._close_gaps(first_map)
         if not polled.is_empty():
             per = polled.group_by("symbol").agg(pl.col("_t").dt.truncate("1m").unique())
             for symbol, minutes in zip(per["symbol"].to_list(), per["_t"].to_list(), strict=True):

@@ -25,7 +25,7 @@ from tradesig.store.bars import BAR_SCHEMA
 log = logging.getLogger(__name__)
 
 QUOTE_INTERVAL = 1.0  # seconds: Kite's 1 request/s on /quote
-HISTORICAL_INTERVAL = 1.0 / 3.0  # seconds: Kite's 3 requests/s on historical
+HISTORICAL_INTERVAL = 0.4  # seconds: Kite allows 3 requests/s on historical; a margin for window edges
 MAX_QUOTE_INSTRUMENTS = 500  # Kite /quote accepts up to 500 instruments per request
 
 
@@ -86,7 +86,7 @@ class KiteRest:
 def candles_to_bars(candles: list[dict[str, Any]], symbol: str) -> pl.DataFrame:
     """BAR_SCHEMA rows (status "backfilled") from kiteconnect historical candles (``date`` aware or naive IST,
     ``open``..``close`` rupees, ``volume``, optional ``oi``). Zero volume of an index candle becomes null (Kite
-    reports 0 for indices: there is no volume, not a volume of zero)."""
+    reports 0 for indices: there is no volume, not a volume of zero); likewise an index's zero OI."""
     from tradesig.market import INDICES
 
     rows = []
@@ -102,7 +102,8 @@ def candles_to_bars(candles: list[dict[str, Any]], symbol: str) -> pl.DataFrame:
         volume = c.get("volume")
         rows.append({"symbol": symbol, "ts": ts, "open": float(c["open"]), "high": float(c["high"]),
                      "low": float(c["low"]), "close": float(c["close"]),
-                     "volume": None if (is_index and not volume) else volume, "oi": c.get("oi"),
+                     "volume": None if (is_index and not volume) else volume,
+                     "oi": None if (is_index and not c.get("oi")) else c.get("oi"),
                      "status": "backfilled"})
     if not rows:
         return pl.DataFrame(schema=BAR_SCHEMA)

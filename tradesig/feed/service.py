@@ -569,6 +569,7 @@ class FeedService:
         while not self._stop.is_set():
             with contextlib.suppress(OSError, ValueError, KeyError):
                 state = await asyncio.to_thread(_get_json, f"{self.rest_root}/_sim/state")
+                state = state.get("data", state)  # Kite's {"status": "success", "data": ...} envelope
                 self.sim_time = datetime.fromisoformat(state["sim_time"]).astimezone(UTC)
             await self._sleep(0.5)
 
