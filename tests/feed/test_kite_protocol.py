@@ -280,12 +280,13 @@ def _good_packets(n: int) -> list[bytes]:
 @pytest.mark.parametrize("n", [1, 3, 12])
 def test_truncated_frame_keeps_complete_packets(n, official):
     frame = kp.encode_packets(_good_packets(n))
+    theirs = official._parse_binary(frame)
     for cut in range(2, len(frame)):
         decoded = kp.decode_frame(frame[:cut])
         # complete packets before the cut survive, equal to the official decode of those packets
         complete = sum(1 for end in _packet_ends(frame) if end <= cut)
         assert len(decoded.ticks) == complete
-        assert_same(decoded.ticks.to_dicts(), official._parse_binary(frame)[:complete])
+        assert_same(decoded.ticks.to_dicts(), theirs[:complete])
         assert decoded.errors and all(e.startswith("peer sent a malformed ticker frame") for e in decoded.errors)
         assert "truncated" in decoded.errors[0] or "ends after" in decoded.errors[0]
 
