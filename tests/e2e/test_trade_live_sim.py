@@ -262,7 +262,8 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         loaded = load_config()
         runner = build_runner(loaded, "paper", clock=SimFollowClock(sim), symbols=["NIFTY"])
         runner.engine.orders.poll_interval = 0.05
-        live = bars.filter((day >= datetime(2024, 6, 10, 10, 15, tzinfo=IST)) & (day < datetime(2024, 6, 10, 11, 15, tzinfo=IST)))
+        first, last = datetime(2024, 6, 10, 10, 15, tzinfo=IST), datetime(2024, 6, 10, 11, 15, tzinfo=IST)
+        live = bars.filter((day >= first) & (day < last))
         for row in live.iter_rows(named=True):  # as the hub sends them (JSON: ISO ts)
             runner.handle("bar", {"type": "bar", "symbol": "NIFTY", "interval": "1m", "ts": row["ts"].isoformat(),
                                   "open": row["open"], "high": row["high"], "low": row["low"],
