@@ -14,6 +14,7 @@ from tradesig.clock import IST
 from tradesig.errors import DataError
 from tradesig.signals import indicators as ind
 from tradesig.signals.board import (
+    LABELS,
     WEIGHTS,
     BoardParams,
     Call,
@@ -75,10 +76,10 @@ def test_aggregate_formula_and_label(nifty_15m):
 def test_label_thresholds():
     p = BoardParams()
     scores = np.array([40.0, 39.9, 12.0, 11.9, 0.0, -11.9, -12.0, -39.9, -40.0, 80.0])
-    labels = _label(scores, np.full(len(scores), 10), p)
+    labels = [LABELS[k] for k in _label(scores, np.full(len(scores), 10), p)]
     assert labels == ["STRONG_BUY", "BUY", "BUY", "NEUTRAL", "NEUTRAL", "NEUTRAL", "SELL", "SELL", "STRONG_SELL",
                       "STRONG_BUY"]
-    assert _label(np.array([80.0]), np.array([6]), p) == ["NEUTRAL"]
+    assert LABELS[_label(np.array([80.0]), np.array([6]), p)[0]] == "NEUTRAL"
 
 
 def test_fewer_than_seven_available_is_neutral_with_why(nifty_15m):

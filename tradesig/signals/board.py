@@ -165,7 +165,7 @@ def _fmt(x: float) -> str:
 class _Frame:
     """Column arrays of the bars plus session bookkeeping (IST)."""
 
-    ts: list[datetime]
+    ts_us: np.ndarray  # bar start, microseconds since the epoch (UTC), int64
     o: np.ndarray
     h: np.ndarray
     lo: np.ndarray
@@ -177,28 +177,38 @@ class _Frame:
     session_start: np.ndarray
 
 
+_US_PER_DAY = 86_400_000_000
+_IST_OFFSET_US = 19_800_000_000  # IST = UTC+05:30 all year (no DST)
+
+
 def _frame(bars: pl.DataFrame) -> _Frame:
     missing = {"ts", "open", "high", "low", "close"} - set(bars.columns)
     if missing:
         raise DataError(f"bars lack column(s) {', '.join(sorted(missing))}", "pass BAR_SCHEMA bars")
     if "symbol" in bars.columns and bars.get_column("symbol").n_unique() > 1:
         raise DataError("board bars hold more than one symbol", "evaluate one symbol at a time")
-    df = bars.sort("ts")
-    local = pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
-    vol = pl.col("volume").cast(pl.Float64) if "volume" in df.columns else pl.lit(None, dtype=pl.Float64)
-    cols = df.select(
-        pl.col("ts"), pl.col("open"), pl.col("high"), pl.col("low"), pl.col("close"),
-        vol.alias("volume"),
-        local.dt.date().cast(pl.Int32).cast(pl.Int64).alias("day"),
-        (local.dt.hour().cast(pl.Int64) * 60 + local.dt.minute().cast(pl.Int64)).alias("minute"),
-    )
-    v = cols.get_column("volume").to_numpy().astype(np.float64)
-    day = cols.get_column("day").to_numpy()
-    return _Frame(ts=cols.get_column("ts").to_list(), o=cols.get_column("open").to_numpy().astype(np.float64),
-                  h=cols.get_column("high").to_numpy().astype(np.float64),
-                  lo=cols.get_column("low").to_numpy().astype(np.float64),
-                  c=cols.get_column("close").to_numpy().astype(np.float64), v=v, has_volume=~np.isnan(v),
-                  day=day, minute=cols.get_column("minute").to_numpy(), session_start=ind.session_starts(day))
+    df = bars if bars.get_column("ts").is_sorted() else bars.sort("ts")
+    if getattr(df.schema["ts"], "time_zone", None) is None:
+        raise DataError("bar ts has no time zone", "bars carry aware UTC timestamps (BAR_SCHEMA)")
+    ts_us = df.get_column("ts").dt.epoch("us").to_numpy().astype(np.int64)
+    local = ts_us + _IST_OFFSET_US
+    day = local // _US_PER_DAY
+    minute = (local % _US_PER_DAY) // 60_000_000
+    if "volume" in df.columns:
+        v = df.get_column("volume").cast(pl.Float64).fill_null(np.nan).to_numpy()
+    else:
+        v = np.full(len(df), np.nan)
+    v = np.asarray(v, dtype=np.float64)
+
+    def col(name: str) -> np.ndarray:
+        return np.ascontiguousarray(df.get_column(name).to_numpy(), dtype=np.float64)
+
+    return _Frame(ts_us=ts_us, o=col("open"), h=col("high"), lo=col("low"), c=col("close"), v=v,
+                  has_volume=~np.isnan(v), day=day, minute=minute, session_start=ind.session_starts(day))
+
+
+def _to_datetime(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
 
 
 def _daily(fr: _Frame, daily: pl.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -504,7 +514,7 @@ def _chain_readings(fr: _Frame, chain: pl.DataFrame) -> list[tuple[int, int, ind
         return [(0, n, r, "")]
     snaps = chain.with_columns(pl.col("snapshot_ts").dt.convert_time_zone("UTC")).sort("snapshot_ts")
     stamps = snaps.get_column("snapshot_ts").unique(maintain_order=True).to_list()
-    bar_ts = np.array([t.timestamp() for t in fr.ts])
+    bar_ts = fr.ts_us / 1e6
     out = []
     groups = {k[0]: g for k, g in snaps.group_by("snapshot_ts", maintain_order=True)}
     for k, stamp in enumerate(stamps):
@@ -581,23 +591,36 @@ class BoardSeries:
     """The board on every bar of a series; :meth:`board_at` materialises one :class:`Board`.
 
     ``codes`` (13, N) int8 (1 BUY, −1 SELL, 0 NEUTRAL, 2 UNAVAILABLE), ``conf`` (13, N), ``score`` (N,),
-    ``available`` (N,), ``labels`` list of N strings; ``ts`` the bar starts (aware UTC); ``close`` (N,).
+    ``available`` (N,), ``label_codes`` (N,) int8 index into :data:`LABELS`; ``ts_us`` bar starts (µs since the
+    epoch, UTC) — ``ts`` gives them as aware datetimes; ``close`` (N,).
     """
 
     symbol: str
     interval: str
-    ts: list[datetime]
+    ts_us: np.ndarray
     close: np.ndarray
     names: list[str]
     codes: np.ndarray
     conf: np.ndarray
     score: np.ndarray
     available: np.ndarray
-    labels: list[str]
+    label_codes: np.ndarray
     _signals: list[_Signal] = field(repr=False, default_factory=list)
+    _ts: list[datetime] | None = field(repr=False, default=None)
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return len(self.ts_us)
+
+    @property
+    def ts(self) -> list[datetime]:
+        """Bar starts as aware UTC datetimes (built on first use)."""
+        if self._ts is None:
+            self._ts = [_to_datetime(us) for us in self.ts_us.tolist()]
+        return self._ts
+
+    @property
+    def labels(self) -> list[str]:
+        return [LABELS[k] for k in self.label_codes.tolist()]
 
     def note(self, i: int) -> str:
         if self.available[i] < MIN_AVAILABLE:
@@ -606,7 +629,7 @@ class BoardSeries:
 
     def board_at(self, i: int) -> Board:
         """The :class:`Board` of bar ``i`` (negative indexes count from the end). IndexError when out of range."""
-        n = len(self.ts)
+        n = len(self.ts_us)
         if not -n <= i < n:
             raise IndexError(f"bar {i} out of range (series of {n} bars)")
         i %= n
@@ -614,16 +637,23 @@ class BoardSeries:
             SignalReading(name=s.name, call=_CODE_TO_CALL[int(s.code[i])], confidence=float(s.conf[i]),
                           reason=s.reason(i), weight=WEIGHTS[s.name])
             for s in self._signals)
-        return Board(symbol=self.symbol, interval=self.interval, ts=self.ts[i], close=float(self.close[i]),
-                     readings=readings, score=float(self.score[i]), label=self.labels[i],
-                     available=int(self.available[i]), note=self.note(i))
+        return Board(symbol=self.symbol, interval=self.interval, ts=_to_datetime(self.ts_us[i]),
+                     close=float(self.close[i]), readings=readings, score=float(self.score[i]),
+                     label=LABELS[int(self.label_codes[i])], available=int(self.available[i]), note=self.note(i))
 
 
-def _label(score: np.ndarray, available: np.ndarray, p: BoardParams) -> list[str]:
-    lab = np.where(score >= p.strong_buy, "STRONG_BUY", np.where(score >= p.buy, "BUY", np.where(
-        score <= p.strong_sell, "STRONG_SELL", np.where(score <= p.sell, "SELL", "NEUTRAL"))))
-    lab = np.where(available < MIN_AVAILABLE, "NEUTRAL", lab)
-    return lab.tolist()
+LABELS = ["STRONG_SELL", "SELL", "NEUTRAL", "BUY", "STRONG_BUY"]
+
+
+def _label(score: np.ndarray, available: np.ndarray, p: BoardParams) -> np.ndarray:
+    """Label codes (index into :data:`LABELS`) from scores; NEUTRAL where fewer than 7 signals are available."""
+    code = np.full(len(score), 2, dtype=np.int8)
+    code[score >= p.buy] = 3
+    code[score >= p.strong_buy] = 4
+    code[score <= p.sell] = 1
+    code[score <= p.strong_sell] = 0
+    code[available < MIN_AVAILABLE] = 2
+    return code
 
 
 def board_series(bars: pl.DataFrame, *, interval: str, daily: pl.DataFrame | None = None,
@@ -665,9 +695,9 @@ def board_series(bars: pl.DataFrame, *, interval: str, daily: pl.DataFrame | Non
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.where(wsum > 0, 100.0 * (w * d * conf).sum(axis=0) / wsum, 0.0)
     available = avail.sum(axis=0)
-    return BoardSeries(symbol=symbol, interval=interval, ts=fr.ts, close=fr.c, names=[s.name for s in sigs],
+    return BoardSeries(symbol=symbol, interval=interval, ts_us=fr.ts_us, close=fr.c, names=[s.name for s in sigs],
                        codes=codes, conf=conf, score=score, available=available,
-                       labels=_label(score, available, p), _signals=sigs)
+                       label_codes=_label(score, available, p), _signals=sigs)
 
 
 def evaluate_board(bars: pl.DataFrame, *, interval: str, daily: pl.DataFrame | None = None,
@@ -696,5 +726,5 @@ def bar_end(ts: datetime, interval: str, session_close_minute: int = 15 * 60 + 3
     return end.astimezone(UTC)
 
 
-__all__ = ["Call", "SignalReading", "Board", "BoardParams", "BoardSeries", "WEIGHTS", "board_series",
+__all__ = ["LABELS", "Call", "SignalReading", "Board", "BoardParams", "BoardSeries", "WEIGHTS", "board_series",
            "evaluate_board", "bar_end"]
