@@ -130,8 +130,7 @@ def with_session(df: pl.DataFrame, interval: str = "1m") -> pl.DataFrame:
     else:
         # a slot overlapping the open (09:15 grid in a 09:55 session) is in session; one starting at/after the
         # close, or ending at/before the open, is not
-        inside = ((pl.col("_minute") + step > pl.col("_open")) & (pl.col("_minute") < pl.col("_close"))
-                  & (pl.col("_second") == 0))
+        inside = (pl.col("_minute") + step > pl.col("_open")) & (pl.col("_minute") < pl.col("_close"))
     return out.with_columns(inside.alias("_in_session"))
 
 
