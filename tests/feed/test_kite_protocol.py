@@ -481,3 +481,17 @@ def test_large_mixed_frame_with_faults_matches_official(n, official):
     decoded = kp.decode_frame(frame)
     assert_same(decoded.ticks.to_dicts(), official._parse_binary(frame))
     assert len(decoded.ticks) == n - 1 and len(decoded.errors) == 2
+
+
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview])
+def test_decode_accepts_any_bytes_like(wrap):
+    frame = kp.encode_packets(_good_packets(kp.SMALL_FRAME + 2))
+    assert kp.decode_frame(wrap(frame)).ticks.array.tobytes() == kp.decode_frame(frame).ticks.array.tobytes()
+
+
+def test_concat_keeps_order_and_values():
+    a = kp.decode_frame(kp.encode_packets(_good_packets(3))).ticks
+    b = kp.decode_frame(kp.encode_packets(_good_packets(20))).ticks
+    both = kp.TickBatch.concat([a, b])
+    assert both.to_dicts() == a.to_dicts() + b.to_dicts()
+    assert len(kp.TickBatch.concat([])) == 0
