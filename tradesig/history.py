@@ -553,5 +553,12 @@ def show_bars(home: Path | str, symbol: str, interval: str, start: date | None =
     return bars.to_dicts()
 
 
-__all__ = ["ImportReport", "Problem", "DayCount", "read_ohlc_file", "infer_interval", "validate", "import_file",
-           "import_files", "show_bars"]
+def coverage(home: Path | str) -> list[dict[str, Any]]:
+    """Stored bars per (session, interval, symbol): first/last IST date, days, bars (see Store.coverage)."""
+    from tradesig.store.datasets import Store
+
+    return Store(home).coverage().to_dicts()
+
+
+__all__ = ["coverage", "ImportReport", "Problem", "DayCount", "read_ohlc_file", "infer_interval", "validate",
+           "import_file", "import_files", "show_bars"]

@@ -90,3 +90,13 @@ def test_symbol_and_interval_options(run_cli, tmp_path):
     code, out, _ = run_cli("history", "show", "BANKNIFTY", "--interval", "1h", "--format", "json")
     [bar] = json.loads(out)
     assert (bar["open"], bar["high"], bar["close"], bar["status"]) == (100.0, 102.0, 101.0, "partial")
+
+
+def test_list_shows_stored_coverage(run_cli, june):
+    path, _ = june
+    code, out, _ = run_cli("history", "list")
+    assert code == 0 and "no bars stored" in out
+    assert run_cli("history", "import", str(path))[0] == 0
+    code, out, _ = run_cli("history", "list", "--format", "json")
+    assert json.loads(out) == [{"symbol": "NIFTY", "interval": "1m", "session": "regular", "first": "2024-06-03",
+                                "last": "2024-06-05", "days": 3, "bars": 1125}]

@@ -103,3 +103,15 @@ def test_ticks_roundtrip_by_token_and_date(tmp_path):
     assert store.read_ticks(256265, date(2024, 6, 4))["last_price"].to_list() == [22001.0]
     with pytest.raises(ValueError):
         store.write_ticks(ticks.with_columns(pl.col("recv_ts").dt.replace_time_zone(None)))
+
+
+def test_coverage_per_session_interval_symbol(tmp_path):
+    store = Store(tmp_path)
+    assert store.coverage().is_empty()
+    store.write_bars(pl.concat([minute_bars((2024, 1, 20), "09:15", "15:29"),
+                                minute_bars((2024, 1, 20), "15:30", "15:39")]), "1m", "t")
+    store.write_bars(resample(minute_bars((2021, 3, 1), "09:15", "15:29", symbol="BANKNIFTY"), "15m"), "15m", "t")
+    rows = store.coverage().rows()
+    assert rows == [("regular", "1m", "NIFTY", date(2024, 1, 20), date(2024, 1, 20), 1, 375),
+                    ("regular", "15m", "BANKNIFTY", date(2021, 3, 1), date(2021, 3, 1), 1, 25),
+                    ("extended", "1m", "NIFTY", date(2024, 1, 20), date(2024, 1, 20), 1, 10)]

@@ -91,3 +91,55 @@ def show(
         for row in rows:
             row["ts"] = row["ts"].isoformat()
     typer.echo(render_rows(rows, columns, fmt.value))
+
+
+@app.command("list")
+def list_(ctx: typer.Context,
+          fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format.")) -> None:
+    """What is stored: symbols and intervals with their first/last IST date, days and bars.
+
+    Only stored intervals are listed; 5m/15m/1h/4h/1d are derived from them on read."""
+    from tradesig.history import coverage
+
+    rows = coverage(app_context(ctx).config().home)
+    if not rows and fmt is TableFormat.table:
+        typer.echo("no bars stored (import some with 'tradesig history import FILE')")
+        return
+    typer.echo(render_rows(rows, ["symbol", "interval", "session", "first", "last", "days", "bars"], fmt.value))
+
+
+@app.command("backfill")
+def backfill(ctx: typer.Context,
+             symbols: list[str] = typer.Argument(None, help="Indices (default: feed.symbols)."),
+             start: str = typer.Option(None, "--from", metavar="YYYY-MM-DD", help="First IST date."),
+             end: str = typer.Option(None, "--to", metavar="YYYY-MM-DD", help="Last IST date (default: today)."),
+             days: int = typer.Option(5, "--days", min=1, max=365, help="Without --from: this many days up to --to."),
+             sim_url: str = typer.Option(None, "--sim-url", metavar="URL", help="Fetch from 'tradesig sim' at URL."),
+             ) -> None:
+    """Fetch 1-minute bars from the broker's historical API (stored as 'backfilled'; nothing is stored twice)."""
+    import dataclasses
+    from datetime import timedelta
+
+    from tradesig.backfill import backfill_history
+    from tradesig.broker.tokens import TokenStore
+    from tradesig.clock import SystemClock, ist_date, parse_date
+    from tradesig.errors import DataError
+
+    loaded = app_context(ctx).config()
+    if sim_url:
+        kite = dataclasses.replace(loaded.settings.kite, root=sim_url.rstrip("/"))
+        loaded = dataclasses.replace(loaded, settings=dataclasses.replace(loaded.settings, kite=kite))
+    clock = SystemClock()
+    try:
+        last = parse_date(end) if end else ist_date(clock.now())
+        first = parse_date(start) if start else last - timedelta(days=days - 1)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    record = TokenStore(loaded.home, clock).load("kite")
+    names = symbols or loaded.settings.feed.symbols
+    try:
+        results = backfill_history(loaded, names, first, last, access_token=record.access_token)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    for r in results:
+        typer.echo(f"{r.symbol}: {r.received} bars received for {r.first}..{r.last}, {r.added} new")

@@ -281,6 +281,34 @@ class Store:
         return sorted(pl.scan_parquet(files).select(pl.col("symbol").unique()).collect().get_column("symbol")
                       .to_list())
 
+    def coverage(self) -> pl.DataFrame:
+        """What is stored: one row per (session, interval, symbol) with first/last IST date, days and bars.
+
+        Columns: session ("regular"/"extended"), interval, symbol, first (Date), last (Date), days, bars."""
+        frames = []
+        for extended in (False, True):
+            for interval in self.stored_intervals(extended):
+                files = [p for _, d in self._date_dirs(self.bars_dir(interval, extended), None, None)
+                         for p in self._parts(d)]
+                if not files:
+                    continue
+                day = pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date()
+                frames.append(
+                    pl.scan_parquet(files).select("symbol", day.alias("_d"))
+                    .group_by("symbol").agg(pl.col("_d").min().alias("first"), pl.col("_d").max().alias("last"),
+                                            pl.col("_d").n_unique().alias("days"), pl.len().alias("bars"))
+                    .with_columns(pl.lit("extended" if extended else "regular").alias("session"),
+                                  pl.lit(interval).alias("interval"))
+                    .collect())
+        schema = {"session": pl.Utf8, "interval": pl.Utf8, "symbol": pl.Utf8, "first": pl.Date, "last": pl.Date,
+                  "days": pl.Int64, "bars": pl.Int64}
+        if not frames:
+            return pl.DataFrame(schema=schema)
+        order = {iv: i for i, iv in enumerate(INTERVALS)}
+        out = pl.concat(frames).select([pl.col(c).cast(t) for c, t in schema.items()])
+        return out.sort(["session", pl.col("interval").replace_strict(order, return_dtype=pl.Int64), "symbol"],
+                        descending=[True, False, False])
+
     def bar_dates(self, symbol: str, interval: str = "1m") -> list[date]:
         """IST dates with stored bars of ``symbol`` at ``interval`` (regular session)."""
         df = self._scan_bars(_symbol_key(symbol), interval, None, None)
