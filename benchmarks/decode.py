@@ -17,7 +17,8 @@ credentials (no network), in the same process. Frames:
 
 "ours" is ``decode_frame(frame)`` (a columnar TickBatch: numpy structured array, prices in rupees, every field the
 official parser gives); "ours+dicts" adds ``.ticks.to_dicts()`` (the official dict shape), for callers that want
-dicts. Each figure is the best of several timed repeats (``timeit``), so that other load on the machine shows less.
+dicts. Each figure is the best of several timed repeats (``timeit``), the runs of the three interleaved, so that
+other load on the machine shows less.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import os
 import platform
 import sys
 import timeit
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,13 +71,22 @@ def _nifty_index_bodies(data: Path, day: date, n: int) -> list[bytes]:
     return bodies
 
 
-def _best_rate(fn, frame: bytes, ticks: int, repeat: int, budget_s: float) -> float:
-    """Ticks per second: best of ``repeat`` runs of enough calls to last about ``budget_s`` each."""
-    timer = timeit.Timer(lambda: fn(frame))
-    calls, elapsed = timer.autorange()
-    calls = max(1, int(calls * budget_s / max(elapsed, 1e-9)))
-    best = min(timer.repeat(repeat=repeat, number=calls)) / calls
-    return ticks / best
+def _best_rates(fns, frame: bytes, ticks: int, repeat: int, budget_s: float) -> list[float]:
+    """Ticks per second of each of ``fns`` on ``frame``: best of ``repeat`` timed runs of about ``budget_s`` each.
+
+    The runs of the different functions are interleaved, so that a change of load on the machine during the
+    measurement affects all of them alike and the ratios stay fair.
+    """
+    timers = [timeit.Timer(lambda fn=fn: fn(frame)) for fn in fns]
+    numbers = []
+    for timer in timers:
+        calls, elapsed = timer.autorange()  # also the warm-up
+        numbers.append(max(1, int(calls * budget_s / max(elapsed, 1e-9))))
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, (timer, number) in enumerate(zip(timers, numbers, strict=True)):
+            best[i] = min(best[i], timer.timeit(number) / number)
+    return [ticks / b for b in best]
 
 
 def _machine() -> str:
@@ -132,15 +142,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"# decode: {_machine()}")
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; best of {repeat} repeats; ratios = ours / official")
-    header = f"| {'mode':10} | packets/frame | official ticks/s | ours ticks/s | ours ÷ official | ours+dicts ÷ official |"
+    header = (f"| {'mode':10} | packets/frame | official ticks/s | ours ticks/s | ours ÷ official "
+              "| ours+dicts ÷ official |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for label, n, frame in cases:
         # same frames, same answers: check before timing
         assert len(kp.decode_frame(frame).ticks) == len(official._parse_binary(frame)) == n
-        ref = _best_rate(official._parse_binary, frame, n, repeat, budget)
-        fast = _best_rate(ours, frame, n, repeat, budget)
-        with_dicts = _best_rate(ours_dicts, frame, n, repeat, budget)
+        ref, fast, with_dicts = _best_rates([official._parse_binary, ours, ours_dicts], frame, n, repeat, budget)
         print(f"| {label:10} | {n:13d} | {ref:16,.0f} | {fast:12,.0f} | {fast / ref:14.1f}× | "
               f"{with_dicts / ref:20.2f}× |")
     return 0
