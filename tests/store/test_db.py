@@ -53,7 +53,10 @@ def test_views_over_every_dataset(tmp_path):
     count = "select count(*) from bars"
     assert a.execute(count).fetchone() == b.execute(count).fetchone() == (375,)
     write_catalog(tmp_path)  # replaced atomically under open readers
-    assert a.execute("select count(*) from bars").fetchone() == (375,)
+    assert a.execute(count).fetchone() == (375,)
+    # an open connection sees parts written after it was opened (the views re-glob on every query)
+    store.write_bars(minute_bars((2024, 1, 22), "09:15", "09:19"), "1m", "t")
+    assert con.execute(count).fetchone() == a.execute(count).fetchone() == (380,)
 
 
 READER = textwrap.dedent("""
