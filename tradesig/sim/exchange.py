@@ -649,6 +649,8 @@ class SimExchange:
         if req.headers.get("x-kite-version") != "3":
             return _error(400, "Missing or unsupported `X-Kite-Version` header (send 3).", "InputException")
         token = req.headers.get("authorization", "")[6:].split(":", 1)[-1]
+        if self._rate_limited(_rate_class(parts, m), token):
+            return _error(429, "Too many requests", "NetworkException")
         now = self.clock.sync()
         if path == "/session/token" and m == "DELETE":
             self._expired.add((req.query.get("access_token") or [token])[0])
@@ -659,12 +661,8 @@ class SimExchange:
             margins = self.orders.margins(now)
             return _json(margins[parts[2]] if len(parts) == 3 and parts[2] in margins else margins)
         if parts[:1] == ["quote"] and m == "GET":
-            if self._rate_limited("quote", token):
-                return _error(429, "Too many requests", "NetworkException")
             return self._quote(req, parts[1] if len(parts) > 1 else "full", now)
         if parts[:2] == ["instruments", "historical"] and len(parts) == 4:
-            if self._rate_limited("historical", token):
-                return _error(429, "Too many requests", "NetworkException")
             return self._historical(req, parts[2], parts[3], now)
         if parts[:1] == ["orders"]:
             return self._orders(req, parts, token, now)
@@ -684,8 +682,6 @@ class SimExchange:
             if not isinstance(orders, list):
                 return _error(400, "Expected a JSON list of orders.", "InputException")
             return _json(self.orders.basket(orders, now)["orders"])
-        if self._rate_limited("other", token):
-            return _error(429, "Too many requests", "NetworkException")
         return _error(404, f"Route not found: {m} {path}", "GeneralException")
 
     def _profile(self) -> dict[str, Any]:
@@ -774,8 +770,6 @@ class SimExchange:
         if len(parts) == 1 and m == "GET":
             return _json(self.orders.order_list())
         if m in ("POST", "PUT", "DELETE"):
-            if self._rate_limited("orders", token):
-                return _error(429, "Too many requests", "NetworkException")
             if m == "POST" and len(parts) == 2:
                 data = self.orders.place(parts[1], req.form(), now)
                 resp = _json(data)
@@ -816,6 +810,17 @@ class SimExchange:
         if parts == ["_sim", "fault"] and req.method == "DELETE":
             return _json(self.apply_fault({"kind": "clear"}))
         return _error(404, "Route not found", "GeneralException")
+
+
+def _rate_class(parts: list[str], method: str) -> str:
+    """Kite's rate-limit class of a REST call: quote, historical, orders (place/modify/cancel) or other."""
+    if parts[:1] == ["quote"]:
+        return "quote"
+    if parts[:2] == ["instruments", "historical"]:
+        return "historical"
+    if parts[:1] == ["orders"] and method in ("POST", "PUT", "DELETE"):
+        return "orders"
+    return "other"
 
 
 def _in_mode(full_tick: dict[str, Any], mode: str) -> dict[str, Any]:
