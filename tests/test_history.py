@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import shared_file
 from tradesig.clock import IST
@@ -256,3 +258,40 @@ def test_read_ohlc_file_types(tmp_path):
     rows = read_ohlc_file(shared_file(NIFTY_1M))
     assert rows.schema["ts"] == pl.Datetime("us", "UTC") and rows["_line"][0] == 1
     assert rows["_problem"].null_count() == rows.height
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 374), st.integers(1, 10**6), st.integers(0, 500), st.integers(0, 500),
+                          st.integers(0, 100), st.booleans()), min_size=1, max_size=40, unique_by=lambda r: r[0]))
+def test_csv_roundtrip_and_rejections_property(tmp_path_factory, rows):
+    """Valid rows come back exactly; each corrupted row (high below the close) is rejected, none altered."""
+    tmp = tmp_path_factory.mktemp("prop")
+    lines, want_ok = [HEADER.rstrip("\n")], []
+    for minute, base, up, down, body, corrupt in rows:
+        o = base / 100
+        c = (base + body) / 100
+        h = max(o, c) + up / 100
+        low = min(o, c) - down / 100
+        if low <= 0:
+            low = min(o, c)
+        if corrupt:
+            h = max(o, c) - 0.05
+        hh, mm = divmod(555 + minute, 60)
+        lines.append(f"NIFTY,20240603,{hh:02d}:{mm:02d},{o:.2f},{h:.2f},{low:.2f},{c:.2f}")
+        if not corrupt:
+            want_ok.append((minute, round(o, 2), round(h, 2), round(low, 2), round(c, 2)))
+    path = tmp / "p.csv"
+    path.write_text("\n".join(lines) + "\n")
+    store = Store(tmp / "h")
+    n_bad = sum(1 for r in rows if r[5])
+    if not want_ok:
+        with pytest.raises(DataError):
+            import_file(store, path, interval="1m")
+        return
+    report = import_file(store, path, interval="1m")
+    assert report.rejected == ({"ohlc": n_bad} if n_bad else {})
+    assert report.added == len(want_ok)
+    assert report.missing_bars == 375 - len(want_ok)
+    got = ist_local(store.read_bars("NIFTY", "1m"))
+    minutes = [(t.hour * 60 + t.minute - 555) for t in got["ts"]]
+    assert list(zip(minutes, got["open"], got["high"], got["low"], got["close"], strict=True)) == sorted(want_ok)
