@@ -122,7 +122,8 @@ def _session_exprs() -> tuple[pl.Expr, pl.Expr]:
 
 def with_session(df: pl.DataFrame, interval: str = "1m") -> pl.DataFrame:
     """Add helper columns: ``_date`` (IST date), ``_minute`` (IST minute of day), ``_open``/``_close`` (session
-    minutes of that date) and ``_in_session`` (the bar ``[ts, ts+interval)`` lies inside the regular session)."""
+    minutes of that date) and ``_in_session`` (the bar ``[ts, ts+interval)`` overlaps the regular session: a 09:15
+    slot of a 09:55 session is in; a bar starting at or after the close is out). Daily bars are always in."""
     step = interval_minutes(interval)
     out = df.with_columns(_ist_parts()).with_columns(_session_exprs())
     if interval == "1d":
@@ -174,7 +175,7 @@ def resample(bars: pl.DataFrame, interval: str, *, source_interval: str = "1m") 
     """
     step, source_step = interval_minutes(interval), interval_minutes(source_interval)
     if interval == source_interval:
-        return conform(bars)
+        return split_session(conform(bars), interval)[0]
     if step < source_step or (interval != "1d" and step % source_step):
         raise ValueError(f"cannot build {interval} bars from {source_interval} bars")
     if bars.is_empty():
