@@ -134,11 +134,11 @@ def test_generated_frames_match_official(frame, official):
     assert_same(decoded.ticks.to_dicts(), official._parse_binary(frame))
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=60)
 @given(length=st.sampled_from(kp.PACKET_LENGTHS), bodies=st.data())
 def test_uniform_large_frames_match_official(length, bodies, official):
     """Frames of one packet type and > SMALL_FRAME packets take the vectorised fast path."""
-    packets = bodies.draw(st.lists(packet_bodies([length]), min_size=kp.SMALL_FRAME + 1, max_size=40))
+    packets = bodies.draw(st.lists(packet_bodies([length]), min_size=kp.SMALL_FRAME + 1, max_size=kp.SMALL_FRAME + 8))
     frame = kp.encode_packets(packets)
     assert_same(kp.decode_frame(frame).ticks.to_dicts(), official._parse_binary(frame))
 
@@ -495,3 +495,35 @@ def test_concat_keeps_order_and_values():
     both = kp.TickBatch.concat([a, b])
     assert both.to_dicts() == a.to_dicts() + b.to_dicts()
     assert len(kp.TickBatch.concat([])) == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "abc", -0.01])
+def test_encoder_rejects_unencodable_prices(bad):
+    with pytest.raises(ProtocolError) as info:
+        kp.encode_quote({"instrument_token": 408065, "last_price": bad})
+    assert info.value.ours
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(order=st.dictionaries(st.text(max_size=12), json_values, max_size=8), message=st.text(max_size=40))
+def test_text_frames_roundtrip(order, message):
+    decoded = kp.decode_text(kp.encode_order_postback(order))
+    assert (decoded.type, decoded.data, decoded.error) == ("order", order, None)
+    decoded = kp.decode_text(kp.encode_error(message).encode())
+    assert (decoded.type, decoded.data) == ("error", message)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=80) | st.binary(max_size=80))
+def test_random_text_never_raises(text):
+    message = kp.decode_text(text)
+    assert isinstance(message.type, str)
+    assert (message.error is None) == (message.type != "invalid")

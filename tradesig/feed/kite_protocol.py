@@ -737,7 +737,10 @@ def _misuse(message: str) -> ProtocolError:
 
 
 def _u32(value: Any, what: str) -> int:
-    v = int(value)
+    try:
+        v = int(value)
+    except (TypeError, ValueError, OverflowError):  # None, text, NaN, infinity
+        raise _misuse(f"{what}={value!r} is not a number the wire can carry") from None
     if not 0 <= v <= _UINT32_MAX:
         raise _misuse(f"{what}={value!r} does not fit the wire's unsigned 32-bit field")
     return v
@@ -746,7 +749,11 @@ def _u32(value: Any, what: str) -> int:
 def _price(value: Any, div: float, what: str) -> int:
     if value is None:
         return 0
-    return _u32(round(float(value) * div), what)
+    try:
+        units = round(float(value) * div)
+    except (TypeError, ValueError, OverflowError):  # text, NaN, infinity
+        raise _misuse(f"{what}={value!r} is not a price the wire can carry") from None
+    return _u32(units, what)
 
 
 def _epoch(value: Any, what: str) -> int:
