@@ -224,7 +224,7 @@ def hub_url(settings: Settings) -> str:
 def prime(loaded: LoadedConfig, symbols: Sequence[str], interval: str, clock: Clock,
           chain: pl.DataFrame | None = None, expiry_fn: ExpiryFn | None = None) -> LiveSignals:
     """A :class:`LiveSignals` warmed with the Store's closed bars up to ``clock.now()``."""
-    from tradesig.signals.service import CONTEXT_WEEKS, _closed, _store, lookback_days
+    from tradesig.signals.service import CONTEXT_WEEKS, _closed, _store, calendar_expiry, lookback_days
 
     now = clock.now()
     today = ist_date(now)
@@ -236,7 +236,7 @@ def prime(loaded: LoadedConfig, symbols: Sequence[str], interval: str, clock: Cl
         hourly[sym] = _closed(store.read_bars(sym, "1h", today - timedelta(weeks=CONTEXT_WEEKS + 1), today), "1h",
                               now)
     return LiveSignals(loaded.settings, symbols, interval, history=history, hourly=hourly, chain=chain,
-                       expiry_fn=expiry_fn)
+                       expiry_fn=expiry_fn or calendar_expiry(loaded))
 
 
 async def follow_async(loaded: LoadedConfig, symbols: Sequence[str], interval: str, *, fmt: str = "table",

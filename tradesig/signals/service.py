@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +48,25 @@ def lookback_days(interval: str) -> int:
 
 
 def _closed(bars: pl.DataFrame, interval: str, now: datetime) -> pl.DataFrame:
+    """The bars whose end (start + interval, capped at the session close) is not after ``now``."""
+    from tradesig.store.bars import interval_minutes
+
     if bars.is_empty():
         return bars
-    keep = [bar_end(ts, interval) <= now for ts in bars.get_column("ts").to_list()]
-    return bars.filter(pl.Series(keep, dtype=pl.Boolean))
+    surely = (now - timedelta(minutes=interval_minutes(interval))).astimezone(UTC)
+    done = bars.filter(pl.col("ts") <= surely)
+    tail = bars.filter(pl.col("ts") > surely)
+    if tail.is_empty():
+        return done
+    keep = [bar_end(ts, interval) <= now for ts in tail.get_column("ts").to_list()]
+    return pl.concat([done, tail.filter(pl.Series(keep, dtype=pl.Boolean))])
+
+
+def calendar_expiry(loaded: LoadedConfig) -> ExpiryFn:
+    """``weekly_expiry`` of the market calendar of this configuration (its override file included)."""
+    from tradesig.calendar import get_calendar
+
+    return get_calendar(loaded).weekly_expiry
 
 
 def load_chain(path: Path | str) -> pl.DataFrame:
@@ -163,7 +178,7 @@ def weekly_events(loaded: LoadedConfig, symbols: Sequence[str], start: date, end
         if bars.is_empty():
             continue
         found = True
-        engine = WeeklyZoneEngine(sym, loaded.settings, expiry_fn=expiry_fn)
+        engine = WeeklyZoneEngine(sym, loaded.settings, expiry_fn=expiry_fn or calendar_expiry(loaded))
         events.extend(e for e in engine.scan(bars) if start <= ist_date(e.bar_ts) <= end)
     if not found:
         raise DataError(f"no hourly bars between {start.isoformat()} and {end.isoformat()}",

@@ -70,7 +70,8 @@ class SignalEvent:
     ``signal`` "S1".."S8"; ``side`` "bullish"/"bearish"; ``symbol`` tradesig index key; ``bar_ts`` aware UTC
     start of the bar that fired it; ``entry_price`` that bar's close (index points); ``stop_loss`` the level
     from SIGNALS.md (index points); ``context`` the week's zones and bias; ``option`` the option to trade;
-    ``entry_ts`` the bar's close time (aware UTC) — the earliest moment the signal is known; ``reason`` one line.
+    ``entry_ts`` the bar's close time (aware UTC) — the earliest moment the signal is known; ``reason`` one line;
+    ``bar`` the hourly bar that fired it (OHLC, index points).
     """
 
     signal: str
@@ -83,6 +84,7 @@ class SignalEvent:
     option: OptionChoice
     entry_ts: datetime
     reason: str = ""
+    bar: HourlyBar | None = None
 
     @property
     def name(self) -> str:
@@ -100,6 +102,8 @@ class SignalEvent:
             "bar_ts": self.bar_ts.isoformat(), "entry_ts": self.entry_ts.isoformat(),
             "entry_price": self.entry_price, "stop_loss": self.stop_loss, "context": self.context.to_dict(),
             "option": self.option.to_dict(), "reason": self.reason, "key": self.key,
+            "bar": None if self.bar is None else {"open": self.bar.open, "high": self.bar.high, "low": self.bar.low,
+                                                  "close": self.bar.close},
         }
 
 
@@ -357,7 +361,8 @@ class WeeklyZoneEngine:
                   f"pw H {ctx.pw_high:.2f} L {ctx.pw_low:.2f} C {ctx.pw_close:.2f}, bias {ctx.bias.value}; "
                   f"stop {stop:.2f}")
         return SignalEvent(signal=signal, side=side, symbol=self.symbol, bar_ts=c.ts, entry_price=c.close,
-                           stop_loss=stop, context=ctx, option=option, entry_ts=entry_ts, reason=reason)
+                           stop_loss=stop, context=ctx, option=option, entry_ts=entry_ts, reason=reason,
+                           bar=c)
 
     # ---------------------------------------------------------------------------------------------- batch
 
