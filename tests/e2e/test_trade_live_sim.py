@@ -23,6 +23,7 @@ import polars as pl
 import pytest
 import requests
 from kiteconnect import KiteConnect
+from kiteconnect.exceptions import NetworkException
 
 from tests.conftest import shared_file
 from tradesig.broker.tokens import TokenRecord, TokenStore, kite_expiry
@@ -123,8 +124,18 @@ def _engine(sim, kite, instruments, tmp_path, *, lots=1, autoslice=True, broker_
     return engine, events
 
 
+def _retry(fn):
+    """Call a kiteconnect read, waiting out the sim's 10 requests/s limit (HTTP 429) the engine shares."""
+    for _ in range(10):
+        try:
+            return fn()
+        except NetworkException:
+            time.sleep(1.0)
+    return fn()
+
+
 def _my_orders(kite, position_id: str) -> list[dict]:
-    return [o for o in kite.orders() if (o.get("tag") or "").startswith(f"ts{position_id}")]
+    return [o for o in _retry(kite.orders) if (o.get("tag") or "").startswith(f"ts{position_id}")]
 
 
 def test_entry_above_freeze_is_sliced_hedge_first(sim, kite, instruments, signal_event, tmp_path):
@@ -202,18 +213,18 @@ def test_daily_loss_breach_blocks_new_entries(sim, kite, instruments, signal_eve
     assert engine.consider(signal_event) is not None   # entry charges alone exceed a 1-rupee limit
     engine.on_time()
     assert any(k == "risk" and p["event"] == "daily_loss_breached" for k, p in events)
-    before = len(kite.orders())
+    before = len(_retry(kite.orders))
     assert engine.consider(signal_event) is None
     decision = [p for k, p in events if k == "decision"][-1]
     assert decision["action"] == "block" and "daily loss" in decision["reason"]
-    assert len(kite.orders()) == before  # nothing was sent
+    assert len(_retry(kite.orders)) == before  # nothing was sent
 
 
 def test_flatten_from_fresh_process_closes_everything(sim, session, kite, instruments, signal_event, tmp_path):
     home = tmp_path / "home"
     engine, _ = _engine(sim, kite, instruments, home, lots=2)
     assert engine.consider(signal_event) is not None
-    assert any(p["quantity"] for p in kite.positions()["net"])
+    assert any(p["quantity"] for p in _retry(kite.positions)["net"])
     now = datetime.now(UTC)
     _, data = session
     TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
@@ -226,7 +237,7 @@ def test_flatten_from_fresh_process_closes_everything(sim, session, kite, instru
                           capture_output=True, text=True, timeout=180, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "kill switch engaged" in proc.stdout
-    assert all(p["quantity"] == 0 for p in kite.positions()["net"]), kite.positions()["net"]
+    assert all(p["quantity"] == 0 for p in _retry(kite.positions)["net"]), _retry(kite.positions)["net"]
     assert KillSwitch(home).engaged() is not None
     blocked = engine.risk.can_enter("NIFTY")  # the running engine sees the flag too
     assert not blocked.allowed and "kill switch" in blocked.reason
@@ -287,6 +298,6 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         assert code == 0 and out.strip() == f"{pos.id}: requested"
         runner.housekeeping()
         assert not engine.positions and engine.closed[-1].exit_reason == "manual"
-        assert kite.positions()["net"] == [] or all(p["quantity"] == 0 for p in kite.positions()["net"])
+        assert _retry(kite.positions)["net"] == [] or all(p["quantity"] == 0 for p in _retry(kite.positions)["net"])
     finally:
         os.environ.pop("TRADESIG_KITE_ROOT", None)

@@ -275,7 +275,17 @@ class OrderManager:
         states: dict[str, OrderState] = {}
         cancelled = False
         while True:
-            states = {o.order_id: o for o in self.broker.orders() if o.order_id in wanted}
+            try:
+                book = self.broker.orders()
+            except BrokerError as exc:  # e.g. HTTP 429 on the order book: keep polling until the deadline
+                log.warning("order book unavailable while waiting for %s: %s", sorted(wanted), exc)
+                if self.clock.monotonic() >= deadline and cancelled:
+                    break
+                self.sleep(self.poll_interval * 2)
+                if self.clock.monotonic() < deadline:
+                    continue
+                book = []
+            states = {o.order_id: o for o in book if o.order_id in wanted} or states
             if len(states) == len(wanted) and all(s.terminal for s in states.values()):
                 break
             if self.clock.monotonic() >= deadline:
