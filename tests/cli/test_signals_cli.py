@@ -101,3 +101,13 @@ def test_help(run_cli):
     for args in (("signals", "--help"), ("signals", "board", "--help"), ("signals", "weekly", "--help")):
         code, out, _ = run_cli(*args)
         assert code == 0 and "Usage:" in out
+
+
+def test_board_after_history_import(run_cli):
+    """The same board through the real import path: `tradesig history import` of the shared NIFTY 1m file."""
+    path = shared_file("intraday/nifty50_1min_2024-01-01_2024-08-23.parquet")
+    code, _, err = run_cli("history", "import", str(path))
+    assert code == 0, err
+    code, out, err = run_cli("signals", "NIFTY", "--date", "2024-06-04", "--interval", "15m")
+    assert code == 0, err
+    assert out == GOLDEN.read_text(encoding="utf-8")
