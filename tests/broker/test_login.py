@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.broker.fake_kite import API_KEY, FakeKite
 
+from tests.broker.fake_kite import API_KEY, FakeKite
 from tradesig.broker.login import (
     SIM_API_KEY,
     SIM_API_SECRET,
@@ -308,3 +308,18 @@ def test_docs_list_every_json_key_and_status():
     keys = TokenCheck("kite", "valid", "", datetime(2026, 1, 1, tzinfo=UTC)).to_json()
     assert [k for k in keys if f"| `{k}` |" not in text] == []
     assert [s for s in STATUS_EXIT if f"`{s}`" not in text] == []
+
+
+def test_listener_on_ipv6_loopback():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    try:
+        listener = RedirectListener("http://[::1]:0/callback").start()
+    except ConfigError as exc:
+        pytest.skip(f"::1 not bindable here: {exc}")
+    url = listener.redirect_url
+    assert url.startswith("http://[::1]:")
+    t = threading.Thread(target=httpx.get, args=(url + "?request_token=V6&status=success",))
+    t.start()
+    assert listener.wait(30) == "V6"
+    t.join()

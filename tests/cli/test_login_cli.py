@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
-import sys
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
-_spec = importlib.util.spec_from_file_location("_fake_kite", Path(__file__).parents[1] / "broker" / "fake_kite.py")
-fake_kite = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_fake_kite", fake_kite)
-_spec.loader.exec_module(fake_kite)
+from tests.broker import fake_kite
 
 
 @pytest.fixture

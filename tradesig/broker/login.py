@@ -173,6 +173,11 @@ _SUCCESS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>trade
 class _OneShotServer(HTTPServer):
     timed_out = False
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
     def handle_timeout(self) -> None:
         self.timed_out = True
 
@@ -214,7 +219,8 @@ class RedirectListener:
     def redirect_url(self) -> str:
         """The URL actually listened on (with the bound port)."""
         port = self._server.server_address[1] if self._server else self._port
-        netloc = f"{self._parts.hostname}:{port}"
+        host = self._parts.hostname or self._host
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         return urlunsplit(("http", netloc, self._path, "", ""))
 
     def start(self) -> RedirectListener:
@@ -262,7 +268,7 @@ class RedirectListener:
                 self._handle(params)
 
         try:
-            self._server = _OneShotServer((self._host, self._port), Handler, bind_and_activate=True)
+            self._server = _OneShotServer((self._host, self._port), Handler)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {self._host}:{self._port} for the login redirect: "
                               f"{exc.strerror or exc}",
@@ -330,8 +336,11 @@ def exchange_kite(target: BrokerTarget, api_secret: str, request_token: str, *, 
     from tradesig.broker.kite import kite_call
 
     kite = kiteconnect.KiteConnect(api_key=target.api_key, root=target.root, timeout=timeout)
-    with kite_call("session", root=target.root, secrets=(request_token, api_secret)):
-        session = kite.generate_session(request_token, api_secret=api_secret)
+    try:
+        with kite_call("session", root=target.root, secrets=(request_token, api_secret)):
+            session = kite.generate_session(request_token, api_secret=api_secret)
+    finally:
+        kite.reqsession.close()
     access_token = session.get("access_token")
     if not access_token:
         raise BrokerError(f"Kite at {target.root} answered the session exchange without an access token")
@@ -514,8 +523,11 @@ def _verify(loaded: LoadedConfig, target: BrokerTarget, record: TokenRecord) -> 
 
         kite = kiteconnect.KiteConnect(api_key=record.api_key, access_token=record.access_token, root=target.root,
                                        timeout=loaded.settings.kite.timeout_seconds)
-        with kite_call("session", root=target.root, secrets=(record.access_token,)):
-            profile = kite.profile()
+        try:
+            with kite_call("session", root=target.root, secrets=(record.access_token,)):
+                profile = kite.profile()
+        finally:
+            kite.reqsession.close()
         return {"user_id": str(profile.get("user_id") or ""),
                 "user_name": str(profile.get("user_name") or profile.get("user_shortname") or "")}
     from tradesig.broker.breeze import verify_breeze
