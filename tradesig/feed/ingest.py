@@ -217,12 +217,13 @@ class BarBuilder:
     def _close_gaps(self, firsts: dict[str, datetime]) -> list[Gap]:
         closed = []
         for symbol, first in firsts.items():
-            opened = self._open_gaps.pop(symbol, None)
+            opened = self._open_gaps.get(symbol)
             if opened is None:
                 continue
             start, cause = opened
             if first <= start:
-                continue
+                continue  # a replayed/stale packet: the gap stays open until data newer than its start
+            del self._open_gaps[symbol]
             gap = Gap(symbol, start, first, cause)
             closed.append(gap)
             self.gaps.append(gap)
@@ -242,7 +243,11 @@ class BarBuilder:
             event = pl.coalesce(event.forward_fill(), pl.lit(self.market_clock).cast(_US))
         else:
             event = event.forward_fill()
-        slim = slim.with_columns(event.alias("_t")).with_columns(pl.col("_t").alias("exchange_timestamp"))
+        slim = slim.with_columns(pl.col("exchange_timestamp").is_not_null().alias("_stamped"), event.alias("_t"))
+        slim = slim.with_columns(pl.col("_t").alias("exchange_timestamp"))
+        if self._open_gaps:
+            # while a symbol's gap is open its unstamped packets have no trustworthy time: not in its bars
+            slim = slim.filter(pl.col("_stamped") | ~pl.col("symbol").is_in(list(self._open_gaps)))
         if "polled" not in slim.columns:
             slim = slim.with_columns(pl.lit(False).alias("polled"))
         slim = slim.filter(pl.col("_t").is_not_null() & pl.col("last_price").is_not_null())
@@ -252,7 +257,7 @@ class BarBuilder:
         polled = slim.filter(pl.col("polled"))
         closed: list[Gap] = []
         if not live.is_empty():
-            firsts = live.group_by("symbol").agg(pl.col("_t").min())
+            firsts = live.filter(pl.col("_stamped")).group_by("symbol").agg(pl.col("_t").min())
             first_map = dict(zip(firsts["symbol"].to_list(), firsts["_t"].to_list(), strict=True))
             if self.backfill_from_open:
                 self._late_start(first_map)
@@ -268,7 +273,7 @@ class BarBuilder:
         newest = slim["_t"].max()
         if self.market_clock is None or newest > self.market_clock:
             self.market_clock = newest
-        self._pending.append(slim)
+        self._pending.append(slim.drop("_stamped"))
         return closed
 
     def boundary(self) -> datetime | None:

@@ -24,7 +24,7 @@ from tradesig.store.bars import BAR_SCHEMA
 
 log = logging.getLogger(__name__)
 
-QUOTE_INTERVAL = 1.0  # seconds: Kite's 1 request/s on /quote
+QUOTE_INTERVAL = 1.05  # seconds: Kite allows 1 request/s on /quote; a margin for window edges
 HISTORICAL_INTERVAL = 0.4  # seconds: Kite allows 3 requests/s on historical; a margin for window edges
 MAX_QUOTE_INSTRUMENTS = 500  # Kite /quote accepts up to 500 instruments per request
 
