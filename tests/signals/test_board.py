@@ -211,3 +211,11 @@ def test_bar_end_caps_at_close():
     assert bar_end(datetime(2024, 6, 4, 15, 15, tzinfo=IST), "1h").astimezone(IST).time().isoformat() == "15:30:00"
     assert bar_end(datetime(2024, 6, 4, 14, 15, tzinfo=IST), "1h").astimezone(IST).hour == 15
     assert bar_end(datetime(2024, 6, 4, 9, 15, tzinfo=IST), "5m").astimezone(IST).minute == 20
+
+
+def test_orb_unavailable_for_the_2009_session():
+    df = pl.read_parquet(shared_file("intraday/nifty50_1min_2009.parquet")).head(700)
+    bars = conform(df.select(pl.lit("NIFTY").alias("symbol"), pl.col("ts").dt.convert_time_zone("UTC"),
+                             "open", "high", "low", "close"))
+    r = evaluate_board(bars, interval="1m").reading("orb")
+    assert r.call is Call.UNAVAILABLE and "starts 09:55, not 09:15" in r.reason

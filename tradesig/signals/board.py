@@ -410,10 +410,16 @@ def _orb(fr: _Frame, p: BoardParams, bar_minutes: int) -> _Signal:
     with np.errstate(invalid="ignore", divide="ignore"):
         conf = _scaled(np.where(buy, (c - rh) / width, (rl - c) / width))
 
+    starts = np.flatnonzero(fr.session_start)
+    first_minute = np.repeat(fr.minute[starts], np.diff(np.append(starts, len(c)))) if len(c) else fr.minute
+
     def reason(i: int) -> str:
         if not avail[i]:
             if bar_minutes > p.orb_minutes:
                 return f"interval {bar_minutes}m is coarser than the {p.orb_minutes}-minute opening range"
+            if first_minute[i] != 9 * 60 + 15:
+                hh, mm = divmod(int(first_minute[i]), 60)
+                return f"session's first bar starts {hh:02d}:{mm:02d}, not 09:15: no opening range"
             return f"opening range ({p.orb_minutes} min from 09:15) not complete"
         return f"close {_fmt(c[i])} vs opening range {_fmt(rl[i])}-{_fmt(rh[i])}"
 
