@@ -9,6 +9,7 @@ is plain HTTP/1.1 with keep-alive. Nothing here knows about Kite: :class:`HttpAp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -173,7 +174,9 @@ class Server:
                 _, pending = await asyncio.wait(list(self._tasks), timeout=2.0)
                 for t in pending:
                     t.cancel()
-            await self._server.wait_closed()
+            # Python 3.11.x's wait_closed may wait for connections it still counts as active: bound it
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
