@@ -527,3 +527,15 @@ def test_random_text_never_raises(text):
     message = kp.decode_text(text)
     assert isinstance(message.type, str)
     assert (message.error is None) == (message.type != "invalid")
+
+
+def test_truncated_full_packet_is_not_misread_as_a_quote(official):
+    """The official parser decodes a full packet cut to 44 bytes as a quote; we drop it and say why."""
+    full, quote = _good_packets(2)
+    frame = kp.encode_packets([quote]) + struct.pack(">H", kp.FULL_LEN) + full[: kp.QUOTE_LEN]
+    frame = struct.pack(">H", 2) + frame[2:]
+    assert [t["mode"] for t in official._parse_binary(frame)] == ["quote", "quote"]
+    decoded = kp.decode_frame(frame)
+    assert [t["mode"] for t in decoded.ticks.to_dicts()] == ["quote"]
+    assert decoded.errors == ["peer sent a malformed ticker frame: packet 1 declares 184 bytes but only 44 remain "
+                              "(truncated; 1 of 2 packets lost)"]
