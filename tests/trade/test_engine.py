@@ -145,3 +145,24 @@ def test_kill_switch_flattens_and_blocks(tmp_path, hourly, instruments):
     assert closed, [p.exit_reason for p in h.engine.closed]
     assert all(p.quantity == 0 for p in h.broker.positions())
     assert any(e["kind"] == "decision" and e["action"] == "block" for e in h.events) or len(h.engine.closed) == 1
+
+
+def test_profit_lock_exits_below_the_trailing_floor(hourly, instruments):
+    base = Settings()
+    s = dataclasses.replace(base, strategy=dataclasses.replace(base.strategy, profit_lock=True))
+    result = run_backtest(s, {"NIFTY": hourly}, start=date(2024, 1, 1), end=date(2024, 8, 23), instruments=instruments)
+    locks = [e for e in result.events if e["kind"] == "exit_signal" and e["reason"] == "profit_lock"]
+    assert locks, "some 2024 trades give back profit after arming the lock"
+    for e in locks:
+        assert e["peak_pct"] >= 10.0
+        steps = int((e["peak_pct"] - 10.0) // 1.0)
+        assert e["floor_pct"] == 5.0 + steps and e["profit_pct"] < e["floor_pct"]
+    assert {t["exit_reason"] for t in result.trades} >= {"profit_lock"}
+
+
+def test_daily_loss_flatten_option(hourly, bank_hourly, instruments):
+    base = Settings()
+    s = dataclasses.replace(base, risk=dataclasses.replace(base.risk, max_daily_loss=1.0, flatten_on_daily_loss=True))
+    result = run_backtest(s, {"NIFTY": hourly, "BANKNIFTY": bank_hourly}, start=date(2024, 1, 1),
+                          end=date(2024, 3, 1), instruments=instruments)
+    assert result.trades and all(t["exit_reason"] == "daily_loss" for t in result.trades)
