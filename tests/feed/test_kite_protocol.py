@@ -539,3 +539,15 @@ def test_truncated_full_packet_is_not_misread_as_a_quote(official):
     assert [t["mode"] for t in decoded.ticks.to_dicts()] == ["quote"]
     assert decoded.errors == ["peer sent a malformed ticker frame: packet 1 declares 184 bytes but only 44 remain "
                               "(truncated; 1 of 2 packets lost)"]
+
+
+def test_deeply_nested_text_is_reported_not_raised():
+    message = kp.decode_text("[" * 100_000 + "]" * 100_000)
+    assert message.type == "invalid" and message.error.startswith("peer sent")
+
+
+def test_encoder_accepts_epoch_seconds_and_rejects_text_times():
+    body = kp.encode_index_full({"instrument_token": 256265, "exchange_timestamp": 1717473600})
+    assert struct.unpack_from(">I", body, 28)[0] == 1717473600
+    with pytest.raises(ProtocolError):
+        kp.encode_index_full({"instrument_token": 256265, "exchange_timestamp": "09:30"})

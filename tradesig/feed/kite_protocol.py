@@ -718,8 +718,8 @@ def decode_text(text: str | bytes) -> TextMessage:
                                f"peer sent a text message that is not UTF-8: {exc}")
     try:
         obj = json.loads(text)
-    except ValueError as exc:
-        return TextMessage("invalid", None, text, f"peer sent a text message that is not JSON: {exc}")
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
+        return TextMessage("invalid", None, text, f"peer sent a text message that is not JSON we can read: {exc}")
     if not isinstance(obj, dict):
         return TextMessage("invalid", None, text, "peer sent a JSON text message that is not an object")
     kind = obj.get("type")
@@ -765,7 +765,7 @@ def _epoch(value: Any, what: str) -> int:
         return _u32(int(value.timestamp()), what)
     if isinstance(value, np.datetime64):
         return _u32(int(value.astype("datetime64[s]").astype(np.int64)), what)
-    return _u32(int(value), what)
+    return _u32(value, what)
 
 
 def _ohlc(tick: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
