@@ -323,3 +323,23 @@ def test_listener_on_ipv6_loopback():
     t.start()
     assert listener.wait(30) == "V6"
     t.join()
+
+
+def test_check_across_midnight_friday_and_holiday_eve(tmp_path, fake):
+    # 23:30 IST login: still valid after midnight, dead at 06:00
+    loaded, clock = _logged_in(tmp_path, fake, when=ist(2026, 11, 18, 23, 30))
+    clock.set(ist(2026, 11, 19, 0, 30))
+    assert check_token(loaded, clock=clock, sim_url=fake.url).status == "valid"
+    clock.set(ist(2026, 11, 19, 5, 59))
+    assert check_token(loaded, clock=clock, sim_url=fake.url, offline=True).status == "valid"
+    clock.set(ist(2026, 11, 19, 6, 0))
+    assert check_token(loaded, clock=clock, sim_url=fake.url).status == "expired"
+    # Friday 09:00 login: the Monday 08:50 timer finds it expired (since Saturday 06:00)
+    loaded, clock = _logged_in(tmp_path, fake, when=ist(2026, 11, 20, 9, 0))
+    clock.set(ist(2026, 11, 23, 8, 50))
+    res = check_token(loaded, clock=clock, sim_url=fake.url)
+    assert (res.status, res.expires_at) == ("expired", ist(2026, 11, 21, 6, 0))
+    # holiday eve (Mon 23 Nov 2026; Tue 24 is an NSE holiday): dead by the next trading morning (Wed 25)
+    loaded, clock = _logged_in(tmp_path, fake, when=ist(2026, 11, 23, 15, 45))
+    clock.set(ist(2026, 11, 25, 8, 50))
+    assert check_token(loaded, clock=clock, sim_url=fake.url).status == "expired"
