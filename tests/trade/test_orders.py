@@ -86,7 +86,7 @@ def test_timeout_after_accept_is_reconciled_not_duplicated(broker, clock, book):
     c = book.option("NIFTY", book.expiries("NIFTY", clock.now().date())[0], 24000, "PE")
     leg = om.execute_leg(c, "SELL", 65, "b1", "M", "E")
     assert leg.status == "COMPLETE" and leg.filled == 65
-    tagged = [o for o in broker.orders() if o.tag == "tsb1ME00"]
+    tagged = [o for o in broker.orders() if o.tag == "tsb1ME000"]
     assert len(tagged) == 1  # exactly one order despite the timeout
     assert [k for k, _ in events if k.startswith("order_")][:2] == ["order_timeout", "order_reconciled"]
 
@@ -97,7 +97,7 @@ def test_timeout_before_accept_is_retried_once(broker, clock, book):
     c = book.option("NIFTY", book.expiries("NIFTY", clock.now().date())[0], 24000, "PE")
     leg = om.execute_leg(c, "BUY", 65, "b2", "H", "E")
     assert leg.filled == 65
-    assert len([o for o in broker.orders() if o.tag == "tsb2HE00"]) == 1
+    assert len([o for o in broker.orders() if o.tag == "tsb2HE000"]) == 1
 
 
 def test_unreachable_broker_gives_up_without_placing(broker, clock, book):
@@ -156,3 +156,16 @@ def test_exit_main_first_and_keeps_hedge_when_main_fails(broker, clock, book):
     assert not failed.ok and failed.hedge.filled == 0
     net = {p.tradingsymbol: p.quantity for p in broker.positions()}
     assert net[main.tradingsymbol] == -65 and net[hedge.tradingsymbol] == 65  # hedge kept: no naked short
+
+
+def test_retried_exit_gets_a_new_tag(broker, clock, book):
+    om = _manager(broker, clock)
+    exp = book.expiries("NIFTY", clock.now().date())[0]
+    main, hedge = book.option("NIFTY", exp, 24000, "PE"), book.option("NIFTY", exp, 23800, "PE")
+    assert om.enter_basket(main, hedge, 65, "b7").ok
+    broker.faults.reject_symbols.add(main.tradingsymbol)
+    assert not om.exit_basket(main, hedge, 65, 65, "b7").ok
+    broker.faults.reject_symbols.clear()
+    assert om.exit_basket(main, hedge, 65, 65, "b7").ok
+    exits = [o.tag for o in broker.orders() if o.tag.startswith("tsb7MX")]
+    assert exits == ["tsb7MX000", "tsb7MX100"]

@@ -331,7 +331,11 @@ class TradeEngine:
                                           "strike": pos.main.strike, "bar_ts": bar["ts"]})
                 self.exit_position(pos.id, "strike_breach")
         self.on_time()
-        event = engine.on_hourly_bar(bar)
+        try:
+            event = engine.on_hourly_bar(bar)
+        except DataError as exc:  # e.g. no listed expiry for the option (a stale instruments dump)
+            self.emit("signal_error", {"symbol": symbol, "bar_ts": bar["ts"], "error": str(exc)})
+            return None
         if event is None:
             return None
         self.signal_events.append(event)
@@ -487,12 +491,14 @@ class TradeEngine:
         now = self.clock.now()
         if self.kill_switch is not None:
             flag = self.kill_switch.engaged()
-            if flag is not None and not self._kill_seen:
-                self._kill_seen = True
-                self.emit("kill_switch", {"action": "seen", "reason": flag.get("reason")})
-                self.reconcile()
-                self.flatten(str(flag.get("reason") or "kill_switch"))
-            elif flag is None:
+            if flag is not None:
+                if not self._kill_seen:
+                    self._kill_seen = True
+                    self.emit("kill_switch", {"action": "seen", "reason": flag.get("reason")})
+                if self.positions:  # again on every check until everything is closed
+                    self.reconcile()
+                    self.flatten(str(flag.get("reason") or "kill_switch"))
+            else:
                 self._kill_seen = False
         local = to_ist(now)
         for pos in list(self.positions.values()):

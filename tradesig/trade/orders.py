@@ -148,10 +148,12 @@ class TagFactory:
         self._counter += 1
         return f"{self._b36(int(self._clock.now().timestamp()))}{self._b36(self._counter % 1296):0>2}"
 
-    @staticmethod
-    def tag(basket_id: str, leg: str, action: str, slice_index: int) -> str:
-        """The tag of one order: ``ts<basket><leg H|M><action E|X><slice>`` (≤ 20 characters)."""
-        tag = f"ts{basket_id}{leg}{action}{slice_index:02d}"
+    @classmethod
+    def tag(cls, basket_id: str, leg: str, action: str, slice_index: int, attempt: int = 0) -> str:
+        """The tag of one order: ``ts<basket><leg H|M><action E|X|U|K><attempt><slice>`` (≤ 20 characters);
+        ``attempt`` (base 36, one character) counts repeated sends of the same leg and action, e.g. an exit
+        retried after a failure, so an old order is never mistaken for the new one."""
+        tag = f"ts{basket_id}{leg}{action}{cls._ALPHABET[attempt % 36]}{slice_index:02d}"
         if len(tag) > 20:
             raise ValueError(f"tag {tag!r} longer than Kite's 20 characters")
         return tag
@@ -216,6 +218,7 @@ class OrderManager:
         self.max_attempts = max_attempts
         self.reconcile_polls = reconcile_polls
         self.tags = TagFactory(clock)
+        self._attempts: dict[tuple[str, str, str], int] = {}
 
     # ------------------------------------------------------------------------------------------ one order
 
@@ -320,13 +323,16 @@ class OrderManager:
         ``leg`` "H" (hedge) or "M" (main); ``action`` "E" (entry) or "X" (exit). A rejection of any slice stops
         the remaining sequential slices. Never raises for a broker refusal: the :class:`LegFill` says so."""
         fill = LegFill(contract, side, quantity)
+        key = (basket_id, leg, action)
+        attempt = self._attempts.get(key, 0)
+        self._attempts[key] = attempt + 1
         plan = plan_slices(quantity, contract.lot_size, self.freeze_quantity(contract.symbol),
                            autoslice=self.broker.supports_autoslice)
         chunks = [(quantity, True)] if plan.mode == "autoslice" else [(q, False) for q in plan.slices]
         total_value = 0.0
         sources: set[str] = set()
         for index, (qty, auto) in enumerate(chunks):
-            request = self._request(contract, side, qty, self.tags.tag(basket_id, leg, action, index))
+            request = self._request(contract, side, qty, self.tags.tag(basket_id, leg, action, index, attempt))
             try:
                 ids = self.place(request, autoslice=auto)
             except OrderRejected as exc:
