@@ -295,3 +295,24 @@ def test_csv_roundtrip_and_rejections_property(tmp_path_factory, rows):
     got = ist_local(store.read_bars("NIFTY", "1m"))
     minutes = [(t.hour * 60 + t.minute - 555) for t in got["ts"]]
     assert list(zip(minutes, got["open"], got["high"], got["low"], got["close"], strict=True)) == sorted(want_ok)
+
+
+def test_all_hourly_and_4h_bars_of_the_year_match_direct_polars(imported):
+    home, _ = imported
+    src = pl.read_parquet(shared_file(NIFTY_1M))
+    minute = pl.col("ts").dt.hour().cast(pl.Int32) * 60 + pl.col("ts").dt.minute().cast(pl.Int32)
+    store = Store(home)
+    for interval, step in (("1h", 60), ("4h", 240)):
+        want = (src.filter(minute < 15 * 60 + 30)
+                .with_columns(((minute - 555) // step).alias("slot"), pl.col("ts").dt.date().alias("d"))
+                .group_by("d", "slot", maintain_order=True)
+                .agg(pl.col("ts").first(), pl.col("open").first(), pl.col("high").max(), pl.col("low").min(),
+                     pl.col("close").last())
+                .with_columns(pl.col("ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us")))
+        got = store.read_bars("NIFTY", interval)
+        assert got.height == want.height
+        assert got.select("open", "high", "low", "close").rows() == want.select("open", "high", "low", "close").rows()
+        # bar starts are the session grid: the slot start, not the first minute seen
+        starts = got["ts"].dt.convert_time_zone("Asia/Kolkata").dt.strftime("%H:%M").unique().sort().to_list()
+        assert starts == (["09:15", "10:15", "11:15", "12:15", "13:15", "14:15", "15:15"] if interval == "1h"
+                          else ["09:15", "13:15"])

@@ -115,3 +115,16 @@ def test_coverage_per_session_interval_symbol(tmp_path):
     assert rows == [("regular", "1m", "NIFTY", date(2024, 1, 20), date(2024, 1, 20), 1, 375),
                     ("regular", "15m", "BANKNIFTY", date(2021, 3, 1), date(2021, 3, 1), 1, 25),
                     ("extended", "1m", "NIFTY", date(2024, 1, 20), date(2024, 1, 20), 1, 10)]
+
+
+def test_leftover_temp_files_are_invisible(tmp_path):
+    """A crash between write and rename leaves a .tmp file: readers (glob *.parquet) never see it."""
+    from tradesig.store.db import connect
+
+    store = Store(tmp_path)
+    store.write_bars(minute_bars((2024, 6, 3), "09:15", "09:29"), "1m", "t")
+    partition = tmp_path / "bars" / "interval=1m" / "date=2024-06-03"
+    (partition / ".part-crashed.parquet.tmp").write_bytes(b"PAR1 half written")
+    assert store.read_bars("NIFTY", "1m").height == 15
+    assert connect(tmp_path).execute("select count(*) from bars").fetchone() == (15,)
+    assert store.write_bars(minute_bars((2024, 6, 3), "09:15", "09:30"), "1m", "t") == 1
