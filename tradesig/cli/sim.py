@@ -35,6 +35,9 @@ def serve(
     open_access: bool = typer.Option(False, "--open-access", help="Accept any access token (quick demos)."),
     instruments: Path = typer.Option(None, "--instruments", metavar="FILE", help="Kite NFO/BFO instruments dump "
                                      "(default: ../shared/data/kite/kite_instruments_NFO_BFO_2026-08-18.csv.gz)."),
+    chain: list[Path] = typer.Option(None, "--chain", metavar="FILE", help="Real option-chain snapshots (Parquet) "
+                                     "priced from where they hold the replayed day (default: the NIFTY snapshots "
+                                     "in ../shared/data/options); other options: Black-Scholes, modelled."),
     fault: list[str] = typer.Option(None, "--fault", metavar="KIND[,key=value]", help="Inject a fault, e.g. "
                                     "'stall,at=10:30,seconds=20', 'drop,at=11:00', 'expire_token,at=12:00', "
                                     "'rate_limit,seconds=60', 'delay,seconds=2,count=5', 'reject_next_order', "
@@ -85,7 +88,8 @@ def serve(
 
     serve_from_options(settings, data_files=list(data or []), day=d, speed=speed, start=t, port=port,
                        redirect_url=redirect_url, api_key=api_key, api_secret=api_secret, open_access=open_access,
-                       instruments=instruments, faults=list(fault or []), linger=None if forever else linger,
+                       instruments=instruments, chain=list(chain) if chain else None, faults=list(fault or []),
+                       linger=None if forever else linger,
                        rate_limits=not no_rate_limits, wait_for_client=wait_for_client, seed=seed,
                        ticks_per_bar=ticks_per_bar, capital=capital, announce=announce)
 

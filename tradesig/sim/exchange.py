@@ -39,6 +39,7 @@ from tradesig.clock import IST, Clock, SystemClock, parse_datetime_ist
 from tradesig.errors import DataError, redact
 from tradesig.feed import kite_protocol as kp
 from tradesig.market import INDICES
+from tradesig.sim.chain import ChainSnapshots, default_chain_files
 from tradesig.sim.data import MarketData, load_bars, synthetic_data
 from tradesig.sim.instruments import Catalog, build_catalog, index_rows, read_dump
 from tradesig.sim.market import INTERVAL_MINUTES, MarketState
@@ -82,7 +83,9 @@ class SimConfig:
     ``day``: IST date to replay (None: the last date in the data, or the next weekday for synthetic data);
     ``start``: IST time the replay begins (None: the first bar); ``speed``: sim seconds per wall second;
     ``latency_ms`` of order processing in sim time; ``capital`` rupees; ``rate``/``iv`` annualised decimals for
-    the futures/options model; ``freeze`` index key → freeze quantity (units); ``faults``: fault specs applied
+    the futures/options model; ``chain_files``: real option-chain snapshots (None: the NIFTY snapshots in
+    ../shared/data/options when present; used only for a day they hold); ``freeze`` index key → freeze
+    quantity (units); ``faults``: fault specs applied
     at start (with ``at`` = "HH:MM[:SS]" IST sim time: scheduled); ``wait_for_client``: sim time stands still
     until the first ticker client sets a mode (or 1 s after its first subscription), so that it sees the
     replay from its first tick.
@@ -97,6 +100,7 @@ class SimConfig:
     redirect_url: str = DEFAULT_REDIRECT_URL
     open_access: bool = False
     instruments_dump: Path | None = None
+    chain_files: list[Path] | None = None
     ticks_per_bar: int = DEFAULT_TICKS_PER_BAR
     seed: int = 0
     rate: float = 0.065
@@ -168,8 +172,10 @@ class SimExchange:
         rows = read_dump(dump) if dump else []
         self.catalog: Catalog = build_catalog(rows, self.day, spots) if rows else Catalog(index_rows())
         self.instruments_source = str(dump) if dump else None
+        chain_files = default_chain_files() if config.chain_files is None else list(config.chain_files)
+        self.chain = None if self.synthetic else ChainSnapshots.load(chain_files, self.day)
         self.market = MarketState(self.data, self.catalog, self.day, rate=config.rate, iv=config.iv,
-                                  seed=config.seed)
+                                  seed=config.seed, chain=self.chain)
         self.market.seed_before(int(start_dt.timestamp()))
         self.clock = ReplayClock(start_dt, config.speed, self.wall)
         self.orders = OrderBook(self.catalog, self.market, freeze=dict(config.freeze), capital=config.capital,
@@ -557,10 +563,12 @@ class SimExchange:
             "access_tokens_issued": len(self._access_tokens),
             "faults": self.active_faults(),
             "stats": dict(self.stats),
-            "models": {"futures": f"cost of carry F = S*exp(r*t), r = {self.config.rate}",
-                       "options": f"Black-Scholes from spot, flat IV {self.config.iv}, r = {self.config.rate} "
-                                  "(modelled)",
-                       "volume_oi": "0: the data holds none",
+            "models": {"futures": f"cost of carry F = S*exp(r*t), r = {self.config.rate} (modelled)",
+                       "options": (f"real chain snapshots for {len(self.chain)} contracts "
+                                   f"({', '.join(self.chain.sources)}) from their first snapshot on; otherwise "
+                                   if self.chain else "")
+                       + f"Black-Scholes from spot, flat IV {self.config.iv}, r = {self.config.rate} (modelled)",
+                       "volume_oi": "from chain snapshots where present; otherwise 0: the data holds none",
                        "depth": "5 levels one tick apart, 5-40 lots each (sim liquidity model)"},
         }
 
@@ -985,7 +993,8 @@ def serve_until_signalled(exchange: SimExchange, host: str = "127.0.0.1", port: 
 
 def serve_from_options(settings: Any, *, data_files: list[Path], day: date | None, speed: float, start: time | None,
                        port: int, redirect_url: str | None, api_key: str, api_secret: str, open_access: bool,
-                       instruments: Path | None, faults: list[str], linger: float | None, rate_limits: bool,
+                       instruments: Path | None, chain: list[Path] | None, faults: list[str],
+                       linger: float | None, rate_limits: bool,
                        wait_for_client: bool, seed: int, ticks_per_bar: int, capital: float,
                        announce: Any = None) -> None:
     """``tradesig sim serve``: build a :class:`SimConfig` from the settings (``backtest.rate``/``iv``,
@@ -995,7 +1004,8 @@ def serve_from_options(settings: Any, *, data_files: list[Path], day: date | Non
     config = SimConfig(
         data_files=list(data_files), day=day, speed=speed, start=start, api_key=api_key, api_secret=api_secret,
         redirect_url=redirect_url or settings.kite.redirect_url, open_access=open_access,
-        instruments_dump=instruments, ticks_per_bar=ticks_per_bar, seed=seed, rate=settings.backtest.rate,
+        instruments_dump=instruments, chain_files=chain, ticks_per_bar=ticks_per_bar, seed=seed,
+        rate=settings.backtest.rate,
         iv=settings.backtest.iv, capital=capital, latency_ms=settings.paper.latency_ms, rate_limits=rate_limits,
         wait_for_client=wait_for_client,
         freeze={k: v.freeze_quantity for k, v in settings.instruments.items()} or SimConfig().freeze,

@@ -9,7 +9,9 @@ derivatives of NIFTY, BANKNIFTY and SENSEX are **rebased** (docs/sim.md, "Instru
   it to the previous trading day — tradesig.calendar when present). Later expiries, and every future, keep their
   distance in months from the dump's current month and land on the last expiry weekday of that month.
 * Strikes move by a whole multiple of 100 points so that the centre of the dump's nearest chain (its median
-  strike) lands on the replayed day's opening spot — the ATM strikes exist whatever the index level.
+  strike) lands on the replayed day's opening spot — the ATM strikes exist whatever the index level — unless the
+  spot is already within 2 % of that centre (then strikes stay the dump's own, so that a replay of the dump's own
+  dates matches real chain snapshots contract for contract).
 * Tradingsymbols are regenerated in Kite's format: futures ``NIFTY24JUNFUT``; monthly options (the last expiry of
   a month) ``NIFTY24JUN22000CE``; weekly options ``NIFTY2460422000CE`` (YY, month code 1–9/O/N/D, DD).
 * Instrument tokens, exchange tokens, lot sizes and tick sizes are the dump's own. Other underlyings in the dump
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import calendar as _stdcal
 import csv
-import gzip
 import io
 import statistics
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ COLUMNS = ["instrument_token", "exchange_token", "tradingsymbol", "name", "last_
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 WEEKLY_MONTH_CODE = "123456789OND"
 STRIKE_SHIFT_UNIT = 100
+#: strikes are shifted only when the spot is this far (fraction) from the centre of the dump's nearest chain
+STRIKE_SHIFT_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -165,18 +168,18 @@ def tradingsymbol(name: str, expiry: date, instrument_type: str, strike: float =
 # ------------------------------------------------------------------------------------------------------ catalog
 
 
-def read_dump(path: Path) -> list[dict[str, str]]:
-    """Rows of a Kite instruments CSV (optionally gzipped). Raises :class:`DataError` when unreadable."""
+def read_dump(path: Path, names: tuple[str, ...] = tuple(INDICES)) -> list[dict[str, str]]:
+    """Rows (all values as text) of a Kite instruments CSV, optionally gzipped, whose ``name`` is in ``names``
+    (default: the three indices). Raises :class:`DataError` when unreadable or not a Kite dump."""
+    import polars as pl
+
     try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except OSError as exc:
+        df = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
         raise DataError(f"cannot read instruments dump {path}: {exc}") from None
-    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
-    if rows and set(COLUMNS) - set(rows[0]):
+    if set(COLUMNS) - set(df.columns):
         raise DataError(f"{path} is not a Kite instruments dump", f"columns: {', '.join(COLUMNS)}")
-    return rows
+    return df.filter(pl.col("name").is_in(list(names))).to_dicts()
 
 
 class Catalog:
@@ -262,7 +265,9 @@ def _rebase(symbol: str, rows: list[dict[str, str]], day: date, spot: float, rul
     nearest = [float(r["strike"]) for r in rows if r["instrument_type"] != "FUT"
                and date.fromisoformat(r["expiry"]) == (opt_expiries[0] if opt_expiries else dump_day)]
     centre = statistics.median(nearest) if nearest else spot
-    shift = round((spot - centre) / STRIKE_SHIFT_UNIT) * STRIKE_SHIFT_UNIT
+    shift = 0.0
+    if abs(spot - centre) > STRIKE_SHIFT_TOLERANCE * spot:
+        shift = round((spot - centre) / STRIKE_SHIFT_UNIT) * STRIKE_SHIFT_UNIT
     all_new = set(mapping.values()) | {by_month(e) for e in expiries}
     # a rebased expiry is "monthly" (named YYMON) when no later rebased expiry falls in its month
     monthly_names = {e for e in all_new if not any(o > e and (o.year, o.month) == (e.year, e.month) for o in all_new)}

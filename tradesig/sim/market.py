@@ -9,11 +9,13 @@ Models (docs/sim.md, "Prices"):
   previous close there; the official parser's ``change`` is computed against it).
 * Futures: cost of carry, ``F = S·e^(r·τ)``, r = ``backtest.rate`` (6.5 %/year), τ = ACT/365 years to the
   expiry's 15:30 IST close; rounded to the contract's tick size. **Modelled**.
-* Options: Black-Scholes (:func:`tradesig.pricing.black_scholes`) from spot with a flat IV ``backtest.iv``
-  (15 %/year) and the same r and τ; rounded to 0.05, at least 0.05. **Modelled** — no real chain snapshot in
-  ``shared/data/options`` shares a date with any replayable bar file.
+* Options: from real chain snapshots (:mod:`tradesig.sim.chain`: the latest snapshot's LTP, OI and volume) where
+  a chain file holds the contract on the replayed day; otherwise Black-Scholes (:func:`tradesig.pricing.
+  black_scholes`) from spot with a flat IV ``backtest.iv`` (15 %/year) and the same r and τ, rounded to 0.05, at
+  least 0.05 — **modelled**.
 * Day OHLC of a derivative: its price at the day's open/high/low spot (high and low swap for puts).
-* Volume, OI, last traded quantity and average traded price are **0**: the data holds none (never invented).
+* Volume, OI, last traded quantity and average traded price are **0** unless a chain snapshot holds them: the
+  data holds none (never invented).
 * Depth (tradable instruments): 5 levels each side one tick apart around LTP (bid = LTP − 1 tick, ask = LTP +
   1 tick); each level holds 5–40 lots, seeded per (instrument, minute, level). This is the sim's liquidity
   model, used for matching and partial fills, not market data.
@@ -30,6 +32,7 @@ import numpy as np
 
 from tradesig.clock import IST
 from tradesig.pricing import black_scholes, year_fraction
+from tradesig.sim.chain import ChainSnapshots
 from tradesig.sim.data import BarSeries, MarketData
 from tradesig.sim.instruments import Catalog, Instrument
 
@@ -88,8 +91,9 @@ class MarketState:
     """
 
     def __init__(self, data: MarketData, catalog: Catalog, day: date, *, rate: float = 0.065, iv: float = 0.15,
-                 seed: int = 0) -> None:
+                 seed: int = 0, chain: ChainSnapshots | None = None) -> None:
         self.data = data
+        self.chain = chain
         self.catalog = catalog
         self.day = day
         self.rate = rate
@@ -151,8 +155,21 @@ class MarketState:
         premium = black_scholes(spot, ins.strike, tau, self.rate, self.iv, ins.instrument_type)
         return max(round_to_tick(premium, ins.tick_size or 0.05), ins.tick_size or 0.05)
 
+    def _chain(self, ins: Instrument, now: datetime) -> tuple[float, int, int] | None:
+        """(ltp, oi, volume) from a real chain snapshot, for an option the chain file holds; else None."""
+        if self.chain is None or ins.instrument_type not in ("CE", "PE") or ins.expiry is None:
+            return None
+        return self.chain.quote((ins.underlying, ins.expiry, ins.strike, ins.instrument_type), int(now.timestamp()))
+
+    def is_modelled(self, ins: Instrument, now: datetime) -> bool:
+        """True when the instrument's price comes from a model (futures; options without a chain snapshot)."""
+        return not ins.is_index and self._chain(ins, now) is None
+
     def price(self, ins: Instrument, now: datetime) -> float | None:
         """LTP (rupees) of any catalog instrument at sim time ``now``; None when its underlying has no data."""
+        real = self._chain(ins, now)
+        if real is not None:
+            return real[0]
         if ins.is_index:
             st = self.index.get(ins.instrument_token)
             return None if st is None or st.ltp == 0 else st.ltp / 100.0
@@ -170,6 +187,11 @@ class MarketState:
         lo = st.low if st.started else st.ltp
         if ins.is_index:
             return {"open": o / 100, "high": h / 100, "low": lo / 100, "close": st.prev_close / 100}
+        if self._chain(ins, now) is not None:
+            ohlc = self.chain.day_ohlc((ins.underlying, ins.expiry, ins.strike, ins.instrument_type),
+                                       int(now.timestamp()))
+            if ohlc is not None:
+                return ohlc
         open_at = datetime.combine(self.day, time(9, 15), IST)
         prev_at = datetime.combine(self.day - timedelta(days=1), CLOSE_TIME, IST)
         ltp = self.derivative_price(ins, st.ltp / 100, now)
@@ -211,6 +233,7 @@ class MarketState:
         depth = self.depth(ins, ltp, now)
         st = self.index.get(ins.instrument_token if ins.is_index else self.underlying_token.get(ins.underlying, -1))
         ts = st.ts if st is not None and st.ts else int(now.timestamp())
+        _, oi, volume = self._chain(ins, now) or (0.0, 0, 0)
         return {
             "instrument_token": ins.instrument_token,
             "timestamp": _ist_text(int(now.timestamp())),
@@ -219,9 +242,9 @@ class MarketState:
             "last_quantity": 0,
             "buy_quantity": sum(int(d["quantity"]) for d in depth["buy"]),
             "sell_quantity": sum(int(d["quantity"]) for d in depth["sell"]),
-            "volume": 0,
+            "volume": volume,
             "average_price": 0,
-            "oi": 0,
+            "oi": oi,
             "oi_day_high": 0,
             "oi_day_low": 0,
             "net_change": round(ltp - ohlc["close"], 2) if ohlc["close"] else 0,
@@ -256,12 +279,13 @@ class MarketState:
                 d["exchange_timestamp"] = datetime.fromtimestamp(st.ts or int(now.timestamp()), IST)
             return d
         depth = self.depth(ins, ltp, now)
-        d.update({"last_traded_quantity": 0, "average_traded_price": 0.0, "volume_traded": 0,
+        _, oi, volume = self._chain(ins, now) or (0.0, 0, 0)
+        d.update({"last_traded_quantity": 0, "average_traded_price": 0.0, "volume_traded": volume,
                   "total_buy_quantity": sum(int(x["quantity"]) for x in depth["buy"]),
                   "total_sell_quantity": sum(int(x["quantity"]) for x in depth["sell"]),
                   "ohlc": ohlc, "change": change})
         if mode == "full":
-            d.update({"last_trade_time": ts, "oi": 0, "oi_day_high": 0, "oi_day_low": 0,
+            d.update({"last_trade_time": ts, "oi": oi, "oi_day_high": 0, "oi_day_low": 0,
                       "exchange_timestamp": ts, "depth": depth})
         return d
 
