@@ -219,3 +219,19 @@ def test_orb_unavailable_for_the_2009_session():
                              "open", "high", "low", "close"))
     r = evaluate_board(bars, interval="1m").reading("orb")
     assert r.call is Call.UNAVAILABLE and "starts 09:55, not 09:15" in r.reason
+
+
+def test_daily_bars_given_explicitly(nifty_15m):
+    daily = pl.read_csv(shared_file("daily/nifty50_daily_derived_from_1min_2024-01-01_2024-08-23.csv"),
+                        try_parse_dates=True)
+    assert daily.schema["date"] == pl.Date
+    with_daily = evaluate_board(upto(nifty_15m, datetime(2024, 6, 4, 12, 15, tzinfo=IST)), interval="15m",
+                                daily=daily)
+    derived = evaluate_board(upto(nifty_15m, datetime(2024, 6, 4, 12, 15, tzinfo=IST)), interval="15m")
+    assert "P 23235.62" in with_daily.reading("pivots").reason
+    assert with_daily.reading("pivots").reason == derived.reading("pivots").reason
+    assert with_daily.reading("camarilla").reason == derived.reading("camarilla").reason
+    # the first session of the series has a previous session only when daily bars are given
+    first = evaluate_board(nifty_15m.head(3), interval="15m", daily=daily)
+    assert first.reading("pivots").call is not Call.UNAVAILABLE
+    assert evaluate_board(nifty_15m.head(3), interval="15m").reading("pivots").call is Call.UNAVAILABLE
