@@ -368,22 +368,26 @@ BEARISH_PATTERNS: dict[str, str] = {
 }
 
 
+#: Labels of the candle patterns, indexed by the ``pattern`` array of :func:`candle_patterns`.
+CANDLE_LABELS: list[str] = [*BULLISH_PATTERNS.values(), *BEARISH_PATTERNS.values()]
+
+
 def candle_patterns(open_: FloatArray, high: FloatArray, low: FloatArray,
-                    close: FloatArray) -> tuple[np.ndarray, list[str | None]]:
-    """TA-Lib candlestick patterns on each bar: ``(direction, name)``.
+                    close: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+    """TA-Lib candlestick patterns on each bar: ``(direction, pattern)``.
 
     ``direction`` (N,) int8: +1 when any pattern of :data:`BULLISH_PATTERNS` fires (TA-Lib value > 0) and
-    none of :data:`BEARISH_PATTERNS` (value < 0), −1 for the mirror, 0 for none or a conflict. ``name``: the
-    first matching pattern's label (or None). Pattern definitions are TA-Lib's (Nison 1991).
+    none of :data:`BEARISH_PATTERNS` (value < 0), −1 for the mirror, 0 for none or a conflict. ``pattern``
+    (N,) int16: index into :data:`CANDLE_LABELS` of the first matching pattern of the winning side, −1 if none.
+    Pattern definitions are TA-Lib's (after Nison 1991).
     """
     o, h, lo, c = _f64(open_), _f64(high), _f64(low), _f64(close)
     _same_length(o, h, lo, c)
     n = len(c)
-    bull = np.zeros(n, dtype=bool)
-    bear = np.zeros(n, dtype=bool)
-    names: list[str | None] = [None] * n
+    bull_id = np.full(n, -1, dtype=np.int16)
+    bear_id = np.full(n, -1, dtype=np.int16)
     if n == 0:
-        return np.zeros(0, dtype=np.int8), names
+        return np.zeros(0, dtype=np.int8), bull_id
     cache: dict[str, np.ndarray] = {}
 
     def run(fn: str) -> np.ndarray:
@@ -391,22 +395,15 @@ def candle_patterns(open_: FloatArray, high: FloatArray, low: FloatArray,
             cache[fn] = getattr(talib, fn)(o, h, lo, c)
         return cache[fn]
 
-    bull_name: list[str | None] = [None] * n
-    bear_name: list[str | None] = [None] * n
-    for fn, label in BULLISH_PATTERNS.items():
-        hit = run(fn) > 0
-        for i in np.flatnonzero(hit & ~bull):
-            bull_name[i] = label
-        bull |= hit
-    for fn, label in BEARISH_PATTERNS.items():
-        hit = run(fn) < 0
-        for i in np.flatnonzero(hit & ~bear):
-            bear_name[i] = label
-        bear |= hit
+    for k, fn in enumerate(BULLISH_PATTERNS):
+        bull_id = np.where((bull_id < 0) & (run(fn) > 0), k, bull_id).astype(np.int16)
+    offset = len(BULLISH_PATTERNS)
+    for k, fn in enumerate(BEARISH_PATTERNS):
+        bear_id = np.where((bear_id < 0) & (run(fn) < 0), offset + k, bear_id).astype(np.int16)
+    bull, bear = bull_id >= 0, bear_id >= 0
     direction = np.where(bull & ~bear, 1, np.where(bear & ~bull, -1, 0)).astype(np.int8)
-    for i in np.flatnonzero(direction):
-        names[i] = bull_name[i] if direction[i] > 0 else bear_name[i]
-    return direction, names
+    pattern = np.where(direction > 0, bull_id, np.where(direction < 0, bear_id, -1)).astype(np.int16)
+    return direction, pattern
 
 
 def wick_body(open_: FloatArray, high: FloatArray, low: FloatArray, close: FloatArray,
