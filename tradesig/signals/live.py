@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tradesig.clock import IST, Clock, SystemClock, ist_date
+from tradesig.clock import IST, Clock, ist_date
 from tradesig.errors import BrokerError, ConfigError
 from tradesig.signals.board import Board, board_series
 from tradesig.signals.strategies import ExpiryFn, SignalEvent, WeeklyZoneEngine
@@ -248,14 +248,15 @@ async def follow_async(loaded: LoadedConfig, symbols: Sequence[str], interval: s
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+    from tradesig.feed.follow import follower_clock
     from tradesig.signals.service import _symbols, record_events
 
-    clock = clock or SystemClock()
     stop = stop or asyncio.Event()
     names = _symbols(loaded, symbols)
+    target = url or hub_url(loaded.settings)
+    clock = clock or await asyncio.to_thread(follower_clock, target)
     core = prime(loaded, names, interval, clock, chain, expiry_fn)
     record_events(loaded.home, core.primed_events)
-    target = url or hub_url(loaded.settings)
     shown = target.split("?")[0]
     connected_once = False
     delay = 0.5
@@ -265,7 +266,7 @@ async def follow_async(loaded: LoadedConfig, symbols: Sequence[str], interval: s
                 connected_once, delay = True, 0.5
                 log.info("signals: following %s for %s (%s)", shown, ", ".join(names), interval)
                 await ws.send(json.dumps({"type": "subscribe", "symbols": names}))
-                reader = asyncio.ensure_future(_pump(ws, core, loaded, fmt, echo, stop))
+                reader = asyncio.ensure_future(_pump(ws, core, loaded, fmt, echo, stop, clock))
                 stopper = asyncio.ensure_future(stop.wait())
                 done, _ = await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 for task in (reader, stopper):
@@ -286,12 +287,14 @@ async def follow_async(loaded: LoadedConfig, symbols: Sequence[str], interval: s
 
 
 async def _pump(ws: Any, core: LiveSignals, loaded: LoadedConfig, fmt: str, echo: Callable[[str], None],
-                stop: asyncio.Event) -> None:
+                stop: asyncio.Event, clock: Clock) -> None:
+    from tradesig.feed.follow import observe_message
     from tradesig.signals.service import record_events
 
     async for raw in ws:
         try:
             msg = json.loads(raw)
+            observe_message(clock, msg)
             boards, events = core.on_message(msg)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("signals: skipping malformed hub message: %s", exc)
@@ -321,7 +324,8 @@ async def _pump(ws: Any, core: LiveSignals, loaded: LoadedConfig, fmt: str, echo
 
 def follow(loaded: LoadedConfig, symbols: Sequence[str], interval: str, *, fmt: str = "table",
            chain: pl.DataFrame | None = None, echo: Callable[[str], None] = print) -> None:
-    """Blocking :func:`follow_async` with the system clock, until interrupted (Ctrl-C / SIGTERM)."""
+    """Blocking :func:`follow_async` until interrupted (Ctrl-C / SIGTERM), on the clock the hub calls for
+    (:func:`tradesig.feed.follow.follower_clock`: the sim's market time for a replay, else the system clock)."""
     asyncio.run(follow_async(loaded, symbols, interval, fmt=fmt, chain=chain, echo=echo))
 
 
