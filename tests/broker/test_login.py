@@ -343,3 +343,18 @@ def test_check_across_midnight_friday_and_holiday_eve(tmp_path, fake):
     loaded, clock = _logged_in(tmp_path, fake, when=ist(2026, 11, 23, 15, 45))
     clock.set(ist(2026, 11, 25, 8, 50))
     assert check_token(loaded, clock=clock, sim_url=fake.url).status == "expired"
+
+
+def test_listener_not_held_up_by_an_idle_preconnect():
+    """Browsers open speculative connections that never send a request: the redirect must still get through.
+    (A one-connection-at-a-time server would sit in the idle connection's 15 s read timeout past the budget.)"""
+    listener = RedirectListener("http://127.0.0.1:0/callback").start()
+    port = int(listener.redirect_url.rsplit(":", 1)[1].split("/")[0])
+    idle = socket.create_connection(("127.0.0.1", port))
+    try:
+        t = threading.Thread(target=httpx.get, args=(listener.redirect_url + "?request_token=PC&status=success",))
+        t.start()
+        assert listener.wait(12) == "PC"
+        t.join()
+    finally:
+        idle.close()

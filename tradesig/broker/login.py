@@ -20,10 +20,11 @@ import html
 import ipaddress
 import logging
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -170,26 +171,26 @@ _SUCCESS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>trade
 <body style="font-family:sans-serif;margin:3em"><h1>{title}</h1><p>{body}</p></body></html>"""
 
 
-class _OneShotServer(HTTPServer):
-    timed_out = False
+class _OneShotServer(ThreadingHTTPServer):
+    """One thread per connection, so an idle speculative connection (browsers pre-connect) cannot hold up the
+    redirect request behind it."""
+
+    daemon_threads = True
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
 
-    def handle_timeout(self) -> None:
-        self.timed_out = True
-
 
 class RedirectListener:
     """A one-shot loopback HTTP server on the redirect URL's host and port that waits for the broker's redirect.
 
     ``start()`` binds (port 0 in the redirect URL: any free port; :attr:`redirect_url` then tells which).
-    ``wait(timeout)`` serves requests until one carries a login result on the redirect path, answers it with a
-    small page, closes the socket and returns the token. Other requests (``/favicon.ico``) get 404 and waiting
-    continues. Raises ConfigError (host not loopback, port busy), TokenError (timeout, or the redirect reports a
-    failure). The request line is never logged (it holds the token).
+    ``wait(timeout)`` serves requests (a thread per connection) until one carries a login result on the redirect
+    path, answers it with a small page, closes the socket and returns the token. Other requests (``/favicon.ico``)
+    get 404 and waiting continues. Raises ConfigError (host not loopback, port busy), TokenError (timeout, or the
+    redirect reports a failure). The request line is never logged (it holds the token).
     """
 
     def __init__(self, redirect_url: str, broker: str = "kite", clock: Clock | None = None) -> None:
@@ -212,8 +213,10 @@ class RedirectListener:
         self._port = parts.port or 80
         self._path = parts.path or "/"
         self._clock = clock
-        self._server: HTTPServer | None = None
+        self._server: _OneShotServer | None = None
         self._outcome: RedirectOutcome | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
 
     @property
     def redirect_url(self) -> str:
@@ -250,7 +253,12 @@ class RedirectListener:
                 if outcome is None:
                     self._reply(404, "Not found", "tradesig is waiting for the login redirect.")
                     return
-                listener._outcome = outcome
+                with listener._lock:
+                    if listener._done.is_set():  # one redirect only: a later one is not served
+                        self._reply(409, "Already done", "tradesig already received a login redirect.")
+                        return
+                    listener._outcome = outcome
+                    listener._done.set()
                 if outcome.token:
                     self._reply(200, "tradesig: login received",
                                 "tradesig is completing the login; see the terminal. You can close this tab.")
@@ -277,32 +285,34 @@ class RedirectListener:
         return self
 
     def wait(self, timeout: float) -> str:
-        """Serve until a redirect arrives or ``timeout`` seconds pass (budget kept on the clock's monotonic time;
-        a socket timeout of the remaining budget also ends it); returns the token. Closes the socket always."""
+        """Serve until a redirect arrives or ``timeout`` seconds pass (the budget is kept on the clock's monotonic
+        time; each wait for a request is a real-time wait for the rest of it); returns the token. The listening
+        socket is closed in all cases."""
         if self._server is None:
             self.start()
         server = self._server
         assert server is not None
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name="tradesig-login-listener", daemon=True)
+        thread.start()
         clock = self._clock or SystemClock()
         start = clock.monotonic()
         try:
-            while self._outcome is None:
+            while not self._done.is_set():
                 left = timeout - (clock.monotonic() - start)
-                if left <= 0:
-                    break
-                server.timeout = left
-                server.timed_out = False
-                server.handle_request()
-                if server.timed_out:
+                if left <= 0 or not self._done.wait(left):
                     break
         finally:
+            server.shutdown()
+            thread.join()
             self.close()
-        if self._outcome is None:
+        outcome = self._outcome
+        if outcome is None:
             raise TokenError(f"no login redirect reached {self.redirect_url} within {timeout:g}s",
                              "log in again (tradesig login), or paste the redirect with --redirect-url URL")
-        if self._outcome.token is None:
-            raise TokenError(f"the broker reports the login failed ({self._outcome.error})", "log in again")
-        return self._outcome.token
+        if outcome.token is None:
+            raise TokenError(f"the broker reports the login failed ({outcome.error})", "log in again")
+        return outcome.token
 
     def close(self) -> None:
         if self._server is not None:
