@@ -211,3 +211,18 @@ def test_ticker_modes_heartbeats_drop_and_stall(live):
         assert err.value.rcvd is None  # dropped: no close frame
 
     asyncio.run(run())
+
+
+def test_open_access_accepts_any_token_until_expired():
+    wall = ManualClock(datetime(2026, 11, 20, 4, 0, tzinfo=UTC))
+    sim = SimExchange(SimConfig(day=DAY, start=time(10, 0), open_access=True), wall=wall)
+    with sim.run_in_thread() as handle:
+        kite = KiteConnect("any-key", access_token="any-token", root=handle.rest_url)
+        assert kite.profile()["user_id"] == "SIM001"
+        quotes = kite.ltp("NSE:NIFTY 50", "NSE:NO SUCH", "256265")
+        assert set(quotes) == {"NSE:NIFTY 50", "256265"}  # unknown instruments are left out, as Kite does
+        handle.fault({"kind": "expire_token"})
+        with pytest.raises(exceptions.TokenException):
+            kite.profile()
+        other = KiteConnect("any-key", access_token="a-new-token", root=handle.rest_url)
+        assert other.profile()["user_id"] == "SIM001"
