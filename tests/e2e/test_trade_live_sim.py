@@ -271,7 +271,8 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         history = bars.filter((day.dt.date() >= date(2024, 5, 13)) & (day < datetime(2024, 6, 10, 10, 15, tzinfo=IST)))
         Store(home).write_bars(history, "1m", "test")
         loaded = load_config()
-        runner = build_runner(loaded, "paper", clock=SimFollowClock(sim), symbols=["NIFTY"])
+        runner = build_runner(loaded, "paper", clock=SimFollowClock(sim), symbols=["NIFTY"],
+                              trade_from=datetime.combine(DAY, START, tzinfo=IST))
         runner.engine.orders.poll_interval = 0.05
         first, last = datetime(2024, 6, 10, 10, 15, tzinfo=IST), datetime(2024, 6, 10, 11, 15, tzinfo=IST)
         live = bars.filter((day >= first) & (day < last))

@@ -27,6 +27,11 @@ class Source(str, Enum):
     broker = "broker"
 
 
+class ClockChoice(str, Enum):
+    system = "system"
+    sim = "sim"
+
+
 class ShortFormat(str, Enum):
     table = "table"
     json = "json"
@@ -101,24 +106,28 @@ def start(ctx: typer.Context,
           lots: int = typer.Option(0, "--lots", min=0, help="Lots per leg (0: strategy.lots)."),
           until: str = typer.Option("", "--until", help="Stop at this IST time HH:MM (default: run until "
                                                         "stopped)."),
-          hub: str = typer.Option("", "--hub", help="Hub WebSocket URL (default: ws://<hub.listen>/ws).")) -> None:
+          hub: str = typer.Option("", "--hub", help="Hub WebSocket URL (default: ws://<hub.listen>/ws)."),
+          clock: ClockChoice = typer.Option(ClockChoice.system, "--clock",
+                                            help="system: real time; sim: follow the replayed day of the "
+                                                 "'tradesig sim' at kite.root.")) -> None:
     """Run the engine, following the feed hub (systemd Type=notify: READY, WATCHDOG, STATUS)."""
     from datetime import datetime, time
 
     from tradesig.clock import IST, SystemClock
-    from tradesig.trade.runner import run
+    from tradesig.trade.runner import SimFollowClock, run
     from tradesig.trade.service import parse_strategies
 
     loaded = app_context(ctx).config()
+    engine_clock = SimFollowClock(loaded.settings.kite.root) if clock is ClockChoice.sim else SystemClock()
     stop_at = None
     if until:
         hh, _, mm = until.partition(":")
         if not (hh.isdigit() and mm.isdigit()):
             raise typer.BadParameter(f"not HH:MM: {until!r}", param_hint="--until")
-        today = SystemClock().now().astimezone(IST).date()
+        today = engine_clock.now().astimezone(IST).date()
         stop_at = datetime.combine(today, time(int(hh), int(mm)), tzinfo=IST)
     snap = run(loaded, mode.value, strategies=parse_strategies(strategies), lots=lots or None, until=stop_at,
-               hub_url=hub or None)
+               hub_url=hub or None, clock=engine_clock)
     typer.echo(f"trade {mode.value} stopped: {len(snap['open'])} open, day P&L {snap['day_pnl']:.2f}")
 
 

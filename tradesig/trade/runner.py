@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tradesig.clock import Clock, SystemClock, ist_date
@@ -27,7 +27,7 @@ from tradesig.config import LoadedConfig
 from tradesig.errors import BrokerError
 from tradesig.trade.risk import KillSwitch
 
-__all__ = ["HubReader", "Runner", "build_runner"]
+__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,52 @@ class HubReader(threading.Thread):
                 self.out.put(("status", f"hub disconnected: {exc}"))
                 attempt += 1
                 self._halt.wait(backoff(attempt))
+
+
+class SimFollowClock:
+    """A clock following ``tradesig sim``'s replay time: ``GET <root>/_sim/state`` (``sim_time``, ``speed``),
+    re-read every ``resync_seconds`` of wall time and extrapolated at the sim's speed in between, so the engine's
+    dates, expiries and exits follow the replayed day. ``monotonic()`` is the wall clock's (for waits and rate
+    limits). Raises :class:`BrokerError` when no sim answers at ``root``."""
+
+    def __init__(self, root: str, resync_seconds: float = 30.0) -> None:
+        self.url = root.rstrip("/") + "/_sim/state"
+        self.resync_seconds = resync_seconds
+        self._wall = SystemClock()
+        self._last = None
+        self._sync()
+
+    def _sync(self) -> None:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as resp:  # loopback control endpoint of the sim
+                state = json.loads(resp.read())["data"]
+        except (OSError, ValueError, KeyError, urllib.error.URLError) as exc:
+            raise BrokerError(f"no sim state at {self.url}: {exc}", "start 'tradesig sim serve' or use --clock "
+                                                                    "system") from None
+        when = datetime.fromisoformat(state["sim_time"])
+        self._t0 = when if self._last is None else max(when, self._last)
+        self._m0 = self._wall.monotonic()
+        self._next_sync = self._m0 + self.resync_seconds
+        self.speed = float(state.get("speed") or 1.0)
+
+    def now(self) -> datetime:
+        if self._wall.monotonic() >= self._next_sync:
+            try:
+                self._sync()
+            except BrokerError as exc:
+                log.warning("sim clock: %s (extrapolating)", exc)
+                self._next_sync = self._wall.monotonic() + self.resync_seconds
+        now = self._t0 + timedelta(seconds=(self._wall.monotonic() - self._m0) * self.speed)
+        if self._last is not None and now < self._last:
+            now = self._last
+        self._last = now
+        return now.astimezone(UTC)
+
+    def monotonic(self) -> float:
+        return self._wall.monotonic()
 
 
 def _ts(value: Any) -> datetime:
@@ -156,14 +202,16 @@ class Runner:
 
 def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | None = None, lots: int | None = None,
                  clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep,
-                 notifier: Any = None, symbols: list[str] | None = None) -> Runner:
+                 notifier: Any = None, symbols: list[str] | None = None,
+                 trade_from: datetime | None = None) -> Runner:
     """Construct the engine for ``mode`` ("paper" or "live"): instruments from the broker's instruments dump
     (Kite or the sim), the events log as the event sink, the kill switch of the data home, the signal state
     warmed with the Store's hourly bars of the last ``WARMUP_DAYS`` days, and open positions restored from the
-    previous state file (then reconciled with the broker). Raises TokenError without a valid Kite token."""
+    previous state file (then reconciled with the broker). Signals on bars closing before ``trade_from`` (default:
+    now) are not traded. Raises TokenError without a valid Kite token."""
     from tradesig.store.datasets import Store
     from tradesig.trade.brokers.paper import PaperBroker
-    from tradesig.trade.engine import Position, TradeEngine
+    from tradesig.trade.engine import MinuteBar, Position, TradeEngine, hourly_bar_end
     from tradesig.trade.quotes import BrokerQuotes, SpotBook, TickQuotes
     from tradesig.trade.service import WARMUP_DAYS, event_sink, live_broker, load_state
 
@@ -191,34 +239,45 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
         broker = PaperBroker(settings, clock, _Quotes(), instruments, freeze)
     engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=sleep, emit=emit,
                          symbols=symbols, strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
-                         trade_from=clock.now(), spots=spots)
+                         trade_from=trade_from or clock.now(), spots=spots)
     store = Store(loaded.home)
-    today = ist_date(clock.now())
+    now = clock.now()
+    today = ist_date(now)
+    seeded: dict[str, datetime] = {}
     for sym in symbols:
         bars = store.read_bars(sym, "1h", today - timedelta(days=WARMUP_DAYS), today)
-        from tradesig.trade.engine import hourly_bar_end
-
-        closed = [r for r in bars.iter_rows(named=True) if hourly_bar_end(r["ts"]) <= clock.now()]
+        closed = [r for r in bars.iter_rows(named=True) if hourly_bar_end(r["ts"]) <= now]
         engine.warm_up(sym, closed)
+        # the minutes of the hour in progress (the feed stores them as they close): a restart mid-hour still
+        # builds that hourly bar from all of its minutes
+        since = hourly_bar_end(closed[-1]["ts"]) if closed else None
+        minutes = store.read_bars(sym, "1m", today, today)
+        for row in minutes.iter_rows(named=True):
+            if (since is None or row["ts"] >= since) and row["ts"] + timedelta(minutes=1) <= now:
+                engine.aggregators[sym].add(MinuteBar.from_row(row))
+                seeded[sym] = row["ts"]
     previous = load_state(loaded.home, mode)
     if previous and mode == "live":
         engine.restore(Position.from_dict(p) for p in previous.get("open", []))
         engine.reconcile()
     emit("engine_start", {"mode": mode, "symbols": symbols, "strategies": sorted(engine.strategies),
                           "lots": engine.lots, "restored": len(engine.positions)})
-    return Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, notifier=notifier)
+    runner = Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, notifier=notifier)
+    runner._last_bar.update(seeded)
+    return runner
 
 
 def run(loaded: LoadedConfig, mode: str, *, strategies: list[str] | None = None, lots: int | None = None,
-        until: datetime | None = None, hub_url: str | None = None) -> dict[str, Any]:
-    """Run ``trade start`` until ``until`` (aware) or SIGTERM/SIGINT; returns the final snapshot."""
+        until: datetime | None = None, hub_url: str | None = None, clock: Clock | None = None) -> dict[str, Any]:
+    """Run ``trade start`` until ``until`` (aware) or SIGTERM/SIGINT; returns the final snapshot. ``clock``
+    defaults to the system clock (:class:`SimFollowClock` to follow a sim's replayed day)."""
     import signal
 
     from tradesig.feed.hub import parse_listen
     from tradesig.feed.notify import Notifier
 
     notifier = Notifier()
-    runner = build_runner(loaded, mode, strategies=strategies, lots=lots, notifier=notifier)
+    runner = build_runner(loaded, mode, strategies=strategies, lots=lots, notifier=notifier, clock=clock)
     host, port = parse_listen(loaded.settings.hub.listen)
     url = hub_url or f"ws://{host}:{port}/ws"
     reader = HubReader(url, runner.engine.symbols, runner.queue)
