@@ -62,8 +62,8 @@ def serve(
     from datetime import time
 
     from tradesig.clock import IST, parse_date
-    from tradesig.errors import DataError
-    from tradesig.sim.exchange import serve_from_options
+    from tradesig.errors import DataError, redact
+    from tradesig.sim.exchange import DEFAULT_API_SECRET, serve_from_options
 
     try:
         d = parse_date(day) if day else None
@@ -80,8 +80,8 @@ def serve(
         typer.echo(f"  ticker     {sim.ws_url}        (KiteTicker root)")
         typer.echo(f"  login      {sim.rest_url}/connect/login?api_key={sim.config.api_key}&v=3")
         typer.echo(f"  api key    {sim.config.api_key}")
-        typer.echo(f"  api secret {sim.config.api_secret}" + ("   (open access: any token)"
-                                                             if sim.config.open_access else ""))
+        secret = sim.config.api_secret if sim.config.api_secret == DEFAULT_API_SECRET else redact(sim.config.api_secret)
+        typer.echo(f"  api secret {secret}" + ("   (open access: any token)" if sim.config.open_access else ""))
         typer.echo(f"  control    {sim.rest_url}/_sim/state   POST {sim.rest_url}/_sim/fault")
         typer.echo(f"  clock      starts {sim.clock.now().astimezone(IST):%H:%M:%S} IST"
                    + (", held until the first ticker client" if sim.config.wait_for_client else ""))
