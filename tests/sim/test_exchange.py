@@ -226,3 +226,13 @@ def test_open_access_accepts_any_token_until_expired():
             kite.profile()
         other = KiteConnect("any-key", access_token="a-new-token", root=handle.rest_url)
         assert other.profile()["user_id"] == "SIM001"
+
+
+def test_no_dump_means_a_synthetic_instrument_master(tmp_path, monkeypatch):
+    with pytest.raises(DataError):  # an explicit dump that is missing is an error, not a silent fallback
+        SimExchange(SimConfig(day=DAY, instruments_dump=tmp_path / "absent.csv.gz"))
+    monkeypatch.setattr("tradesig.sim.exchange.default_instruments_dump", lambda: None)
+    sim = SimExchange(SimConfig(day=DAY, start=time(10, 0)))
+    assert sim.instruments_source.startswith("synthetic")
+    fut = sim.catalog.by_key["NFO:NIFTY24JUNFUT"]
+    assert sim.market.price(fut, sim.clock.now()) > 0

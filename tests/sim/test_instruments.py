@@ -66,3 +66,17 @@ def test_holiday_moves_the_expiry_to_the_previous_trading_day():
     # Tuesday 2025-10-21 (Diwali Laxmi Pujan) is a holiday: that week's NIFTY expiry is Monday 2025-10-20
     assert rules.weekly("NIFTY", date(2025, 10, 20)) == date(2025, 10, 20)
     assert rules.monthly("NIFTY", 2024, 6) == date(2024, 6, 25)
+
+
+def test_synthetic_master_when_no_dump_exists():
+    from tradesig.sim.instruments import synthetic_catalog
+
+    cat = synthetic_catalog(date(2024, 6, 4), {"NIFTY": 23157.25, "SENSEX": 76000.0})
+    nifty = [i for i in cat.instruments if i.underlying == "NIFTY" and not i.is_index]
+    assert {i.tradingsymbol for i in nifty if i.instrument_type == "FUT"} == {"NIFTY24JUNFUT", "NIFTY24JULFUT",
+                                                                              "NIFTY24AUGFUT"}
+    assert "NFO:NIFTY2460423150CE" in cat.by_key and "NFO:NIFTY24JUN23150PE" in cat.by_key
+    assert all(i.instrument_token & 0xFF == 2 for i in nifty)  # NFO segment byte
+    sensex = [i for i in cat.instruments if i.underlying == "SENSEX" and not i.is_index]
+    assert min(i.expiry for i in sensex) == date(2024, 6, 6) and all(i.instrument_token & 0xFF == 5 for i in sensex)
+    assert len(cat.by_token) == len(cat.instruments)

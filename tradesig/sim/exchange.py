@@ -41,7 +41,7 @@ from tradesig.feed import kite_protocol as kp
 from tradesig.market import INDICES
 from tradesig.sim.chain import ChainSnapshots, default_chain_files
 from tradesig.sim.data import MarketData, load_bars, synthetic_data
-from tradesig.sim.instruments import Catalog, build_catalog, index_rows, read_dump
+from tradesig.sim.instruments import Catalog, build_catalog, read_dump, synthetic_catalog
 from tradesig.sim.market import INTERVAL_MINUTES, MarketState
 from tradesig.sim.orders import OrderBook, OrderError
 from tradesig.sim.paths import DEFAULT_TICKS_PER_BAR
@@ -170,8 +170,13 @@ class SimExchange:
                 spots[series.symbol] = float(series.open[sl.start]) / 100
         dump = config.instruments_dump or default_instruments_dump()
         rows = read_dump(dump) if dump else []
-        self.catalog: Catalog = build_catalog(rows, self.day, spots) if rows else Catalog(index_rows())
-        self.instruments_source = str(dump) if dump else None
+        if rows:
+            self.catalog: Catalog = build_catalog(rows, self.day, spots)
+            self.instruments_source = str(dump)
+        else:
+            log.warning("sim: no Kite instruments dump found; derivatives are a SYNTHETIC instrument master")
+            self.catalog = synthetic_catalog(self.day, spots)
+            self.instruments_source = "synthetic (no Kite instruments dump found)"
         chain_files = default_chain_files() if config.chain_files is None else list(config.chain_files)
         self.chain = None if self.synthetic else ChainSnapshots.load(chain_files, self.day)
         self.market = MarketState(self.data, self.catalog, self.day, rate=config.rate, iv=config.iv,

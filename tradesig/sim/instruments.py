@@ -290,4 +290,54 @@ def _rebase(symbol: str, rows: list[dict[str, str]], day: date, spot: float, rul
     return out
 
 
-__all__ = ["Instrument", "Catalog", "ExpiryRules", "build_catalog", "read_dump", "index_rows", "tradingsymbol"]
+#: lot sizes of the synthetic instrument master (no dump available): the dump of 2026-08-18's values
+SYNTHETIC_LOTS = {"NIFTY": 65, "BANKNIFTY": 30, "SENSEX": 20}
+SEGMENT_CODE = {"NFO": 2, "BFO": 5}  # the low byte of a Kite instrument token (KiteTicker.EXCHANGE_MAP)
+
+
+def synthetic_catalog(day: date, spots: dict[str, float], rules: ExpiryRules | None = None,
+                      strikes_each_side: int = 40, weeklies: int = 4, months: int = 3) -> Catalog:
+    """A **synthetic** instrument master for when no Kite dump is available (a fresh machine, ``tradesig demo``).
+
+    Per index in ``spots`` (key → spot, points): ``months`` monthly futures; options on the next ``weeklies``
+    weekly expiries and the ``months`` monthly ones, ``strikes_each_side`` strikes a side of the spot at
+    ``tradesig.market.INDICES[...].strike_step``. Lot sizes :data:`SYNTHETIC_LOTS`; tick 0.05 (options), 0.1
+    (NSE futures), 0.05 (BSE futures); tokens ``exchange_token << 8 | segment`` from 10,000,000 upwards
+    (segment 2 NFO, 5 BFO), not real Kite tokens. Names follow :func:`tradingsymbol`.
+    """
+    rules = rules or ExpiryRules()
+    out = index_rows()
+    next_token = 10_000_000
+    for symbol, spot in spots.items():
+        spec = INDICES[symbol]
+        exch = spec.derivatives_exchange
+        ym = rules.current_month(symbol, day)
+        monthly = [rules.monthly(symbol, *_month_add(ym, k)) for k in range(months)]
+        weekly: list[date] = []
+        x = rules.weekly(symbol, day)
+        while len(weekly) < weeklies:
+            weekly.append(x)
+            x = rules.weekly(symbol, x + timedelta(days=1))
+        expiries = sorted(set(weekly) | set(monthly))
+        last_in_month = {e for e in expiries if not any(o > e and (o.year, o.month) == (e.year, e.month)
+                                                         for o in expiries)}
+        atm = round(spot / spec.strike_step) * spec.strike_step
+        lot = SYNTHETIC_LOTS[symbol]
+
+        specs: list[tuple[str, date, float, str, float]] = [
+            (tradingsymbol(symbol, e, "FUT"), e, 0.0, "FUT", 0.1 if exch == "NFO" else 0.05) for e in monthly]
+        for e in expiries:
+            for k in range(-strikes_each_side, strikes_each_side + 1):
+                strike = float(atm + k * spec.strike_step)
+                for itype in ("CE", "PE"):
+                    specs.append((tradingsymbol(symbol, e, itype, strike, monthly=e in last_in_month), e, strike,
+                                  itype, 0.05))
+        for ts, expiry, strike, itype, tick in specs:
+            out.append(Instrument((next_token << 8) | SEGMENT_CODE[exch], next_token, ts, symbol, expiry, strike,
+                                  tick, lot, itype, f"{exch}-{'FUT' if itype == 'FUT' else 'OPT'}", exch, symbol))
+            next_token += 1
+    return Catalog(out)
+
+
+__all__ = ["Instrument", "Catalog", "ExpiryRules", "build_catalog", "read_dump", "index_rows", "tradingsymbol",
+           "synthetic_catalog"]
