@@ -236,3 +236,16 @@ def test_no_dump_means_a_synthetic_instrument_master(tmp_path, monkeypatch):
     assert sim.instruments_source.startswith("synthetic")
     fut = sim.catalog.by_key["NFO:NIFTY24JUNFUT"]
     assert sim.market.price(fut, sim.clock.now()) > 0
+
+
+def test_malformed_input_is_an_input_exception(frozen):
+    kite = login(frozen)
+    headers = {"Authorization": f"token {frozen.api_key}:{kite.access_token}", "X-Kite-Version": "3"}
+    r = requests.post(f"{frozen.rest_url}/margins/basket", data="not json", headers=headers, timeout=5)
+    assert r.status_code == 400 and r.json()["error_type"] == "InputException"
+    r = requests.post(f"{frozen.rest_url}/margins/basket", json=[{"exchange": "NFO", "tradingsymbol":
+                      "NIFTY24JUNFUT", "transaction_type": "BUY", "quantity": "x"}], headers=headers, timeout=5)
+    assert r.status_code == 400
+    r = requests.get(f"{frozen.rest_url}/instruments/historical/256265/minute", params={"from": "x", "to": "y"},
+                     headers=headers, timeout=5)
+    assert r.status_code == 400 and r.json()["error_type"] == "InputException"

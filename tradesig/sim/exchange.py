@@ -629,6 +629,8 @@ class SimExchange:
             resp = _error(exc.status, exc.message, exc.error_type)
         except DataError as exc:
             resp = _error(400, exc.message, "InputException")
+        except (ValueError, KeyError, TypeError) as exc:  # malformed parameters or JSON body from the client
+            resp = _error(400, f"Invalid input: {exc}", "InputException")
         if self._wake is not None:
             self._wake.set()
         d = self._faults.get("delay")
