@@ -365,8 +365,9 @@ def _progress(feed: subprocess.Popen, sim_url: str, hub: str, home: Path, symbol
         if slot and slot != last_slot:
             last_slot = slot
             try:
-                ltp = httpx.get(f"{sim_url}/quote/ltp", params=[("i", k) for k in keys], headers=headers,
-                                timeout=2).json().get("data", {})
+                answer = httpx.get(f"{sim_url}/quote/ltp", params=[("i", k) for k in keys], headers=headers,
+                                   timeout=2).json()
+                ltp = answer.get("data") or {} if isinstance(answer, dict) else {}
             except (httpx.HTTPError, ValueError):
                 ltp = {}
             prices = "  ".join(f"{keys[k]} {v['last_price']:,.2f}" for k, v in ltp.items() if k in keys)

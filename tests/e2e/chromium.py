@@ -56,7 +56,7 @@ class Browser:
                 time.sleep(0.1)
         from websockets.sync.client import connect
 
-        self._ws = connect(ws_url, max_size=None)
+        self._ws = connect(ws_url, max_size=None).__enter__()
         self._next_id = 0
 
     def evaluate(self, expression: str):
