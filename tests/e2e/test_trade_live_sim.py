@@ -302,3 +302,65 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         assert _retry(kite.positions)["net"] == [] or all(p["quantity"] == 0 for p in _retry(kite.positions)["net"])
     finally:
         os.environ.pop("TRADESIG_KITE_ROOT", None)
+
+
+def test_trade_start_paper_follows_the_feed_hub(tmp_path):
+    """The whole live path as processes: sim → `tradesig feed --serve` → `tradesig trade start --mode paper
+    --clock sim`: the 10:15 hourly bar built from hub minutes fires S3 at 11:15 and a basket is opened on the
+    sim's quotes; the command stops by itself at --until (sim time) and reports the open basket."""
+    import json
+    import signal
+    import socket
+
+    from tradesig.store.datasets import Store
+
+    home = tmp_path / "home"
+    df = pl.read_parquet(shared_file("intraday/nifty50_1min_2024-01-01_2024-08-23.parquet"))
+    df = df.with_columns(pl.lit("NIFTY").alias("symbol"), pl.col("ts").dt.convert_time_zone("UTC"))
+    bars = conform(df.select("symbol", "ts", "open", "high", "low", "close"))
+    local = pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
+    history = bars.filter((local.dt.date() >= date(2024, 5, 13))
+                          & (local < datetime(2024, 6, 10, 10, 14, tzinfo=IST)))
+    Store(home).write_bars(history, "1m", "test")
+    files = [shared_file(f"intraday/{n}_1min_2024-01-01_2024-08-23.parquet") for n in ("nifty50", "niftybank")]
+    exchange = SimExchange(SimConfig(data_files=files, day=DAY, start=dtime(10, 14), speed=120.0,
+                                     wait_for_client=True, capital=1e10))
+    with exchange.run_in_thread() as handle:
+        kite, data = _login(handle)
+        now = datetime.now(UTC)
+        TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
+                                          user_id=data.get("user_id", "SIM"), user_name=data.get("user_name", "sim"),
+                                          login_time=now, expires_at=kite_expiry(now), root=handle.rest_url))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "TRADESIG_HOME": str(home), "TRADESIG_KITE_ROOT": handle.rest_url,
+               "TRADESIG_KITE_WS_ROOT": handle.ws_url, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+        env.pop("TRADESIG_CONFIG", None)
+        feed = subprocess.Popen([sys.executable, "-m", "tradesig", "feed", "--sim-url", handle.rest_url, "--serve",
+                                 str(port), "--symbols", "NIFTY", "--chain-strikes", "0", "--until", "12:30"],
+                                env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not handle.state()["connections"] and time.monotonic() < deadline:  # the feed's ticker is in
+                time.sleep(0.2)
+            trade = subprocess.run([sys.executable, "-m", "tradesig", "-v", "trade", "start", "--mode", "paper",
+                                    "--clock", "sim", "--hub",
+                                    f"ws://127.0.0.1:{port}/ws", "--until", "11:40"],
+                                   env=env, cwd=REPO, capture_output=True, text=True, timeout=400)
+        finally:
+            feed.send_signal(signal.SIGTERM)
+            try:
+                feed.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                feed.kill()
+    assert trade.returncode == 0, trade.stdout + trade.stderr[-3000:]
+    assert "trade paper stopped: 1 open" in trade.stdout, trade.stdout + trade.stderr[-3000:]
+    events = [json.loads(line) for line in (home / "events" / "2024-06-10.jsonl").read_text().splitlines()]
+    signals = [e for e in events if e["kind"] == "signal"]
+    assert [(e["signal"], e["bar_ts"]) for e in signals if e["symbol"] == "NIFTY"] == [
+        ("S3", "2024-06-10T04:45:00+00:00")]
+    opened = [e for e in events if e["kind"] == "position_opened"]
+    assert len(opened) == 1 and opened[0]["price_source"] == "quote" and opened[0]["option_type"] == "CE"
+    state = json.loads((home / "trade" / "state-paper.json").read_text())
+    assert [p["id"] for p in state["open"]] == [opened[0]["id"]]

@@ -80,10 +80,11 @@ class HubReader(threading.Thread):
 class SimFollowClock:
     """A clock following ``tradesig sim``'s replay time: ``GET <root>/_sim/state`` (``sim_time``, ``speed``),
     re-read every ``resync_seconds`` of wall time and extrapolated at the sim's speed in between, so the engine's
-    dates, expiries and exits follow the replayed day. ``monotonic()`` is the wall clock's (for waits and rate
-    limits). Raises :class:`BrokerError` when no sim answers at ``root``."""
+    dates, expiries and exits follow the replayed day. Never goes backwards: when a re-read finds the sim behind
+    the extrapolation (it was paused), the clock holds until the sim catches up. ``monotonic()`` is the wall
+    clock's (for waits and rate limits). Raises :class:`BrokerError` when no sim answers at ``root``."""
 
-    def __init__(self, root: str, resync_seconds: float = 30.0) -> None:
+    def __init__(self, root: str, resync_seconds: float = 2.0) -> None:
         self.url = root.rstrip("/") + "/_sim/state"
         self.resync_seconds = resync_seconds
         self._wall = SystemClock()
@@ -100,8 +101,7 @@ class SimFollowClock:
         except (OSError, ValueError, KeyError, urllib.error.URLError) as exc:
             raise BrokerError(f"no sim state at {self.url}: {exc}", "start 'tradesig sim serve' or use --clock "
                                                                     "system") from None
-        when = datetime.fromisoformat(state["sim_time"])
-        self._t0 = when if self._last is None else max(when, self._last)
+        self._t0 = datetime.fromisoformat(state["sim_time"])  # may be behind _last: now() then holds
         self._m0 = self._wall.monotonic()
         self._next_sync = self._m0 + self.resync_seconds
         self.speed = float(state.get("speed") or 1.0)
@@ -149,11 +149,14 @@ class Runner:
         if kind == "bar" and msg.get("interval", "1m") == "1m" and msg.get("symbol") in self.engine.symbols:
             bar = MinuteBar(_ts(msg["ts"]), float(msg["open"]), float(msg["high"]), float(msg["low"]),
                             float(msg["close"]))
-            last = self._last_bar.get(msg["symbol"])
+            symbol = msg["symbol"]
+            last = self._last_bar.get(symbol)
             if last is not None and bar.ts <= last:
                 return
-            self._last_bar[msg["symbol"]] = bar.ts
-            self.engine.on_minute_bar(msg["symbol"], bar)
+            if last is not None and bar.ts - last > timedelta(minutes=1):
+                self._fill_from_store(symbol, last, bar.ts)
+            self._last_bar[symbol] = bar.ts
+            self.engine.on_minute_bar(symbol, bar)
         elif kind == "tick":
             symbol = msg.get("symbol")
             price = msg.get("last_price")
@@ -164,6 +167,23 @@ class Runner:
                 self.engine.spots.update(symbol, float(price), ts)
             elif self.tick_quotes is not None:
                 self.tick_quotes.update(msg.get("tradingsymbol") or symbol, msg, ts)
+
+    def _fill_from_store(self, symbol: str, after: datetime, before: datetime) -> None:
+        """Minutes missed between two hub bars (a late start, a hub reconnect): read them from the Store, where
+        the feed writes every closed bar, and deliver them in order first."""
+        from tradesig.store.datasets import Store
+        from tradesig.trade.engine import MinuteBar
+
+        if self.loaded is None:
+            return
+        rows = Store(self.loaded.home).read_bars(symbol, "1m", ist_date(before), ist_date(before))
+        missed = [r for r in rows.iter_rows(named=True) if after < r["ts"] < before]
+        if missed:
+            log.info("trade %s: %d %s minutes from the store (%s..%s)", self.mode, len(missed), symbol,
+                     missed[0]["ts"], missed[-1]["ts"])
+        for row in missed:
+            self._last_bar[symbol] = row["ts"]
+            self.engine.on_minute_bar(symbol, MinuteBar.from_row(row))
 
     def housekeeping(self) -> None:
         from tradesig.trade.service import pending_exit_requests, write_state
@@ -251,6 +271,8 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
         # the minutes of the hour in progress (the feed stores them as they close): a restart mid-hour still
         # builds that hourly bar from all of its minutes
         since = hourly_bar_end(closed[-1]["ts"]) if closed else None
+        if since is not None:
+            seeded[sym] = since - timedelta(minutes=1)
         minutes = store.read_bars(sym, "1m", today, today)
         for row in minutes.iter_rows(named=True):
             if (since is None or row["ts"] >= since) and row["ts"] + timedelta(minutes=1) <= now:
