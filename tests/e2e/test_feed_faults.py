@@ -53,7 +53,7 @@ def test_disconnects_and_stalls_reconnect_record_gaps_and_backfill(home):
 
 def test_token_expiry_waits_for_a_new_token_then_resumes(home):
     nifty = shared_file(NIFTY_FILE)
-    handle = start_sim([nifty], start=time(15, 10), speed=100,
+    handle = start_sim([nifty], start=time(15, 10), speed=200,
                        faults=[{"kind": "expire_token", "at": "15:13"}])
     try:
         login(handle, home)

@@ -192,6 +192,10 @@ class BarBuilder:
         self._live_dirty_ticks: list[pl.DataFrame] = []
         #: a symbol first seen after 09:15 gets a "start" gap from the open (its bars are backfilled)
         self.backfill_from_open = True
+        #: symbols whose gaps are backfilled from the historical API (None: all); the others' gap minutes are
+        #: written from what was seen, "partial" (the feed limits this to indices and futures: an option
+        #: chain of 40+ contracts would cost 40+ historical calls per reconnect at Kite's 3 requests/s)
+        self.backfill_symbols: set[str] | None = None
 
     # ------------------------------------------------------------------------------------------------ gaps
     def open_gap(self, cause: str, symbols: Iterable[str] | None = None, since: datetime | None = None) -> None:
@@ -202,10 +206,31 @@ class BarBuilder:
             if start is not None and symbol not in self._open_gaps:
                 self._open_gaps[symbol] = (start, cause)
 
+    def end_gaps(self, end: datetime) -> list[Gap]:
+        """Stopping with gaps still open (no live data came back, e.g. the session ended): close each at
+        ``end`` (capped at that day's session close) so its minutes can be backfilled. Returns the gaps."""
+        closed = []
+        for symbol, (start, cause) in list(self._open_gaps.items()):
+            open_m, close_m = session_hours(ist_date(start))
+            local = start.astimezone(_ist())
+            session_close = local.replace(hour=close_m // 60, minute=close_m % 60, second=0,
+                                          microsecond=0).astimezone(UTC)
+            stop = min(end, session_close - timedelta(microseconds=1))
+            del self._open_gaps[symbol]
+            if stop <= start:
+                continue
+            gap = Gap(symbol, start, stop, cause)
+            closed.append(gap)
+            self.gaps.append(gap)
+            self.dirty.setdefault(symbol, set()).update(gap.minutes())
+        return closed
+
     def _late_start(self, firsts: dict[str, datetime]) -> None:
         """A symbol first seen after the session opened (feed started late): gap from the open ("start")."""
         for symbol, first in firsts.items():
             if symbol in self._last_seen or symbol in self._open_gaps:
+                continue
+            if self.backfill_symbols is not None and symbol not in self.backfill_symbols:
                 continue
             day = ist_date(first)
             open_m, close_m = session_hours(day)
@@ -338,11 +363,14 @@ class BarBuilder:
         return bars.join(keys, on=["symbol", "ts"], how="anti"), dirty
 
     # ------------------------------------------------------------------------------------------------ backfill
-    def backfill_requests(self) -> list[tuple[str, datetime, datetime]]:
-        """(symbol, first minute, last minute) ranges of dirty minutes that have closed, UTC bar starts."""
-        upto = self.boundary()
+    def backfill_requests(self, upto: datetime | None = None) -> list[tuple[str, datetime, datetime]]:
+        """(symbol, first minute, last minute) ranges of dirty minutes that have closed (before ``upto``,
+        default :meth:`boundary`), UTC bar starts. Symbols outside ``backfill_symbols`` are not listed."""
+        upto = upto or self.boundary()
         out = []
         for symbol, minutes in self.dirty.items():
+            if self.backfill_symbols is not None and symbol not in self.backfill_symbols:
+                continue
             ready = sorted(m for m in minutes if upto is not None and m < upto
                            and symbol not in self._open_gaps)
             if ready:
@@ -607,6 +635,16 @@ class Ingestor:
         self.events.append("feed_gap", gap.as_event(), self.clock.now())
         log.info("gap %s %s → %s (%s)", gap.symbol, gap.start.isoformat(), gap.end.isoformat(), gap.cause)
 
+    def end_gaps(self, end: datetime | None) -> int:
+        """Close gaps still open at shutdown (see :meth:`BarBuilder.end_gaps`), recording each. Returns count."""
+        self.flush(close_bars=False)
+        if end is None:
+            return 0
+        gaps = self.bars.end_gaps(end)
+        for gap in gaps:
+            self._record_gap(gap)
+        return len(gaps)
+
     def close(self, now: datetime | None = None) -> None:
         """Flush everything and close the last bars (SIGTERM, ``--until``)."""
         self.flush(close_bars=False)
@@ -638,7 +676,9 @@ class Ingestor:
         stored ticks (store dedups bars). Returns the number of ticks recovered. Gaps are opened (cause
         "restart") for every symbol seen, closed by the next live tick."""
         total = 0
-        for day in (days if days is not None else self.journal.dates()):
+        days = list(days if days is not None else self.journal.dates())
+        self._learn_symbols(days)
+        for day in days:
             after = self.stored_position(day)
             records = 0
             for record in self.journal.records(day, after=after):
@@ -668,6 +708,22 @@ class Ingestor:
         self.stats.recovered_ticks = total
         return total
 
+    def _learn_symbols(self, days: list[date]) -> None:
+        """Token → symbol pairs already stored (an earlier run knew the universe; this one may not yet)."""
+        for day in days:
+            directory = self.home / "ticks" / f"date={day.isoformat()}"
+            parts = sorted(p for p in directory.glob("*.parquet") if not p.name.startswith(".")) \
+                if directory.is_dir() else []
+            if not parts:
+                continue
+            try:
+                pairs = (pl.scan_parquet(parts).select("instrument_token", "symbol").unique().collect())
+            except pl.exceptions.ColumnNotFoundError:
+                continue
+            for token, symbol in pairs.iter_rows():
+                if symbol and symbol != str(token):
+                    self.symbols.setdefault(int(token), symbol)
+
     def _write_recovered(self) -> int:
         df = self._frame_from_chunks()
         if df.is_empty():
@@ -686,11 +742,74 @@ class Ingestor:
         df = pl.concat([pl.read_parquet(p, columns=None) for p in parts], how="diagonal_relaxed")
         if "symbol" not in df.columns:
             return
+        df = df.with_columns(pl.col("instrument_token").cast(pl.Int64)
+                             .replace_strict(self.symbols, default=pl.col("symbol"), return_dtype=pl.Utf8)
+                             .alias("symbol"))
         cols = [c for c in _SLIM if c in df.columns]
+        boundaries = self._restart_boundaries(df, day)
         df = df.select(cols).sort("recv_ts", maintain_order=True)
+        self._redirty_recorded_gaps(day)
+        self._dirty_across(df, boundaries)
         self.bars.add(df)
         self.bars.close_minutes()
         self.bars.open_gap("restart")
+
+    def mark_disconnect(self, cause: str) -> None:
+        """The live stream stopped: open gaps for every symbol (closed by the next live tick) and log a durable
+        ``feed_disconnect`` marker, so a crash before the gap is closed and recorded still leaves its trace."""
+        self.flush()
+        self.bars.open_gap(cause)
+        self.events.append("feed_disconnect", {"cause": cause}, self.clock.now())
+
+    def _restart_boundaries(self, df: pl.DataFrame, day: date) -> list[datetime]:
+        """Receive times (UTC) after which live data resumed following an interruption that may not have been
+        recorded as a gap: the first tick of each later journal segment (a restart) and each logged
+        ``feed_disconnect`` marker."""
+        out: list[datetime] = []
+        if "journal_segment" in df.columns:
+            firsts = (df.filter(pl.col("journal_segment").is_not_null()).group_by("journal_segment")
+                      .agg(pl.col("recv_ts").min()).sort("recv_ts"))
+            out.extend(firsts["recv_ts"].to_list()[1:])
+        for ev in self.events.read(day - timedelta(days=1), day + timedelta(days=1), kinds=["feed_disconnect"]):
+            try:
+                out.append(datetime.fromisoformat(ev["ts"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return sorted(out)
+
+    def _dirty_across(self, df: pl.DataFrame, boundaries: list[datetime]) -> None:
+        """For each boundary, every symbol's minutes from its last stamped tick before to its first after are
+        dirty (they are backfilled, never written from the ticks on either side as if complete)."""
+        stamped = df.filter(pl.col("exchange_timestamp").is_not_null())
+        for b in boundaries:
+            lit = pl.lit(b).cast(_US)
+            before = stamped.filter(pl.col("recv_ts") < lit).group_by("symbol").agg(
+                pl.col("exchange_timestamp").max().alias("a"))
+            after = stamped.filter(pl.col("recv_ts") >= lit).group_by("symbol").agg(
+                pl.col("exchange_timestamp").min().alias("b"))
+            for symbol, a, z in before.join(after, on="symbol", how="left").iter_rows():
+                gap = Gap(symbol, a, z if z is not None else a, "restart")
+                self.bars.dirty.setdefault(symbol, set()).update(gap.minutes())
+
+    def _redirty_recorded_gaps(self, day: date) -> None:
+        """Gaps recorded by an earlier run (events log) whose minutes have no stored bar yet are dirty again:
+        a crash between recording a gap and backfilling it must not let those minutes be written from the
+        partial ticks as if complete."""
+        events = self.events.read(day - timedelta(days=1), day + timedelta(days=1), kinds=["feed_gap"])
+        stored: dict[tuple[str, date], set[datetime]] = {}
+        for ev in events:
+            try:
+                gap = Gap(ev["instrument"], datetime.fromisoformat(ev["from"]), datetime.fromisoformat(ev["to"]),
+                          ev.get("cause", "?"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            key = (gap.symbol, ist_date(gap.start))
+            if key not in stored:
+                have = self.store.read_bars(gap.symbol, "1m", key[1])
+                stored[key] = set(have["ts"].to_list()) if not have.is_empty() else set()
+            missing = {m for m in gap.minutes() if m not in stored[key]}
+            if missing:
+                self.bars.dirty.setdefault(gap.symbol, set()).update(missing)
 
 
 def _has_missing_columns_arg() -> bool:

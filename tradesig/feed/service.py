@@ -313,7 +313,11 @@ class FeedService:
             if self._client is not None:
                 self._client.abort()
             self.notifier.stopping()
-            self.ingest.close(now=self._final_now())
+            final_now = self._final_now()
+            if self.ingest.end_gaps(final_now):
+                with contextlib.suppress(*_UPSTREAM_ERRORS):
+                    await asyncio.wait_for(self._backfill(final=True), 60)
+            self.ingest.close(now=final_now)
             if self.hub is not None:
                 self.hub.publish_status(self.health())
                 await self.hub.stop()
@@ -367,6 +371,11 @@ class FeedService:
         log.info("subscribing %d instruments (%s; futures %s; %d options)", len(uni.tokens),
                  ", ".join(self.options.symbols), ", ".join(uni.index_future.values()) or "none", len(uni.options))
         return uni
+
+    def _adopt_universe(self) -> None:
+        self.ingest.symbols.update(self.universe.tokens)
+        self.ingest.bars.index_future.update(self.universe.index_future)
+        self.ingest.bars.backfill_symbols = set(self.options.symbols) | set(self.universe.index_future.values())
 
     def _load_token(self) -> Any:
         record = self.tokens.load(self.broker)
@@ -438,8 +447,7 @@ class FeedService:
                     self.rest = self._kite_rest(record.access_token)
                 if self.universe is None:
                     self.universe = await asyncio.to_thread(self._resolve_universe, self.rest)
-                    self.ingest.symbols.update(self.universe.tokens)
-                    self.ingest.bars.index_future.update(self.universe.index_future)
+                    self._adopt_universe()
                 await client.subscribe(self.universe.all_tokens(), "full")
                 self._on_connected()
                 attempt = await self._pump(client, attempt)
@@ -504,8 +512,7 @@ class FeedService:
         self.connected = False
         if self.down_since is None:
             self.down_since = self.clock.monotonic()
-        self.ingest.flush()
-        self.ingest.bars.open_gap(cause)
+        self.ingest.mark_disconnect(cause)
         if was:
             self.reconnects += 1
         log.warning("upstream lost (%s): %s", cause, self.last_error or "")
@@ -618,13 +625,26 @@ class FeedService:
             if token in self.universe.options:
                 self._last_oi[token] = int(oi)
 
-    async def _backfill(self) -> None:
-        """Fetch dirty minutes from the historical API (after reconnects, restarts, late starts)."""
+    async def _backfill(self, final: bool = False) -> None:
+        """Fetch dirty minutes from the historical API (after reconnects, restarts, late starts; ``final``: at
+        shutdown, every dirty minute up to the market time, connected or not)."""
         if self.options.source == "breeze":
             self.ingest.bars.give_up_backfill()
             return
-        requests = self.ingest.bars.backfill_requests()
-        if not requests or self.rest is None or self.universe is None or not self.connected:
+        upto = None
+        if final:
+            now = self._final_now()
+            upto = now + timedelta(minutes=1) if now is not None else None
+        requests = self.ingest.bars.backfill_requests(upto)
+        if not requests:
+            return
+        if final and (self.rest is None or self.universe is None):
+            with contextlib.suppress(TokenError, *_UPSTREAM_ERRORS):
+                record = self._load_token()
+                self.rest = self._kite_rest(record.access_token)
+                self.universe = await asyncio.to_thread(self._resolve_universe, self.rest)
+                self._adopt_universe()
+        if self.rest is None or self.universe is None or not (self.connected or final):
             return
         tokens = {v: k for k, v in self.universe.tokens.items()}
         for symbol, first, last in requests:
