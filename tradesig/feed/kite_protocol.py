@@ -496,9 +496,9 @@ _FRAME_NOTE = "peer sent a malformed ticker frame"
 
 #: Up to how many packets a frame is decoded with ``struct`` rather than whole-array numpy operations (numpy's
 #: fixed cost per call dominates small frames). Measured on the benchmark machine (docs/benchmarks.md "## decode"):
-#: the struct path costs about 2.3 µs per full packet and 1.1 µs per shorter one; the numpy path about 12 µs per
-#: frame of one packet type and 40 µs per mixed frame, plus well under 0.1 µs per packet.
-_STRUCT_MAX_UNIFORM = {LTP_LEN: 10, INDEX_QUOTE_LEN: 8, INDEX_FULL_LEN: 8, QUOTE_LEN: 8, FULL_LEN: 4}
+#: the struct path costs about 2.3 µs per full packet and 1-1.5 µs per shorter one; the numpy path about 6 µs (LTP)
+#: to 13 µs (full) per frame of one packet type and 40 µs per mixed frame, plus well under 0.1 µs per packet.
+_STRUCT_MAX_UNIFORM = {LTP_LEN: 6, INDEX_QUOTE_LEN: 8, INDEX_FULL_LEN: 8, QUOTE_LEN: 8, FULL_LEN: 4}
 _STRUCT_MAX_MIXED = 16
 #: Frames with more packets than this always take the numpy path.
 SMALL_FRAME = max(_STRUCT_MAX_MIXED, *_STRUCT_MAX_UNIFORM.values())
