@@ -323,7 +323,7 @@ def test_trade_start_paper_follows_the_feed_hub(tmp_path):
                           & (local < datetime(2024, 6, 10, 10, 14, tzinfo=IST)))
     Store(home).write_bars(history, "1m", "test")
     files = [shared_file(f"intraday/{n}_1min_2024-01-01_2024-08-23.parquet") for n in ("nifty50", "niftybank")]
-    exchange = SimExchange(SimConfig(data_files=files, day=DAY, start=dtime(10, 14), speed=120.0,
+    exchange = SimExchange(SimConfig(data_files=files, day=DAY, start=dtime(10, 14), speed=300.0,
                                      wait_for_client=True, capital=1e10))
     with exchange.run_in_thread() as handle:
         kite, data = _login(handle)
