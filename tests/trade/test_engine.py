@@ -166,3 +166,19 @@ def test_daily_loss_flatten_option(hourly, bank_hourly, instruments):
     result = run_backtest(s, {"NIFTY": hourly, "BANKNIFTY": bank_hourly}, start=date(2024, 1, 1),
                           end=date(2024, 3, 1), instruments=instruments)
     assert result.trades and all(t["exit_reason"] == "daily_loss" for t in result.trades)
+
+
+def test_events_feed_the_report(hourly, instruments):
+    from tradesig.report.build import report_from_events
+
+    result = run_backtest(Settings(), {"NIFTY": hourly}, start=date(2024, 1, 1), end=date(2024, 8, 23),
+                          instruments=instruments)
+    report = report_from_events(result.events, "monthly", date(2024, 1, 1), date(2024, 8, 31), "backtest")
+    assert len(report.trades) == len(result.trades)
+    by_id = {t["id"]: t for t in result.trades}
+    for row in report.trades:
+        t = by_id[row.trade_id]
+        assert row.gross_pnl == t["gross_pnl"] and row.charges == t["charges"] and row.modelled
+        assert [(leg.role, leg.side, leg.tradingsymbol) for leg in row.legs] == [
+            ("main", "SELL", t["main"]), ("hedge", "BUY", t["hedge"])]
+    assert [s.signal for s in report.signals] == [s["signal"] for s in result.signals]

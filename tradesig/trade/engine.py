@@ -188,6 +188,25 @@ class Position:
         gross = self.gross_pnl
         return None if gross is None else gross - self.charges.total
 
+    def report_event(self, mode: str) -> dict[str, Any]:
+        """The ``basket_opened``/``basket_closed`` payload read by tradesig.report (docs/report.md): trade_id,
+        mode, symbol, signal, side, entry_ts, exit_ts, exit_reason, gross_pnl, charges, net_pnl, modelled and
+        legs (tradingsymbol, role main/hedge, side of the entry BUY/SELL, quantity, entry_price, exit_price)."""
+        gross, net = self.gross_pnl, self.net_pnl
+        return {
+            "trade_id": self.id, "mode": mode, "symbol": self.symbol, "signal": self.signal, "side": self.side,
+            "entry_ts": self.opened_at.isoformat(), "exit_ts": self.closed_at.isoformat() if self.closed_at else None,
+            "exit_reason": self.exit_reason, "gross_pnl": None if gross is None else round(gross, 2),
+            "charges": round(self.charges.total, 2), "net_pnl": None if net is None else round(net, 2),
+            "modelled": self.main.modelled or "modelled" in self.price_source,
+            "legs": [
+                {"tradingsymbol": self.main.tradingsymbol, "role": "main", "side": "SELL",
+                 "quantity": self.quantity, "entry_price": self.main_entry, "exit_price": self.main_exit},
+                {"tradingsymbol": self.hedge.tradingsymbol, "role": "hedge", "side": "BUY",
+                 "quantity": self.quantity, "entry_price": self.hedge_entry, "exit_price": self.hedge_exit},
+            ],
+        }
+
     def as_dict(self) -> dict[str, Any]:
         gross, net = self.gross_pnl, self.net_pnl
         return {
@@ -271,6 +290,7 @@ class TradeEngine:
         self.lots = lots or settings.strategy.lots
         self.kill_switch = kill_switch
         self.trade_from = trade_from
+        self.mode = str(getattr(broker, "name", "live"))
         self.risk = RiskManager(settings.risk, clock, kill_switch)
         self.orders = make_order_manager(settings, broker, clock, sleep, self.emit)
         self.rates = RateTable(settings.charges)
@@ -397,6 +417,7 @@ class TradeEngine:
         self.positions[pos.id] = pos
         self.risk.on_entry(event.symbol)
         self.emit("position_opened", pos.as_dict())
+        self.emit("basket_opened", pos.report_event(self.mode))
         return pos
 
     @staticmethod
@@ -452,6 +473,7 @@ class TradeEngine:
         self.risk.on_exit()
         self._book_realised(pos.net_pnl or 0.0)
         self.emit("position_closed", pos.as_dict())
+        self.emit("basket_closed", pos.report_event(self.mode))
 
     def _settle(self, pos: Position) -> None:
         """A position still open after its expiry's close (no bar came in time, e.g. a data gap or a missed

@@ -203,16 +203,18 @@ def request_exit(loaded: LoadedConfig, mode: str, position_id: str, clock: Clock
 
 
 def status(loaded: LoadedConfig, clock: Clock | None = None) -> dict[str, Any]:
-    """Kill switch and, per mode, the engine's last snapshot: when, open positions, day P&L."""
+    """Kill switch and, per mode, the engine's last snapshot: its engine time (``updated``; a sim's replayed time
+    with ``--clock sim``), how long ago the file was written by the wall clock (``age_seconds``: a running engine
+    rewrites it every few seconds), open positions, day P&L."""
     clock = clock or SystemClock()
     out: dict[str, Any] = {"kill_switch": KillSwitch(loaded.home).engaged(), "modes": {}}
     for mode in MODES:
         state = load_state(loaded.home, mode)
         if state is None:
             continue
-        ts = datetime.fromisoformat(state["ts"])
+        written = state_path(loaded.home, mode).stat().st_mtime
         out["modes"][mode] = {
-            "updated": state["ts"], "age_seconds": round((clock.now() - ts).total_seconds(), 1),
+            "updated": state["ts"], "age_seconds": round(clock.now().timestamp() - written, 1),
             "pid": state.get("pid"), "open_positions": len(state.get("open", [])),
             "closed_today": len(state.get("closed_today", [])), "day_pnl": state.get("day_pnl"),
             "daily_loss_breached": state.get("daily_loss_breached"), "symbols": state.get("symbols"),
