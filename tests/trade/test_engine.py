@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tests.conftest import shared_file
 from tradesig.calendar import get_calendar
@@ -182,3 +185,35 @@ def test_events_feed_the_report(hourly, instruments):
         assert [(leg.role, leg.side, leg.tradingsymbol) for leg in row.legs] == [
             ("main", "SELL", t["main"]), ("hedge", "BUY", t["hedge"])]
     assert [s.signal for s in report.signals] == [s["signal"] for s in result.signals]
+
+
+@given(max_positions=st.integers(1, 3), cooldown=st.integers(0, 6000), max_loss=st.sampled_from([1.0, 300.0, 2000.0,
+                                                                                                 50000.0]),
+       lots=st.integers(1, 3), profit_lock=st.booleans())
+@hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_engine_never_exceeds_risk_limits(hourly, bank_hourly, instruments, max_positions, cooldown, max_loss, lots,
+                                          profit_lock):
+    base = Settings()
+    s = dataclasses.replace(
+        base, risk=dataclasses.replace(base.risk, max_positions=max_positions, signal_cooldown_minutes=cooldown,
+                                       max_daily_loss=max_loss),
+        strategy=dataclasses.replace(base.strategy, profit_lock=profit_lock))
+    result = run_backtest(s, {"NIFTY": hourly, "BANKNIFTY": bank_hourly}, start=date(2024, 1, 1),
+                          end=date(2024, 8, 23), instruments=instruments, lots=lots)
+    open_now = 0
+    breached_days = set()
+    last_entry = {}
+    for e in result.events:
+        if e["kind"] == "risk":
+            breached_days.add(e["ts"][:10])
+        elif e["kind"] == "position_opened":
+            open_now += 1
+            assert open_now <= max_positions
+            assert e["ts"][:10] not in breached_days
+            assert e["lots"] == lots
+            if e["symbol"] in last_entry:
+                gap = datetime.fromisoformat(e["opened_at"]) - last_entry[e["symbol"]]
+                assert gap >= timedelta(minutes=cooldown)
+            last_entry[e["symbol"]] = datetime.fromisoformat(e["opened_at"])
+        elif e["kind"] == "position_closed":
+            open_now -= 1
