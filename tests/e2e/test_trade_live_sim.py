@@ -364,3 +364,33 @@ def test_trade_start_paper_follows_the_feed_hub(tmp_path):
     assert len(opened) == 1 and opened[0]["price_source"] == "quote" and opened[0]["option_type"] == "CE"
     state = json.loads((home / "trade" / "state-paper.json").read_text())
     assert [p["id"] for p in state["open"]] == [opened[0]["id"]]
+
+
+def test_manual_exit_from_fresh_process_then_engine_reconciles(sim, session, kite, instruments, signal_event,
+                                                               tmp_path):
+    from tradesig.trade.engine import flatten_broker_positions
+    from tradesig.trade.service import write_state
+
+    home = tmp_path / "home"
+    engine, events = _engine(sim, kite, instruments, home, lots=1)
+    # start flat, whatever earlier tests left at the sim (the same contracts would hide this test's exit)
+    flatten_broker_positions(engine.broker, engine.orders, instruments, lambda k, p: None)
+    assert all(p["quantity"] == 0 for p in _retry(kite.positions)["net"])
+    pos = engine.consider(signal_event)
+    assert pos is not None
+    write_state(home, "live", engine.snapshot())
+    now = datetime.now(UTC)
+    _, data = session
+    TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
+                                      user_id=data.get("user_id", "SIM"), user_name=data.get("user_name", "sim"),
+                                      login_time=now, expires_at=kite_expiry(now), root=sim.rest_url))
+    env = {**os.environ, "TRADESIG_HOME": str(home), "TRADESIG_KITE_ROOT": sim.rest_url,
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    env.pop("TRADESIG_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "tradesig", "trade", "exit", pos.id, "--mode", "live"], env=env,
+                          capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"{pos.id}: closed", proc.stdout + proc.stderr
+    exits = [o for o in _my_orders(kite, pos.id) if o["tag"][len(f"ts{pos.id}") + 1] == "X"]
+    assert [(o["transaction_type"], o["status"]) for o in exits] == [("BUY", "COMPLETE"), ("SELL", "COMPLETE")]
+    assert engine.reconcile() == [pos.id]       # the running engine sees the legs flat and closes its record
+    assert not engine.positions and engine.closed[-1].exit_reason == "external"
