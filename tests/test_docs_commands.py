@@ -385,6 +385,27 @@ def test_commands_md_has_an_example_for_every_command():
     assert not missing, f"docs/commands.md has no example of: {missing}"
 
 
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_docs_index_links_every_doc():
+    index = (REPO / "docs" / "README.md").read_text(encoding="utf-8")
+    linked = {target.split("#")[0] for target in LINK.findall(index)}
+    missing = sorted(p.name for p in (REPO / "docs").glob("*.md") if p.name != "README.md" and p.name not in linked)
+    assert not missing, f"docs/README.md does not link {missing}"
+
+
+def test_relative_links_resolve():
+    broken = []
+    for path in DOC_FILES:
+        for target in LINK.findall(path.read_text(encoding="utf-8")):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            if not (path.parent / target.split("#")[0]).exists():
+                broken.append(f"{path.relative_to(REPO)} -> {target}")
+    assert not broken, broken
+
+
 # --- the checker itself can fail ------------------------------------------------------------------------------
 
 
