@@ -71,3 +71,25 @@ def test_kill_switch_blocks_until_released(tmp_path):
     assert KillSwitch(tmp_path).engaged() is not None  # seen by another process
     assert ks.release() is True and ks.release() is False
     assert rm.can_enter("NIFTY").allowed
+
+
+def test_closer_named_in_the_flag(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    clock = ManualClock(ist(2024, 6, 4, 10, 15))
+    ks = KillSwitch(tmp_path)
+    ks.engage("flatten", clock.now(), closer=os.getpid())
+    assert ks.closing_elsewhere() is False          # our own pid is not "elsewhere"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        ks.engage("flatten", clock.now(), closer=child.pid)
+        assert ks.closing_elsewhere() is True
+        ks.done()
+        assert ks.closing_elsewhere() is False and ks.engaged()["done"] is True
+        ks.engage("flatten", clock.now(), closer=child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert ks.closing_elsewhere() is False          # the closer died: engines take over

@@ -517,7 +517,9 @@ class TradeEngine:
                 if not self._kill_seen:
                     self._kill_seen = True
                     self.emit("kill_switch", {"action": "seen", "reason": flag.get("reason")})
-                if self.positions:  # again on every check until everything is closed
+                if self.positions and self.kill_switch.closing_elsewhere():
+                    pass  # `trade flatten` is squaring off at the broker: reconcile once it is done
+                elif self.positions:  # again on every check until everything is closed
                     self.reconcile()
                     self.flatten(str(flag.get("reason") or "kill_switch"))
             else:

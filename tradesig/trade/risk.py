@@ -45,11 +45,39 @@ class KillSwitch:
         except (OSError, ValueError):
             return {"reason": "unreadable kill-switch file", "ts": None}
 
-    def engage(self, reason: str, ts: datetime) -> None:
+    def engage(self, reason: str, ts: datetime, closer: int | None = None) -> None:
+        """Write the flag. ``closer``: pid of a process that is itself squaring off the broker's positions
+        (`trade flatten --mode live`); running engines leave the broker alone until it calls :meth:`done`."""
+        data: dict[str, Any] = {"reason": reason, "ts": ts.isoformat()}
+        if closer is not None:
+            data.update(closer=closer, done=False)
+        self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"reason": reason, "ts": ts.isoformat()}), encoding="utf-8")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, self.path)
+
+    def done(self) -> None:
+        """The closer finished: the flag stays engaged, engines may act on what is left."""
+        flag = self.engaged()
+        if flag is not None:
+            self._write({**flag, "done": True})
+
+    def closing_elsewhere(self) -> bool:
+        """True while another live process named in the flag is still squaring off positions."""
+        flag = self.engaged() or {}
+        pid = flag.get("closer")
+        if not pid or flag.get("done") or pid == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def release(self) -> bool:
         """Remove the flag; True when it was engaged."""

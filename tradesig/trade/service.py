@@ -133,21 +133,27 @@ def flatten(loaded: LoadedConfig, mode: str, reason: str = "manual flatten (trad
     """The kill switch: engage the persistent flag (blocks new entries in every process until ``trade
     resume``) and, in live mode, square off every option position the broker reports, at market, from this
     (possibly fresh) process — shorts bought back first. A running paper engine flattens itself when it sees the
-    flag. Returns {"kill_switch", "mode", "orders": [...], "remaining": [...]}."""
+    flag. While this process squares off, the flag names it (``closer``) so that running live engines leave the
+    broker alone and only reconcile afterwards. Returns {"kill_switch", "mode", "orders": [...],
+    "remaining": [...]}."""
     from tradesig.trade.engine import flatten_broker_positions, make_order_manager
 
     clock = clock or SystemClock()
     emit = event_sink(loaded.home, clock)
-    KillSwitch(loaded.home).engage(reason, clock.now())
+    switch = KillSwitch(loaded.home)
+    switch.engage(reason, clock.now(), closer=os.getpid() if mode == "live" else None)
     emit("kill_switch", {"action": "engage", "reason": reason, "mode": mode})
     result: dict[str, Any] = {"kill_switch": "engaged", "mode": mode, "orders": [], "remaining": []}
     if mode == "live":
-        broker = live_broker(loaded, clock)
-        instruments = broker.instruments()
-        om = make_order_manager(loaded.settings, broker, clock, sleep, emit)
-        result["orders"] = flatten_broker_positions(broker, om, instruments, emit)
-        result["remaining"] = [{"tradingsymbol": p.tradingsymbol, "quantity": p.quantity}
-                               for p in broker.positions() if p.quantity]
+        try:
+            broker = live_broker(loaded, clock)
+            instruments = broker.instruments()
+            om = make_order_manager(loaded.settings, broker, clock, sleep, emit)
+            result["orders"] = flatten_broker_positions(broker, om, instruments, emit)
+            result["remaining"] = [{"tradingsymbol": p.tradingsymbol, "quantity": p.quantity}
+                                   for p in broker.positions() if p.quantity]
+        finally:
+            switch.done()
     return result
 
 
