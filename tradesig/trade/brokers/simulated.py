@@ -31,6 +31,16 @@ __all__ = ["SimulatedBroker", "SimFill"]
 TICK = 0.05
 
 
+def _b36(value: int) -> str:
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = ""
+    while True:
+        value, rem = divmod(value, 36)
+        out = digits[rem] + out
+        if not value:
+            return out
+
+
 @dataclass(frozen=True)
 class SimFill:
     """One execution: ``quantity`` units at ``price`` rupees, ``charges`` of that executed order."""
@@ -82,6 +92,8 @@ class SimulatedBroker:
         self._positions: dict[str, _Pos] = {}
         self.fills: list[SimFill] = []
         self._seq = 0
+        # order ids unique across restarts of a paper engine on one day: name + start second (base 36) + sequence
+        self._session = _b36(int(clock.now().timestamp()))
 
     # ------------------------------------------------------------------------------------------ orders
 
@@ -94,7 +106,7 @@ class SimulatedBroker:
         if request.transaction_type not in (BUY, SELL) or request.order_type not in ("MARKET", "LIMIT"):
             raise OrderRejected(f"bad order: {request.transaction_type} {request.order_type}")
         self._seq += 1
-        order_id = f"{self.name[:2].upper()}{self._seq:08d}"
+        order_id = f"{self.name[:2].upper()}{self._session}{self._seq:06d}"
         contract = self._contract(request.tradingsymbol)
         status, message = "OPEN", None
         if contract is None:
