@@ -63,15 +63,26 @@ def make_service(home: Path, handle, **opts) -> FeedService:
 def run_service(service: FeedService, timeout: float = 60.0, during=None):
     """Run the service to completion on a fresh loop in this thread; ``during(service)`` runs in a thread."""
     result: dict = {}
+    workers: list[threading.Thread] = []
+
+    def work():
+        try:
+            result["during"] = during(service)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            result["error"] = exc
 
     async def main():
         task = asyncio.create_task(service.run())
         if during is not None:
-            worker = threading.Thread(target=lambda: result.setdefault("during", during(service)), daemon=True)
-            worker.start()
+            workers.append(threading.Thread(target=work, daemon=True))
+            workers[0].start()
         return await asyncio.wait_for(task, timeout)
 
     summary = asyncio.run(main())
+    for worker in workers:
+        worker.join(timeout)
+    if "error" in result:
+        raise result["error"]
     return summary, result.get("during")
 
 

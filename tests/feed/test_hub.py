@@ -78,6 +78,12 @@ def test_snapshot_ticks_bars_and_subscriptions():
                 assert (await recv_json(bank_ws))["type"] == "snapshot"
                 await bank_ws.send(json.dumps({"type": "subscribe", "symbols": ["BANKNIFTY"]}))
                 assert (await recv_json(bank_ws)) == {"type": "subscribed", "symbols": ["BANKNIFTY"]}
+                async with connect(hub.url + "?symbols=SENSEX") as sensex_ws:
+                    await recv_json(sensex_ws)
+                    hub.publish_tick({"symbol": "NIFTY", "ltp": 1.0})
+                    hub.publish_tick({"symbol": "SENSEX", "ltp": 2.0})
+                    assert (await recv_json(sensex_ws))["symbol"] == "SENSEX"
+                    assert [(await recv_json(all_ws))["symbol"] for _ in range(2)] == ["NIFTY", "SENSEX"]
                 hub.publish_tick({"symbol": "NIFTY", "ltp": 23001.0})
                 hub.publish_tick({"symbol": "BANKNIFTY", "ltp": 49000.0})
                 hub.publish_bar({"symbol": "BANKNIFTY", "interval": "1m", "ts": "x", "open": 1.0, "high": 2.0,

@@ -170,8 +170,8 @@ class Hub:
         client_queue: int = 1000,
         health: Callable[[], dict[str, Any]] | None = None,
         heartbeat_seconds: float = 5.0,
-        write_limit: int = 2**16,
-        send_buffer: int | None = 2**18,
+        write_limit: int = 2**14,
+        send_buffer: int | None = 2**16,
         clock: Clock | None = None,
     ) -> None:
         if not is_loopback_host(host) and not token:
@@ -361,6 +361,10 @@ class Hub:
             client.can_publish = bool(presented) and hmac.compare_digest(presented.encode(),
                                                                          self._publish_token.encode())
         client.can_publish = client.can_publish or client.loopback
+        wanted = parse_qs(urlsplit(ws.request.path).query).get("symbols") if ws.request else None
+        if wanted:  # ?symbols=NIFTY,BANKNIFTY subscribes from the first message on
+            names = {name for value in wanted for name in value.split(",") if name}
+            client.symbols = None if "*" in names else names
         client.queue.append(_json(self.snapshot()))
         client.wake.set()
         self._clients.add(client)

@@ -58,6 +58,7 @@ from tradesig.store.journal import Journal, JournalPosition
 log = logging.getLogger(__name__)
 
 HIGHER_INTERVALS = ("5m", "15m", "1h", "4h")
+PUBLISH_LAST = 3  # bars per symbol and interval sent to viewers from one write
 GRACE = timedelta(seconds=2)
 _MINUTE = timedelta(minutes=1)
 _US = pl.Datetime("us", "UTC")
@@ -413,7 +414,10 @@ class BarBuilder:
         bars = bars.sort(["symbol", "ts"])
         self.written["1m"] = self.written.get("1m", 0) + self.store.write_bars(bars, "1m", self.source)
         if self.on_bar is not None:
-            for row in bars.iter_rows(named=True):
+            # live: one bar per symbol per minute; a backfill writes hundreds at once — viewers get the newest
+            # few (history is on disk), so a catch-up never floods the hub
+            for row in bars.group_by("symbol", maintain_order=True).tail(PUBLISH_LAST).sort("ts") \
+                    .iter_rows(named=True):
                 self.on_bar({"interval": "1m", **row})
         for (symbol,), part in bars.partition_by("symbol", as_dict=True).items():
             prev = self._day_bars.get(symbol)
@@ -452,7 +456,7 @@ class BarBuilder:
                     self.written[interval] = self.written.get(interval, 0) + self.store.write_bars(
                         df, interval, self.source)
                     if self.on_bar is not None:
-                        for row in rows:
+                        for row in rows[-PUBLISH_LAST:]:
                             self.on_bar({"interval": interval, **row})
 
     def finish(self, now: datetime | None = None) -> None:

@@ -85,6 +85,7 @@ class FeedOptions:
     poll_after_seconds: float = 10.0
     token_reload_seconds: float = 1.0
     client_queue: int = 1000
+    hub_send_buffer: int | None = 2**16
     status_seconds: float = 1.0
     idle_outside_session: bool = True
     flush_ticks: int = 100_000
@@ -173,7 +174,8 @@ class FeedService:
             except ValueError as exc:
                 raise ConfigError(str(exc), "--serve takes [HOST:]PORT, e.g. 8765 or 0.0.0.0:8765") from None
             self.hub = Hub(host, port, token=options.hub_token, publish_token=options.publish_token,
-                           client_queue=options.client_queue, health=self.health, clock=self.clock)
+                           client_queue=options.client_queue, send_buffer=options.hub_send_buffer,
+                           health=self.health, clock=self.clock)
         self.ingest: Any = None
         self.universe: Any = None
         self.rest: Any = None
@@ -491,6 +493,10 @@ class FeedService:
                 if n:
                     self.watchdog.data(self.clock.monotonic())
                     attempt = 0
+                    if self.hub is not None and self.hub.client_count:
+                        # recv() returns without yielding while frames are buffered: let the viewers' writers
+                        # run between frames, or a backlog would build up and drop every viewer at once
+                        await asyncio.sleep(0)
             else:
                 text = decode_text(msg)
                 if text.type == "error":
