@@ -309,8 +309,11 @@ class SimExchange:
                 nxt.append(spec["_at"])
             delay = min([self.clock.wall_delay(t) for t in nxt] + [0.5])
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that races its timeout
+            # (CPython gh-86296), which would keep this loop alive after stop().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.0005))
+                async with asyncio.timeout(max(delay, 0.0005)):
+                    await self._wake.wait()
 
     def _stalled(self) -> bool:
         until = self._faults.get("stall_until")
