@@ -83,3 +83,18 @@ def test_option_ticks_feed_paper_quotes():
     q = quotes.quote(c)
     assert (q.ltp, q.bid, q.ask, q.ts) == (101.5, 101.0, 102.0, ts)
     assert engine.spots.get("NIFTY") is None
+
+
+def test_pick_clock_never_probes_a_remote_root():
+    from tradesig.clock import SystemClock
+    from tradesig.trade.runner import pick_clock
+
+    assert isinstance(pick_clock("https://api.kite.trade", "auto"), SystemClock)
+    assert isinstance(pick_clock("http://127.0.0.1:9", "auto"), SystemClock)   # nothing answers: system clock
+    assert isinstance(pick_clock("http://127.0.0.1:9", "system"), SystemClock)
+    import pytest
+
+    from tradesig.errors import BrokerError
+
+    with pytest.raises(BrokerError):
+        pick_clock("http://127.0.0.1:9", "sim")

@@ -28,6 +28,7 @@ class Source(str, Enum):
 
 
 class ClockChoice(str, Enum):
+    auto = "auto"
     system = "system"
     sim = "sim"
 
@@ -107,18 +108,19 @@ def start(ctx: typer.Context,
           until: str = typer.Option("", "--until", help="Stop at this IST time HH:MM (default: run until "
                                                         "stopped)."),
           hub: str = typer.Option("", "--hub", help="Hub WebSocket URL (default: ws://<hub.listen>/ws)."),
-          clock: ClockChoice = typer.Option(ClockChoice.system, "--clock",
+          clock: ClockChoice = typer.Option(ClockChoice.auto, "--clock",
                                             help="system: real time; sim: follow the replayed day of the "
-                                                 "'tradesig sim' at kite.root.")) -> None:
+                                                 "'tradesig sim' at kite.root; auto: sim when kite.root is a "
+                                                 "loopback sim, else system.")) -> None:
     """Run the engine, following the feed hub (systemd Type=notify: READY, WATCHDOG, STATUS)."""
     from datetime import datetime, time
 
-    from tradesig.clock import IST, SystemClock
-    from tradesig.trade.runner import SimFollowClock, run
+    from tradesig.clock import IST
+    from tradesig.trade.runner import pick_clock, run
     from tradesig.trade.service import parse_strategies
 
     loaded = app_context(ctx).config()
-    engine_clock = SimFollowClock(loaded.settings.kite.root) if clock is ClockChoice.sim else SystemClock()
+    engine_clock = pick_clock(loaded.settings.kite.root, clock.value)
     stop_at = None
     if until:
         hh, _, mm = until.partition(":")

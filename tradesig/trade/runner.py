@@ -27,7 +27,7 @@ from tradesig.config import LoadedConfig
 from tradesig.errors import BrokerError
 from tradesig.trade.risk import KillSwitch
 
-__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "run"]
+__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,26 @@ class SimFollowClock:
 
     def monotonic(self) -> float:
         return self._wall.monotonic()
+
+
+def pick_clock(root: str, choice: str = "auto") -> Clock:
+    """The engine's clock for ``trade start``: "system"; "sim" (:class:`SimFollowClock` on ``root``, BrokerError
+    when no sim answers); "auto": the sim's clock when ``root`` is a loopback address where a sim answers
+    ``/_sim/state``, else the system clock (a real Kite root is never probed)."""
+    from urllib.parse import urlsplit
+
+    from tradesig.feed.hub import is_loopback_host
+
+    if choice == "system":
+        return SystemClock()
+    if choice == "sim":
+        return SimFollowClock(root)
+    if is_loopback_host(urlsplit(root).hostname or ""):
+        try:
+            return SimFollowClock(root)
+        except BrokerError:
+            pass
+    return SystemClock()
 
 
 def _ts(value: Any) -> datetime:
