@@ -77,7 +77,14 @@ def test_backtest_real_2024_lists_trades(hourly, instruments):
     # every traded signal is in the signal list, and each trade opened at its signal bar's close
     keys = {e["key"]: e for e in result.signals}
     for t in result.trades:
-        assert t["opened_at"] == keys[t["signal_key"]]["entry_ts"]
+        sig = keys[t["signal_key"]]
+        assert t["opened_at"] == sig["entry_ts"]
+        stop, strike = sig["stop_loss"], t["main_strike"]
+        if t["option_type"] == "PE":   # bullish: PE strike = stop-loss rounded down to the 50-point step
+            assert sig["side"] == "bullish" and strike <= stop < strike + 50
+        else:                          # bearish: CE strike = stop-loss rounded up
+            assert sig["side"] == "bearish" and strike - 50 < stop <= strike
+        assert strike % 50 == 0 and date.fromisoformat(t["expiry"]).weekday() in (2, 3)  # 2024: Thursday expiries
 
 
 def _fingerprint(trades):
