@@ -169,3 +169,24 @@ def test_retried_exit_gets_a_new_tag(broker, clock, book):
     assert om.exit_basket(main, hedge, 65, 65, "b7").ok
     exits = [o.tag for o in broker.orders() if o.tag.startswith("tsb7MX")]
     assert exits == ["tsb7MX000", "tsb7MX100"]
+
+
+def test_unreachable_main_leg_unwinds_hedge(broker, clock, book):
+    from tradesig.trade.broker import OrderTimeout
+
+    om = _manager(broker, clock)
+    exp = book.expiries("NIFTY", clock.now().date())[0]
+    main, hedge = book.option("NIFTY", exp, 24000, "PE"), book.option("NIFTY", exp, 23800, "PE")
+    real_place = broker.place_order
+
+    def place(request):
+        if request.tradingsymbol == main.tradingsymbol:
+            raise OrderTimeout("no answer")   # every attempt at the main leg is lost before the book
+        return real_place(request)
+
+    broker.place_order = place
+    result = om.enter_basket(main, hedge, 65, "b8")
+    assert not result.ok and result.main.filled == 0 and "no answer" in result.main.message
+    assert result.unwind is not None and result.unwind.filled == 65
+    net = {p.tradingsymbol: p.quantity for p in broker.positions()}
+    assert net[hedge.tradingsymbol] == 0 and main.tradingsymbol not in net

@@ -321,7 +321,8 @@ class OrderManager:
         """Send one leg (sliced per the freeze limit) as MARKET orders and wait for the fills.
 
         ``leg`` "H" (hedge) or "M" (main); ``action`` "E" (entry) or "X" (exit). A rejection of any slice stops
-        the remaining sequential slices. Never raises for a broker refusal: the :class:`LegFill` says so."""
+        the remaining sequential slices. Never raises for a broker refusal or an unreachable broker (the
+        :class:`LegFill` says so, so a basket can unwind its hedge); a TokenError propagates."""
         fill = LegFill(contract, side, quantity)
         key = (basket_id, leg, action)
         attempt = self._attempts.get(key, 0)
@@ -335,10 +336,11 @@ class OrderManager:
             request = self._request(contract, side, qty, self.tags.tag(basket_id, leg, action, index, attempt))
             try:
                 ids = self.place(request, autoslice=auto)
-            except OrderRejected as exc:
+            except (OrderRejected, BrokerError) as exc:  # refused, or unreachable after reconciliation
                 fill.message = exc.message
                 self.emit("order_rejected", {"tag": request.tag, "tradingsymbol": contract.tradingsymbol,
-                                             "quantity": qty, "message": exc.message})
+                                             "quantity": qty, "message": exc.message,
+                                             "unreachable": isinstance(exc, BrokerError)})
                 break
             fill.orders.extend(ids)
             states = self.wait_terminal(ids)
