@@ -1,10 +1,10 @@
-"""Clocks: manual, market (observed), parsing helpers."""
+"""Clocks: manual, parsing helpers."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tradesig.clock import IST, ManualClock, MarketClock, ist, parse_datetime_ist
+from tradesig.clock import IST, ManualClock, ist, parse_datetime_ist
 
 
 def test_manual_clock_never_goes_back():
@@ -15,18 +15,6 @@ def test_manual_clock_never_goes_back():
         c.advance(-1)
     with pytest.raises(ValueError):
         c.set(ist(2024, 6, 4, 9, 0))
-
-
-def test_market_clock_moves_only_forward_with_observations():
-    c = MarketClock(ist(2024, 6, 4, 9, 15))
-    assert c.observe(ist(2024, 6, 4, 9, 20)) == ist(2024, 6, 4, 9, 20)
-    assert c.observe(ist(2024, 6, 4, 9, 16)) == ist(2024, 6, 4, 9, 20)
-    assert c.observe(None) == ist(2024, 6, 4, 9, 20)
-    assert c.now().tzinfo is UTC
-    with pytest.raises(ValueError):
-        c.observe(datetime(2024, 6, 4, 10, 0))
-    with pytest.raises(ValueError):
-        MarketClock(datetime(2024, 6, 4))
 
 
 def test_parse_datetime_ist_defaults_to_ist():

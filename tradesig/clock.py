@@ -66,37 +66,6 @@ class ManualClock:
         return self.advance(when.astimezone(UTC) - self._now)
 
 
-class MarketClock:
-    """Market time as the data reports it: for followers of a replayed session (the sim), where the session's
-    time is not the wall clock.
-
-    Starts at ``start`` (aware); :meth:`observe` moves it forward to each observed market timestamp (tick exchange
-    time, bar end, the feed's ``market_time``) and never back. ``monotonic()`` is the process's own (wall) clock,
-    for timeouts. Thread-safe for one writer and many readers (a single attribute assignment).
-    Live trading uses :class:`SystemClock`: a clock that stops when the data stops could miss a square-off.
-    """
-
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("MarketClock needs a timezone-aware start time")
-        self._now = start.astimezone(UTC)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def observe(self, ts: datetime | None) -> datetime:
-        """Move to ``ts`` if it is later (naive datetimes are refused: ``ValueError``); returns the clock's time."""
-        if ts is not None:
-            if ts.tzinfo is None:
-                raise ValueError("MarketClock.observe needs a timezone-aware time")
-            if ts > self._now:
-                self._now = ts.astimezone(UTC)
-        return self._now
-
-
 def to_ist(ts: datetime) -> datetime:
     """Convert an aware datetime to IST. A naive datetime is refused (``ValueError``): its zone is unknown."""
     if ts.tzinfo is None:

@@ -1,77 +1,83 @@
-"""Followers' clock: market time from the hub when the feed replays the sim; the wall clock otherwise."""
+"""The follower's clock: the sim's replay time (extrapolated at its speed, never backwards) or the wall clock."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tradesig.clock import MarketClock, SystemClock, ist
+from tradesig.clock import SystemClock, ist
 from tradesig.errors import BrokerError
-from tradesig.feed.follow import follower_clock, health_url, observe_message
+from tradesig.feed.follow import SimFollowClock, pick_clock
 
 
-def serve_health(doc: dict):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server API
-            body = json.dumps(doc).encode()
-            self.send_response(200 if self.path.startswith("/health") else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
+class FakeSimState:
+    """Serves GET /_sim/state like the sim's control endpoint, with a settable sim_time and speed."""
 
-        def log_message(self, *args):
-            pass
+    def __init__(self, sim_time: str, speed: float) -> None:
+        self.doc = {"sim_time": sim_time, "speed": speed}
+        state = self
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server API
+                body = json.dumps({"status": "success", "data": state.doc}).encode()
+                self.send_response(200 if self.path == "/_sim/state" else 404)
+                self.end_headers()
+                self.wfile.write(body)
 
+            def log_message(self, *args):
+                pass
 
-def test_health_url_keeps_token():
-    assert health_url("ws://127.0.0.1:8765/ws?token=abc") == "http://127.0.0.1:8765/health?token=abc"
-    assert health_url("wss://h:1/ws") == "https://h:1/health"
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.root = f"http://127.0.0.1:{self.server.server_port}"
 
-
-def test_sim_source_gives_market_clock():
-    server = serve_health({"source": "sim", "market_time": "2024-06-04T03:45:00+00:00"})
-    try:
-        clock = follower_clock(f"ws://127.0.0.1:{server.server_port}/ws")
-    finally:
-        server.shutdown()
-    assert isinstance(clock, MarketClock) and clock.now() == ist(2024, 6, 4, 9, 15)
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
-def test_kite_source_gives_system_clock():
-    server = serve_health({"source": "kite", "market_time": "2024-06-04T03:45:00+00:00"})
-    try:
-        assert isinstance(follower_clock(f"ws://127.0.0.1:{server.server_port}/ws"), SystemClock)
-    finally:
-        server.shutdown()
+@pytest.fixture
+def sim_state():
+    fake = FakeSimState("2024-06-04T09:15:00+05:30", 600.0)
+    yield fake
+    fake.close()
 
 
-def test_unreachable_hub_is_broker_error():
-    server = serve_health({})
-    port = server.server_port
-    server.shutdown()
-    server.server_close()
-    with pytest.raises(BrokerError, match="cannot reach the feed hub"):
-        follower_clock(f"ws://127.0.0.1:{port}/ws", timeout=1)
+def test_follows_and_extrapolates_the_replay_clock(sim_state):
+    clock = SimFollowClock(sim_state.root, resync_seconds=3600)
+    first = clock.now()
+    assert ist(2024, 6, 4, 9, 15) <= first < ist(2024, 6, 4, 9, 16)
+    time.sleep(0.2)
+    later = clock.now()
+    assert later > first  # at 600x, 0.2 s of wall time is about two minutes of market time
+    assert later.tzinfo is not None
 
 
-def test_messages_move_the_market_clock_forward_only():
-    clock = MarketClock(ist(2024, 6, 4, 9, 15))
-    observe_message(clock, {"type": "tick", "exchange_timestamp": "2024-06-04T03:50:30+00:00"})
-    assert clock.now() == ist(2024, 6, 4, 9, 20, 30)
-    observe_message(clock, {"type": "bar", "ts": "2024-06-04T04:45:00+00:00", "interval": "1h", "status": "complete"})
-    assert clock.now() == ist(2024, 6, 4, 11, 15)
-    observe_message(clock, {"type": "bar", "ts": "2024-06-04T05:45:00+00:00", "interval": "1h", "status": "partial"})
-    observe_message(clock, {"type": "status", "market_time": "2024-06-04T04:00:00+00:00"})
-    observe_message(clock, {"type": "tick", "exchange_timestamp": None})
-    assert clock.now() == ist(2024, 6, 4, 11, 15)
-    observe_message(clock, {"type": "status", "market_time": "2024-06-04T06:00:00+00:00"})
-    assert clock.now() == ist(2024, 6, 4, 11, 30)
-    wall = SystemClock()
-    observe_message(wall, {"type": "status", "market_time": "2024-06-04T06:00:00+00:00"})  # no-op
+def test_never_goes_backwards_when_the_sim_is_behind(sim_state):
+    clock = SimFollowClock(sim_state.root, resync_seconds=0.0)
+    ahead = clock.now()
+    sim_state.doc["sim_time"] = "2024-06-04T09:00:00+05:30"  # e.g. the sim paused for a client
+    assert clock.now() >= ahead
+
+
+def test_sleep_is_scaled_by_the_replay_speed(sim_state, monkeypatch):
+    import tradesig.feed.follow as follow
+
+    slept: list[float] = []
+    monkeypatch.setattr(follow.time, "sleep", slept.append)
+    SimFollowClock(sim_state.root).sleep(60.0)  # one market minute at 600x
+    assert slept == [pytest.approx(0.1)]
+
+
+def test_pick_clock(sim_state):
+    assert isinstance(pick_clock(sim_state.root), SimFollowClock)
+    assert isinstance(pick_clock(sim_state.root, "system"), SystemClock)
+    assert isinstance(pick_clock("https://api.kite.trade"), SystemClock)  # a real Kite root is never probed
+    sim_state.close()
+    assert isinstance(pick_clock(sim_state.root), SystemClock)
+    with pytest.raises(BrokerError, match="no sim state"):
+        pick_clock(sim_state.root, "sim")

@@ -1,73 +1,89 @@
-"""The follower's side of the viewer hub (``signals --follow``, ``trade start``): which clock to run on.
+"""The clock of a process that follows the market live (``signals --follow``, ``trade start``).
 
-Against live Kite the market's time is the wall clock (:class:`~tradesig.clock.SystemClock`). When the feed
-replays the sim, the session's time is the sim's replay clock: the hub's ``/health`` reports ``source`` and
-``market_time``, and followers then run on a :class:`~tradesig.clock.MarketClock` that each hub message moves
-forward (``status.market_time``, a tick's exchange timestamp, a written bar's end). Strategy, order and risk code
-see only the Clock either way.
+Against Kite the market's time is the wall clock. When ``kite.root`` is a ``tradesig sim`` on loopback, the
+session being replayed has its own time: :class:`SimFollowClock` follows the sim's replay clock, so dates,
+expiries, bar closes and square-off times follow the replayed day. Strategy, order and risk code see only the
+Clock either way (DESIGN.md: one strategy path, only the broker and the clock are swapped).
 """
 
 from __future__ import annotations
 
 import json
-import urllib.parse
-import urllib.request
-from datetime import datetime, timedelta
-from typing import Any
+import logging
+import time
+from datetime import UTC, datetime, timedelta
 
-from tradesig.clock import Clock, MarketClock, SystemClock
+from tradesig.clock import Clock, SystemClock
 from tradesig.errors import BrokerError
 
-_INTERVAL_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 375}
+log = logging.getLogger(__name__)
 
 
-def health_url(ws_url: str) -> str:
-    """``ws://HOST:PORT/ws?token=T`` → ``http://HOST:PORT/health?token=T`` (the token, if any, is kept)."""
-    parts = urllib.parse.urlsplit(ws_url)
-    scheme = "https" if parts.scheme == "wss" else "http"
-    return urllib.parse.urlunsplit((scheme, parts.netloc, "/health", parts.query, ""))
+class SimFollowClock:
+    """A clock following ``tradesig sim``'s replay time: ``GET <root>/_sim/state`` (``sim_time``, ``speed``),
+    re-read every ``resync_seconds`` of wall time and extrapolated at the sim's speed in between, so the engine's
+    dates, expiries and exits follow the replayed day. Never goes backwards: when a re-read finds the sim behind
+    the extrapolation (it was paused), the clock holds until the sim catches up. ``monotonic()`` is the wall
+    clock's (for waits and rate limits). Raises :class:`BrokerError` when no sim answers at ``root``."""
+
+    def __init__(self, root: str, resync_seconds: float = 2.0) -> None:
+        self.url = root.rstrip("/") + "/_sim/state"
+        self.resync_seconds = resync_seconds
+        self._wall = SystemClock()
+        self._last = None
+        self._sync()
+
+    def _sync(self) -> None:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as resp:  # loopback control endpoint of the sim
+                state = json.loads(resp.read())["data"]
+        except (OSError, ValueError, KeyError, urllib.error.URLError) as exc:
+            raise BrokerError(f"no sim state at {self.url}: {exc}", "start 'tradesig sim serve' or use --clock "
+                                                                    "system") from None
+        self._t0 = datetime.fromisoformat(state["sim_time"])  # may be behind _last: now() then holds
+        self._m0 = self._wall.monotonic()
+        self._next_sync = self._m0 + self.resync_seconds
+        self.speed = float(state.get("speed") or 1.0)
+
+    def now(self) -> datetime:
+        if self._wall.monotonic() >= self._next_sync:
+            try:
+                self._sync()
+            except BrokerError as exc:
+                log.warning("sim clock: %s (extrapolating)", exc)
+                self._next_sync = self._wall.monotonic() + self.resync_seconds
+        now = self._t0 + timedelta(seconds=(self._wall.monotonic() - self._m0) * self.speed)
+        if self._last is not None and now < self._last:
+            now = self._last
+        self._last = now
+        return now.astimezone(UTC)
+
+    def monotonic(self) -> float:
+        return self._wall.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of replayed (market) time: ``seconds / speed`` of wall time."""
+        time.sleep(max(0.0, seconds) / self.speed)
 
 
-def follower_clock(ws_url: str, timeout: float = 5.0) -> Clock:
-    """The clock a follower of the hub at ``ws_url`` runs on: a :class:`MarketClock` at the feed's market time
-    when the feed replays the sim, else the system clock. Raises :class:`BrokerError` when the hub does not
-    answer (start ``tradesig feed --serve`` first)."""
-    url = health_url(ws_url)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback hub (or a token-protected one)
-            health = json.loads(resp.read())
-    except (OSError, ValueError) as exc:
-        raise BrokerError(f"cannot reach the feed hub at {url.split('?')[0]}: {exc}",
-                          "start 'tradesig feed --serve' or check hub.listen") from None
-    if health.get("source") == "sim" and health.get("market_time"):
-        return MarketClock(datetime.fromisoformat(str(health["market_time"])))
+def pick_clock(root: str, choice: str = "auto") -> Clock:
+    """The engine's clock for ``trade start``: "system"; "sim" (:class:`SimFollowClock` on ``root``, BrokerError
+    when no sim answers); "auto": the sim's clock when ``root`` is a loopback address where a sim answers
+    ``/_sim/state``, else the system clock (a real Kite root is never probed)."""
+    from urllib.parse import urlsplit
+
+    from tradesig.feed.hub import is_loopback_host
+
+    if choice == "system":
+        return SystemClock()
+    if choice == "sim":
+        return SimFollowClock(root)
+    if is_loopback_host(urlsplit(root).hostname or ""):
+        try:
+            return SimFollowClock(root)
+        except BrokerError:
+            pass
     return SystemClock()
-
-
-def _aware(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        ts = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return ts if ts.tzinfo is not None else None
-
-
-def observe_message(clock: Clock, msg: dict[str, Any]) -> None:
-    """Advance a :class:`MarketClock` with the market time a hub message proves has passed; no-op otherwise.
-
-    ``status``/``snapshot``: ``market_time``; ``tick``: ``exchange_timestamp`` (else ``last_trade_time``);
-    ``bar``: the bar's end (``ts`` + interval) — the feed publishes a bar once it is written (closed)."""
-    if not isinstance(clock, MarketClock):
-        return
-    kind = msg.get("type")
-    if kind in ("status", "snapshot"):
-        clock.observe(_aware(msg.get("market_time")))
-    elif kind == "tick":
-        clock.observe(_aware(msg.get("exchange_timestamp")) or _aware(msg.get("last_trade_time")))
-    elif kind == "bar":
-        start = _aware(msg.get("ts"))
-        minutes = _INTERVAL_MINUTES.get(str(msg.get("interval", "1m")))
-        if start is not None and minutes is not None and msg.get("status", "complete") != "partial":
-            clock.observe(start + timedelta(minutes=minutes))

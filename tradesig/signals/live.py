@@ -74,6 +74,7 @@ class _Builder:
     pending: list[dict[str, Any]] = field(default_factory=list)
     pending_key: tuple[Any, int] | None = None
     last_ts: datetime | None = None
+    last_minute: datetime | None = None
 
     def _bucket(self, ts: datetime) -> tuple[Any, int, int]:
         local = ts.astimezone(IST)
@@ -98,6 +99,9 @@ class _Builder:
                 self.direct, self.pending, self.pending_key = True, [], None
             out = [bar]
         elif bar["interval"] == "1m" and not self.direct:
+            if self.last_minute is not None and bar["ts"] <= self.last_minute:
+                return []  # a minute seen already (store catch-up, then the hub's copy)
+            self.last_minute = bar["ts"]
             day, start, end = self._bucket(bar["ts"])
             if self.pending_key is not None and self.pending_key != (day, start):
                 out.extend(self._flush())
@@ -248,13 +252,13 @@ async def follow_async(loaded: LoadedConfig, symbols: Sequence[str], interval: s
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-    from tradesig.feed.follow import follower_clock
+    from tradesig.feed.follow import pick_clock
     from tradesig.signals.service import _symbols, record_events
 
     stop = stop or asyncio.Event()
     names = _symbols(loaded, symbols)
     target = url or hub_url(loaded.settings)
-    clock = clock or await asyncio.to_thread(follower_clock, target)
+    clock = clock or await asyncio.to_thread(pick_clock, loaded.settings.kite.root)
     core = prime(loaded, names, interval, clock, chain, expiry_fn)
     record_events(loaded.home, core.primed_events)
     shown = target.split("?")[0]
@@ -266,7 +270,9 @@ async def follow_async(loaded: LoadedConfig, symbols: Sequence[str], interval: s
                 connected_once, delay = True, 0.5
                 log.info("signals: following %s for %s (%s)", shown, ", ".join(names), interval)
                 await ws.send(json.dumps({"type": "subscribe", "symbols": names}))
-                reader = asyncio.ensure_future(_pump(ws, core, loaded, fmt, echo, stop, clock))
+                for msg in catch_up_messages(loaded, names, clock):
+                    await _handle(ws, core, loaded, fmt, echo, msg)
+                reader = asyncio.ensure_future(_pump(ws, core, loaded, fmt, echo, stop))
                 stopper = asyncio.ensure_future(stop.wait())
                 done, _ = await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 for task in (reader, stopper):
@@ -286,38 +292,61 @@ async def follow_async(loaded: LoadedConfig, symbols: Sequence[str], interval: s
             delay = min(delay * 2, backoff_cap)
 
 
-async def _pump(ws: Any, core: LiveSignals, loaded: LoadedConfig, fmt: str, echo: Callable[[str], None],
-                stop: asyncio.Event, clock: Clock) -> None:
-    from tradesig.feed.follow import observe_message
+def catch_up_messages(loaded: LoadedConfig, symbols: Sequence[str], clock: Clock) -> list[dict[str, Any]]:
+    """Today's stored 1m bars (the feed's) as hub ``bar`` messages, so a follower that connects (or reconnects)
+    mid-session builds the bars in progress from their first minute. Minutes the core has already seen are
+    skipped by its builders, so the hub's own copies of these minutes change nothing."""
+    from tradesig.signals.service import _store
+
+    store = _store(loaded)
+    today = ist_date(clock.now())
+    out: list[dict[str, Any]] = []
+    for sym in symbols:
+        for row in store.read_bars(sym, "1m", today, today).iter_rows(named=True):
+            out.append({**row, "type": "bar", "interval": "1m", "symbol": sym})
+    return out
+
+
+async def _handle(ws: Any, core: LiveSignals, loaded: LoadedConfig, fmt: str, echo: Callable[[str], None],
+                  msg: dict[str, Any]) -> None:
+    """One hub message through the core: print boards, record and publish S1–S8 events."""
     from tradesig.signals.service import record_events
 
+    try:
+        boards, events = core.on_message(msg)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("signals: skipping malformed hub message: %s", exc)
+        return
+    for board in boards:
+        if fmt == "json":
+            echo(json.dumps(board.to_dict(), sort_keys=True))
+        elif fmt == "csv":
+            echo(board_csv(board, header=not core.last_label))
+        else:
+            echo(board_line(board))
+        if core.label_changed(board):
+            await ws.send(json.dumps({"type": "publish", "channel": "signal", "data": {
+                "source": "board", "symbol": board.symbol, "interval": board.interval,
+                "ts": board.ts.isoformat(), "label": board.label, "score": round(board.score, 2),
+                "available": board.available}}))
+    if events:
+        record_events(loaded.home, events)
+    for event in events:
+        if fmt != "csv":  # CSV carries boards only; events are in the events log and on the hub
+            echo(json.dumps(event.to_dict(), sort_keys=True) if fmt == "json" else event_line(event))
+        await ws.send(json.dumps({"type": "publish", "channel": "signal",
+                                  "data": {"source": "weekly", **event.to_dict()}}))
+
+
+async def _pump(ws: Any, core: LiveSignals, loaded: LoadedConfig, fmt: str, echo: Callable[[str], None],
+                stop: asyncio.Event) -> None:
     async for raw in ws:
         try:
             msg = json.loads(raw)
-            observe_message(clock, msg)
-            boards, events = core.on_message(msg)
-        except (ValueError, KeyError, TypeError) as exc:
+        except ValueError as exc:
             log.warning("signals: skipping malformed hub message: %s", exc)
             continue
-        for board in boards:
-            if fmt == "json":
-                echo(json.dumps(board.to_dict(), sort_keys=True))
-            elif fmt == "csv":
-                echo(board_csv(board, header=not core.last_label))
-            else:
-                echo(board_line(board))
-            if core.label_changed(board):
-                await ws.send(json.dumps({"type": "publish", "channel": "signal", "data": {
-                    "source": "board", "symbol": board.symbol, "interval": board.interval,
-                    "ts": board.ts.isoformat(), "label": board.label, "score": round(board.score, 2),
-                    "available": board.available}}))
-        if events:
-            record_events(loaded.home, events)
-        for event in events:
-            if fmt != "csv":  # CSV carries boards only; events are in the events log and on the hub
-                echo(json.dumps(event.to_dict(), sort_keys=True) if fmt == "json" else event_line(event))
-            await ws.send(json.dumps({"type": "publish", "channel": "signal",
-                                      "data": {"source": "weekly", **event.to_dict()}}))
+        await _handle(ws, core, loaded, fmt, echo, msg)
         if stop.is_set():
             return
 
@@ -325,7 +354,7 @@ async def _pump(ws: Any, core: LiveSignals, loaded: LoadedConfig, fmt: str, echo
 def follow(loaded: LoadedConfig, symbols: Sequence[str], interval: str, *, fmt: str = "table",
            chain: pl.DataFrame | None = None, echo: Callable[[str], None] = print) -> None:
     """Blocking :func:`follow_async` until interrupted (Ctrl-C / SIGTERM), on the clock the hub calls for
-    (:func:`tradesig.feed.follow.follower_clock`: the sim's market time for a replay, else the system clock)."""
+    (:func:`tradesig.feed.follow.pick_clock`: the sim's replay time when kite.root is a sim, else the system clock)."""
     asyncio.run(follow_async(loaded, symbols, interval, fmt=fmt, chain=chain, echo=echo))
 
 

@@ -19,12 +19,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tradesig.clock import Clock, SystemClock, ist_date
 from tradesig.config import LoadedConfig
 from tradesig.errors import BrokerError
+from tradesig.feed.follow import SimFollowClock, pick_clock
 from tradesig.trade.risk import KillSwitch
 
 __all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run"]
@@ -75,72 +76,6 @@ class HubReader(threading.Thread):
                 self.out.put(("status", f"hub disconnected: {exc}"))
                 attempt += 1
                 self._halt.wait(backoff(attempt))
-
-
-class SimFollowClock:
-    """A clock following ``tradesig sim``'s replay time: ``GET <root>/_sim/state`` (``sim_time``, ``speed``),
-    re-read every ``resync_seconds`` of wall time and extrapolated at the sim's speed in between, so the engine's
-    dates, expiries and exits follow the replayed day. Never goes backwards: when a re-read finds the sim behind
-    the extrapolation (it was paused), the clock holds until the sim catches up. ``monotonic()`` is the wall
-    clock's (for waits and rate limits). Raises :class:`BrokerError` when no sim answers at ``root``."""
-
-    def __init__(self, root: str, resync_seconds: float = 2.0) -> None:
-        self.url = root.rstrip("/") + "/_sim/state"
-        self.resync_seconds = resync_seconds
-        self._wall = SystemClock()
-        self._last = None
-        self._sync()
-
-    def _sync(self) -> None:
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(self.url, timeout=5) as resp:  # loopback control endpoint of the sim
-                state = json.loads(resp.read())["data"]
-        except (OSError, ValueError, KeyError, urllib.error.URLError) as exc:
-            raise BrokerError(f"no sim state at {self.url}: {exc}", "start 'tradesig sim serve' or use --clock "
-                                                                    "system") from None
-        self._t0 = datetime.fromisoformat(state["sim_time"])  # may be behind _last: now() then holds
-        self._m0 = self._wall.monotonic()
-        self._next_sync = self._m0 + self.resync_seconds
-        self.speed = float(state.get("speed") or 1.0)
-
-    def now(self) -> datetime:
-        if self._wall.monotonic() >= self._next_sync:
-            try:
-                self._sync()
-            except BrokerError as exc:
-                log.warning("sim clock: %s (extrapolating)", exc)
-                self._next_sync = self._wall.monotonic() + self.resync_seconds
-        now = self._t0 + timedelta(seconds=(self._wall.monotonic() - self._m0) * self.speed)
-        if self._last is not None and now < self._last:
-            now = self._last
-        self._last = now
-        return now.astimezone(UTC)
-
-    def monotonic(self) -> float:
-        return self._wall.monotonic()
-
-
-def pick_clock(root: str, choice: str = "auto") -> Clock:
-    """The engine's clock for ``trade start``: "system"; "sim" (:class:`SimFollowClock` on ``root``, BrokerError
-    when no sim answers); "auto": the sim's clock when ``root`` is a loopback address where a sim answers
-    ``/_sim/state``, else the system clock (a real Kite root is never probed)."""
-    from urllib.parse import urlsplit
-
-    from tradesig.feed.hub import is_loopback_host
-
-    if choice == "system":
-        return SystemClock()
-    if choice == "sim":
-        return SimFollowClock(root)
-    if is_loopback_host(urlsplit(root).hostname or ""):
-        try:
-            return SimFollowClock(root)
-        except BrokerError:
-            pass
-    return SystemClock()
 
 
 def _ts(value: Any) -> datetime:
@@ -241,7 +176,7 @@ class Runner:
 
 
 def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | None = None, lots: int | None = None,
-                 clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep,
+                 clock: Clock | None = None, sleep: Callable[[float], None] | None = None,
                  notifier: Any = None, symbols: list[str] | None = None,
                  trade_from: datetime | None = None) -> Runner:
     """Construct the engine for ``mode`` ("paper" or "live"): instruments from the broker's instruments dump
@@ -256,6 +191,8 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     from tradesig.trade.service import WARMUP_DAYS, event_sink, live_broker, load_state
 
     clock = clock or SystemClock()
+    if sleep is None:  # engine waits (order status polls) are in market time: scaled when replaying
+        sleep = clock.sleep if isinstance(clock, SimFollowClock) else time.sleep
     settings = loaded.settings
     kite_broker = live_broker(loaded, clock)
     instruments = kite_broker.instruments()
