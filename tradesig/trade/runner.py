@@ -86,7 +86,7 @@ class Runner:
     """Wires an engine to the hub queue; :meth:`step` processes what is queued (testable without a socket)."""
 
     def __init__(self, loaded: LoadedConfig, engine: Any, mode: str, clock: Clock, *, tick_quotes: Any = None,
-                 notifier: Any = None, tick_seconds: float = 5.0) -> None:
+                 notifier: Any = None, tick_seconds: float = 5.0, min_wall_seconds: float = 0.1) -> None:
         self.loaded = loaded
         self.engine = engine
         self.mode = mode
@@ -94,8 +94,10 @@ class Runner:
         self.tick_quotes = tick_quotes
         self.notifier = notifier
         self.tick_seconds = tick_seconds
+        self.min_wall_seconds = min_wall_seconds
         self.queue: queue.Queue = queue.Queue()
         self._last_tick = 0.0
+        self._last_tick_market: datetime | None = None
         self._last_bar: dict[str, datetime] = {}
 
     def handle(self, kind: str, msg: Any) -> None:
@@ -166,9 +168,13 @@ class Runner:
                 self.handle(kind, msg)
         except queue.Empty:
             pass
-        now = self.clock.monotonic()
-        if now - self._last_tick >= self.tick_seconds:
-            self._last_tick = now
+        # Housekeeping (time exits, reconciliation, state) every ``tick_seconds`` of market time — when a replay
+        # runs fast that is less than a wall second — but never more often than ``min_wall_seconds`` of wall time.
+        mono, market = self.clock.monotonic(), self.clock.now()
+        due = (self._last_tick_market is None
+               or (market - self._last_tick_market).total_seconds() >= self.tick_seconds)
+        if due and mono - self._last_tick >= self.min_wall_seconds:
+            self._last_tick, self._last_tick_market = mono, market
             try:
                 self.housekeeping()
             except BrokerError as exc:
