@@ -71,13 +71,16 @@ def backtest(ctx: typer.Context,
              chain: Path = typer.Option(None, "--chain", help="Option-chain snapshots (Parquet) for real premiums."),
              fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format.")) -> None:
     """Backtest S1-S8 over stored bars: the trade list and a summary (trades, win rate, gross/net P&L, charges,
-    max drawdown). Premiums not found in --chain are Black-Scholes modelled, and every output says so."""
+    max drawdown). Premiums not found in --chain are Black-Scholes modelled, and every output says so. The run's
+    events replace earlier backtest events of the same dates: 'tradesig report --mode backtest' reports them."""
     from tradesig.trade.backtest import TRADE_COLUMNS
-    from tradesig.trade.service import backtest_from_store, parse_strategies, symbols_arg
+    from tradesig.trade.service import backtest_from_store, parse_strategies, save_backtest_events, symbols_arg
 
     loaded = app_context(ctx).config()
-    result = backtest_from_store(loaded, _day(start, "--from"), _day(end, "--to"), symbols_arg(symbol, loaded),
+    first, last = _day(start, "--from"), _day(end, "--to")
+    result = backtest_from_store(loaded, first, last, symbols_arg(symbol, loaded),
                                  lots=lots or None, strategies=parse_strategies(strategies), chain_path=chain)
+    save_backtest_events(loaded.home, result, first, last)
     s = result.summary
     if fmt is TableFormat.json:
         typer.echo(to_json({"summary": s, "trades": result.trades}))

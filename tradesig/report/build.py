@@ -105,16 +105,19 @@ def report_from_events(events: list[dict], period: str, start: date, end: date, 
 
 
 def build_report(home: Path, period: str, day: date, mode: str) -> ReportData:
-    """Read the events log of the period containing ``day`` (IST) and build the report for ``mode``.
+    """Read the events log of the period containing ``day`` (IST) and build the report for ``mode`` (backtests:
+    the events ``trade backtest`` saved under ``<home>/backtest/events``).
 
     Days without an events file are named in ``missing`` (a day with a file but no trades is simply a day without
     trades)."""
     from tradesig.store.events import EventLog
 
     start, end = period_bounds(period, day)
-    events = EventLog(home).read(start, end)
+    root = home / "backtest" if mode == "backtest" else home  # trade backtest: <home>/backtest/events
+    events = EventLog(root).read(start, end)
     data = report_from_events(events, period, start, end, mode)
     if not events:
-        data.missing.insert(0, f"no events log under {home / 'events'} for {start}"
-                            + ("" if start == end else f" to {end}"))
+        hint = " (run 'tradesig trade backtest' for these dates)" if mode == "backtest" else ""
+        data.missing.insert(0, f"no events log under {root / 'events'} for {start}"
+                            + ("" if start == end else f" to {end}") + hint)
     return data

@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,36 @@ def backtest_from_store(loaded: LoadedConfig, start: date, end: date, symbols: l
     instruments = default_instruments(get_calendar(loaded).is_trading_day)
     return run_backtest(loaded.settings, hourly, start=start, end=end, instruments=instruments,
                         strategies=strategies, lots=lots, chain=chain)
+
+
+BACKTEST_DIR = "backtest"
+
+
+def save_backtest_events(home: Path, result: Any, start: date, end: date) -> Path:
+    """Write a backtest's events as ``<home>/backtest/events/DATE.jsonl`` (IST dates), replacing the files of every
+    date from ``start`` to ``end``: the latest backtest over a date is what ``report --mode backtest`` shows, and a
+    re-run never duplicates. The paper/live events log (``<home>/events``) is never touched. Each file is written
+    to a temporary name and renamed. Returns the directory."""
+    from tradesig.clock import ist_date
+
+    directory = Path(home) / BACKTEST_DIR / "events"
+    directory.mkdir(parents=True, exist_ok=True)
+    by_day: dict[date, list[str]] = {}
+    for event in result.events:
+        day = ist_date(datetime.fromisoformat(event["ts"]))
+        if start <= day <= end:
+            by_day.setdefault(day, []).append(json.dumps(event, sort_keys=True, default=str))
+    day = start
+    while day <= end:
+        path = directory / f"{day.isoformat()}.jsonl"
+        if day in by_day:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text("\n".join(by_day[day]) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        else:
+            path.unlink(missing_ok=True)
+        day += timedelta(days=1)
+    return directory
 
 
 # --------------------------------------------------------------------------------------------------- state
