@@ -187,8 +187,9 @@ class BarBuilder:
         self._open_gaps: dict[str, tuple[datetime, str]] = {}
         self.dirty: dict[str, set[datetime]] = {}
         self.gaps: list[Gap] = []
-        self._day_bars: dict[str, pl.DataFrame] = {}
-        self._written_higher: set[tuple[str, str, datetime]] = set()
+        self._day: date | None = None
+        self._day_bars = empty_bars()
+        self._written_higher: dict[str, pl.DataFrame] = {}
         self.written: dict[str, int] = {}
         self._live_dirty_ticks: list[pl.DataFrame] = []
         #: a symbol first seen after 09:15 gets a "start" gap from the open (its bars are backfilled)
@@ -419,45 +420,58 @@ class BarBuilder:
             for row in bars.group_by("symbol", maintain_order=True).tail(PUBLISH_LAST).sort("ts") \
                     .iter_rows(named=True):
                 self.on_bar({"interval": "1m", **row})
-        for (symbol,), part in bars.partition_by("symbol", as_dict=True).items():
-            prev = self._day_bars.get(symbol)
-            day = ist_date(part["ts"].max())
-            if prev is not None and not prev.is_empty() and ist_date(prev["ts"].max()) != day:
-                prev = None
-            merged = part if prev is None else pl.concat([prev, part]).unique(["ts"], keep="first")
-            self._day_bars[symbol] = merged.sort("ts")
+        day = ist_date(bars["ts"].max())
+        if self._day != day:
+            self._day, self._day_bars, self._written_higher = day, empty_bars(), {}
+        self._day_bars = pl.concat([self._day_bars, bars.filter(pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
+                                                                .dt.date() == day)])
+        self._day_bars = self._day_bars.unique(["symbol", "ts"], keep="first", maintain_order=True)
         self._write_higher(final=False)
 
     def _write_higher(self, *, final: bool) -> None:
+        """Resample the day's 1m bars and store every higher-interval bucket that has closed (all, when
+        ``final``), once; buckets touching a dirty minute wait for its backfill. One store write per interval."""
+        if self._day_bars.is_empty() or self._day is None:
+            return
         upto = self.boundary()
-        for symbol, day_bars in self._day_bars.items():
-            if day_bars.is_empty():
+        if not final and upto is None:
+            return
+        day = self._day
+        open_m, close_m = session_hours(day)
+        anchor = datetime(day.year, day.month, day.day, 9, 15, tzinfo=_ist()).astimezone(UTC)
+        session_close = datetime(day.year, day.month, day.day, close_m // 60, close_m % 60,
+                                 tzinfo=_ist()).astimezone(UTC)
+        source = self._day_bars
+        window = None
+        if not final:  # only buckets that can still close need their minutes (the widest is 4 h)
+            window = pl.lit(upto - timedelta(hours=4, minutes=15)).cast(_US)
+            source = source.filter(pl.col("ts") >= window)
+        for interval in HIGHER_INTERVALS:
+            step = interval_minutes(interval)
+            out = resample(source, interval)
+            if out.is_empty():
                 continue
-            dirty = self.dirty.get(symbol, set())
-            for interval in HIGHER_INTERVALS:
-                step = timedelta(minutes=interval_minutes(interval))
-                out = resample(day_bars, interval)
-                rows = []
-                for row in out.iter_rows(named=True):
-                    key = (symbol, interval, row["ts"])
-                    if key in self._written_higher:
-                        continue
-                    open_m, close_m = session_hours(ist_date(row["ts"]))
-                    local = row["ts"].astimezone(_ist())
-                    close = local.replace(hour=close_m // 60, minute=close_m % 60).astimezone(UTC)
-                    end = min(row["ts"] + step, close)
-                    touched = any(row["ts"] <= m < end for m in dirty)
-                    if not final and (upto is None or end > upto or touched):
-                        continue
-                    rows.append(row)
-                    self._written_higher.add(key)
-                if rows:
-                    df = pl.DataFrame(rows, schema=BAR_SCHEMA)
-                    self.written[interval] = self.written.get(interval, 0) + self.store.write_bars(
-                        df, interval, self.source)
-                    if self.on_bar is not None:
-                        for row in rows[-PUBLISH_LAST:]:
-                            self.on_bar({"interval": interval, **row})
+            end = pl.min_horizontal(pl.col("ts") + pl.duration(minutes=step), pl.lit(session_close).cast(_US))
+            if not final:
+                # closed, and wholly inside the window (an older bucket still waiting is written at the end)
+                out = out.filter((end <= pl.lit(upto).cast(_US)) & (pl.col("ts") >= window))
+                touched = {(symbol, anchor + timedelta(minutes=((m - anchor).total_seconds() // 60) // step * step))
+                           for symbol, minutes in self.dirty.items() for m in minutes}
+                if touched:
+                    keys = pl.DataFrame({"symbol": [k[0] for k in touched], "ts": [k[1] for k in touched]},
+                                        schema={"symbol": pl.Utf8, "ts": _US})
+                    out = out.join(keys, on=["symbol", "ts"], how="anti")
+            done = self._written_higher.get(interval)
+            if done is not None and not out.is_empty():
+                out = out.join(done, on=["symbol", "ts"], how="anti")
+            if out.is_empty():
+                continue
+            self.written[interval] = self.written.get(interval, 0) + self.store.write_bars(out, interval, self.source)
+            keys = out.select("symbol", "ts")
+            self._written_higher[interval] = keys if done is None else pl.concat([done, keys])
+            if self.on_bar is not None:
+                for row in out.group_by("symbol", maintain_order=True).tail(PUBLISH_LAST).iter_rows(named=True):
+                    self.on_bar({"interval": interval, **row})
 
     def finish(self, now: datetime | None = None) -> None:
         """Stopping: close every pending minute (complete when it ended by ``now``/the market clock, else
@@ -592,7 +606,10 @@ class Ingestor:
         if self._chunks:
             arrays = [c[0] for c in self._chunks]
             counts = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
-            df = TickBatch(np.concatenate(arrays)).to_polars()
+            # np.concatenate of structured arrays re-promotes the dtype per array (slow): join the raw rows
+            dtype = arrays[0].dtype
+            merged = np.concatenate([np.ascontiguousarray(a).view(np.uint8) for a in arrays]).view(dtype)
+            df = TickBatch(merged).to_polars()
             recv = np.repeat(np.fromiter((c[1] for c in self._chunks), dtype=np.int64), counts)
             nexts = np.repeat(np.fromiter((c[2].next_offset for c in self._chunks), dtype=np.int64), counts)
             segments = [c[2].segment for c in self._chunks]
