@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from tradesig.broker.tokens import TokenRecord
 from tradesig.clock import IST
 from tradesig.config import LoadedConfig
 from tradesig.market import index_spec
@@ -27,8 +28,10 @@ class BackfillResult:
 
 
 def backfill_history(loaded: LoadedConfig, symbols: list[str], first: date, last: date, *,
-                     access_token: str) -> list[BackfillResult]:
+                     token: TokenRecord, root: str | None = None) -> list[BackfillResult]:
     """Fetch 1m bars of each index in ``symbols`` for IST dates ``first``..``last`` (inclusive) and store them.
+
+    ``token``: the stored login (its API key and, unless ``root`` is given, the REST root it was issued by).
 
     Raises :class:`~tradesig.errors.TokenError` (403), :class:`~tradesig.errors.BrokerError` (unreachable) through
     the Kite error mapping; ``ValueError`` when ``first`` is after ``last``."""
@@ -38,7 +41,9 @@ def backfill_history(loaded: LoadedConfig, symbols: list[str], first: date, last
 
     if first > last:
         raise ValueError(f"--from {first} is after --to {last}")
-    rest = KiteRest(make_kite(loaded.settings, access_token), root=loaded.settings.kite.root)
+    root = root or token.root or loaded.settings.kite.root
+    kite = make_kite(loaded.settings, token.access_token, api_key=token.api_key, root=root)
+    rest = KiteRest(kite, root=root)
     store = Store(loaded.home)
     results = []
     for name in symbols:

@@ -9,7 +9,8 @@ import typer
 
 from tradesig.cli._common import app_context, is_tty
 
-app = typer.Typer(help="Create, verify, restore and prune backups of the data home.", no_args_is_help=True)
+app = typer.Typer(help="Create, verify, restore and prune backups of the data home.", no_args_is_help=True,
+                  add_completion=False, rich_markup_mode=None)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import typer
 from tradesig.cli._common import TableFormat, app_context, render_rows, to_json
 
 app = typer.Typer(help="Trading days, session phase now, next open, holidays (exit 0 yes / 1 no / 255 no data).",
-                  no_args_is_help=True)
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
 class StatusFormat(str, Enum):

@@ -10,7 +10,8 @@ import typer
 
 from tradesig.cli._common import app_context, to_json
 
-app = typer.Typer(help="Write, show and check the configuration.", no_args_is_help=True)
+app = typer.Typer(help="Write, show and check the configuration.", no_args_is_help=True,
+                  add_completion=False, rich_markup_mode=None)
 
 
 class ConfigFormat(str, Enum):

@@ -8,7 +8,8 @@ import typer
 
 from tradesig.cli._common import app_context
 
-app = typer.Typer(help="The whole trading day end to end on recorded data, in one command.")
+app = typer.Typer(help="The whole trading day end to end on recorded data, in one command.",
+                  add_completion=False, rich_markup_mode=None)
 
 
 @app.command()

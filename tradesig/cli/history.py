@@ -9,7 +9,8 @@ import typer
 
 from tradesig.cli._common import TableFormat, app_context, render_rows, to_json
 
-app = typer.Typer(help="Import recorded OHLC files as bars; show stored bars.", no_args_is_help=True)
+app = typer.Typer(help="Import recorded OHLC files as bars; show stored bars.", no_args_is_help=True,
+                  add_completion=False, rich_markup_mode=None)
 
 
 class Interval(str, Enum):
@@ -117,7 +118,6 @@ def backfill(ctx: typer.Context,
              sim_url: str = typer.Option(None, "--sim-url", metavar="URL", help="Fetch from 'tradesig sim' at URL."),
              ) -> None:
     """Fetch 1-minute bars from the broker's historical API (stored as 'backfilled'; nothing is stored twice)."""
-    import dataclasses
     from datetime import timedelta
 
     from tradesig.backfill import backfill_history
@@ -126,9 +126,6 @@ def backfill(ctx: typer.Context,
     from tradesig.errors import DataError
 
     loaded = app_context(ctx).config()
-    if sim_url:
-        kite = dataclasses.replace(loaded.settings.kite, root=sim_url.rstrip("/"))
-        loaded = dataclasses.replace(loaded, settings=dataclasses.replace(loaded.settings, kite=kite))
     clock = SystemClock()
     try:
         last = parse_date(end) if end else ist_date(clock.now())
@@ -138,7 +135,8 @@ def backfill(ctx: typer.Context,
     record = TokenStore(loaded.home, clock).load("kite")
     names = symbols or loaded.settings.feed.symbols
     try:
-        results = backfill_history(loaded, names, first, last, access_token=record.access_token)
+        results = backfill_history(loaded, names, first, last, token=record,
+                                   root=sim_url.rstrip("/") if sim_url else None)
     except ValueError as exc:
         raise DataError(str(exc)) from None
     for r in results:

@@ -9,7 +9,8 @@ import typer
 
 from tradesig.cli._common import app_context
 
-app = typer.Typer(help="Log in to Kite (or Breeze) and store the day's access token (0600).", add_completion=False)
+app = typer.Typer(help="Log in to Kite (or Breeze) and store the day's access token (0600).",
+                  add_completion=False, rich_markup_mode=None)
 
 
 class Broker(str, Enum):

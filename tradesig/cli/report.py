@@ -8,7 +8,8 @@ import typer
 
 from tradesig.cli._common import app_context
 
-app = typer.Typer(help="Daily/weekly/monthly P&L, signal stats, charges, feed health.")
+app = typer.Typer(help="Daily/weekly/monthly P&L, signal stats, charges, feed health.",
+                  add_completion=False, rich_markup_mode=None)
 
 
 class Period(str, Enum):

@@ -9,7 +9,7 @@ import typer
 from tradesig.cli._common import app_context, to_json
 
 app = typer.Typer(help="A local exchange speaking Kite's REST and ticker protocols, replaying real data.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 DEFAULT_PORT = 8600
 

@@ -8,7 +8,8 @@ import typer
 
 from tradesig.cli._common import app_context
 
-app = typer.Typer(help="Render or install the systemd units and timers (and the cron file).", no_args_is_help=True)
+app = typer.Typer(help="Render or install the systemd units and timers (and the cron file).", no_args_is_help=True,
+                  add_completion=False, rich_markup_mode=None)
 
 
 def _bin(value: str | None) -> str:

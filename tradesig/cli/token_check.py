@@ -9,7 +9,8 @@ import typer
 
 from tradesig.cli._common import app_context, to_json
 
-app = typer.Typer(help="Is the stored token present, unexpired and accepted? (exit 0/1/2/3)", add_completion=False)
+app = typer.Typer(help="Is the stored token present, unexpired and accepted? (exit 0/1/2/3)",
+                  add_completion=False, rich_markup_mode=None)
 
 
 class Broker(str, Enum):
