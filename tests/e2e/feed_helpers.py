@@ -53,11 +53,11 @@ def recorded(file: Path, symbol: str, start: time, end: time = time(15, 30)) -> 
                                                                                            .alias("symbol"))
 
 
-def make_service(home: Path, handle, **opts) -> FeedService:
+def make_service(home: Path, handle, notifier=None, **opts) -> FeedService:
     loaded = LoadedConfig(Settings(), None, home)
     options = FeedOptions(source="sim", sim_url=handle.rest_url, symbols=opts.pop("symbols", ["NIFTY", "BANKNIFTY"]),
                           until=opts.pop("until", time(15, 30, 30)), **opts)
-    return FeedService(loaded, options)
+    return FeedService(loaded, options, notifier=notifier)
 
 
 def run_service(service: FeedService, timeout: float = 60.0, during=None):

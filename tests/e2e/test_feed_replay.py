@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from datetime import time
 
 import polars as pl
@@ -19,6 +21,7 @@ from tests.e2e.feed_helpers import (
     run_service,
     start_sim,
 )
+from tradesig.feed.notify import Notifier
 from tradesig.store.datasets import Store
 
 pytestmark = pytest.mark.e2e
@@ -27,12 +30,27 @@ pytestmark = pytest.mark.e2e
 def test_replayed_session_stores_ticks_and_bars_equal_to_the_recording(home):
     files = [shared_file(NIFTY_FILE), shared_file(BANK_FILE)]
     handle = start_sim(files, start=time(14, 50), speed=1000)
+    notify_path = str(home.parent / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(notify_path)
     try:
         login(handle, home)
-        service = make_service(home, handle)
+        notifier = Notifier(env={"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "2000000"})
+        service = make_service(home, handle, notifier=notifier)
         summary, _ = run_service(service)
+        sock.setblocking(False)
+        datagrams = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                datagrams.append(sock.recv(4096).decode())
     finally:
         handle.stop()
+        sock.close()
+    # systemd Type=notify: READY=1 once connected and subscribed, then STATUS= lines and WATCHDOG=1, STOPPING=1
+    assert datagrams[0].startswith("READY=1\nSTATUS=connected;")
+    assert "WATCHDOG=1" in datagrams and datagrams[-1] == "STOPPING=1"
+    assert "phase OPEN" in datagrams[0]
+    assert any(d.startswith("STATUS=") and "ticks/s" in d and "gaps 4" in d for d in datagrams)
     assert summary.stopped_by == "until" and summary.reconnects == 0
     assert summary.gaps == 4  # one "start" gap per instrument: NIFTY, BANKNIFTY and their futures
     store = Store(home)
