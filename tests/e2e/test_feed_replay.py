@@ -20,6 +20,7 @@ from tests.e2e.feed_helpers import (
     recorded,
     run_service,
     start_sim,
+    wait_until,
 )
 from tradesig.feed.notify import Notifier
 from tradesig.store.datasets import Store
@@ -69,3 +70,28 @@ def test_replayed_session_stores_ticks_and_bars_equal_to_the_recording(home):
     assert hourly["ts"].dt.convert_time_zone("Asia/Kolkata").dt.strftime("%H:%M").to_list()[-1] == "15:15"
     # the index's volume comes from its future (null when the sim's future reports none: never 0-filled)
     assert store.read_bars("NIFTY", "1m", DAY)["volume"].null_count() == 375
+
+
+def test_option_chain_subscribed_recentred_and_pcr_published(home):
+    nifty = shared_file(NIFTY_FILE)
+    handle = start_sim([nifty], start=time(14, 45), speed=600)
+    try:
+        login(handle, home)
+        service = make_service(home, handle, symbols=["NIFTY"], chain_strikes=2)
+
+        def watch(svc):
+            assert wait_until(lambda: svc.universe is not None, 30)
+            first = dict(svc.universe.chain_centre)
+            assert wait_until(lambda: svc.universe.chain_centre != first or svc._stop.is_set(), 60)
+            return first, svc.health()
+
+        summary, (first, health) = run_service(service, during=watch)
+    finally:
+        handle.stop()
+    assert service.chain_recentres >= 1 and "NIFTY" in first  # spot moved a strike step: re-centred
+    options = {t: v for t, v in service.universe.tokens.items() if t in service.universe.options}
+    assert len(options) == 10  # 5 strikes x CE/PE around the new centre
+    ticks = Store(home).read_ticks()
+    option_ticks = ticks.filter(pl.col("symbol").str.ends_with("CE") | pl.col("symbol").str.ends_with("PE"))
+    assert option_ticks.height > 0 and option_ticks["oi"].null_count() < option_ticks.height
+    assert "pcr" in health and "NIFTY" in health["pcr"]

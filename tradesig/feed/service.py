@@ -201,6 +201,10 @@ class FeedService:
         self._last_oi: dict[int, int] = {}
         self._tasks: list[asyncio.Task] = []
         self._start_day: Any = None
+        self._instrument_rows: list[dict[str, Any]] = []
+        self._market_day: Any = None
+        self._spots: dict[str, float] = {}
+        self.chain_recentres = 0
 
     # ------------------------------------------------------------------------------------------------ time
     def _calendar_obj(self) -> Any:
@@ -368,6 +372,7 @@ class FeedService:
                 log.warning("instruments of %s unavailable (%s): no futures/options for it", exchange, exc)
         steps = {s: float(self.settings.instruments[s].strike_step) for s in self.options.symbols
                  if s in self.settings.instruments}
+        self._instrument_rows, self._market_day = rows, today
         uni = build_universe(rows, self.options.symbols, today, spots=spots,
                              chain_strikes=self.options.chain_strikes, strike_steps=steps)
         log.info("subscribing %d instruments (%s; futures %s; %d options)", len(uni.tokens),
@@ -597,6 +602,7 @@ class FeedService:
             self._rates.append((self.clock.monotonic(), self.ingest.stats.ticks))
             if self.universe is not None and self.universe.options:
                 self._update_oi()
+                await self._recentre_chain()
             await self._backfill()
             self.phase = self.current_phase()
             status = self.health()
@@ -615,21 +621,66 @@ class FeedService:
                 self.request_stop("until")
 
     def _update_oi(self) -> None:
-        """Latest OI per option token from the ticks stored this flush (for PCR)."""
+        """Latest OI per option token and latest index prices from the ticks not yet in closed bars (for the
+        PCR and the chain's re-centring)."""
         frames = self.ingest.bars._pending
         if not frames:
             return
         import polars as pl
 
         df = pl.concat(frames, how="diagonal_relaxed")
-        if "oi" not in df.columns:
-            return
         names = {v: k for k, v in self.universe.tokens.items()}
-        last = df.drop_nulls("oi").group_by("symbol").agg(pl.col("oi").last())
-        for sym, oi in zip(last["symbol"].to_list(), last["oi"].to_list(), strict=True):
-            token = names.get(sym)
-            if token in self.universe.options:
-                self._last_oi[token] = int(oi)
+        if "oi" in df.columns:
+            last = df.drop_nulls("oi").group_by("symbol").agg(pl.col("oi").last())
+            for sym, oi in zip(last["symbol"].to_list(), last["oi"].to_list(), strict=True):
+                token = names.get(sym)
+                if token in self.universe.options:
+                    self._last_oi[token] = int(oi)
+        spots = df.filter(pl.col("symbol").is_in(self.options.symbols)).group_by("symbol").agg(
+            pl.col("last_price").last())
+        self._spots.update(dict(zip(spots["symbol"].to_list(), spots["last_price"].to_list(), strict=True)))
+
+    async def _recentre_chain(self) -> None:
+        """Re-centre each index's option chain when spot has moved a full strike step from the chain's centre:
+        subscribe the new strikes, unsubscribe those that fell out (the total stays within 3000)."""
+        from tradesig.feed.universe import build_universe
+
+        client = self._client
+        if client is None or not self.connected or not self._instrument_rows:
+            return
+        moved = {}
+        for symbol, centre in self.universe.chain_centre.items():
+            spot = self._spots.get(symbol)
+            step = float(self.settings.instruments[symbol].strike_step) if symbol in self.settings.instruments \
+                else 50.0
+            if spot is not None and abs(spot - centre) >= step:
+                moved[symbol] = spot
+        if not moved:
+            return
+        fresh = build_universe(self._instrument_rows, list(moved), self._market_day, spots=moved,
+                               chain_strikes=self.options.chain_strikes, futures=False,
+                               strike_steps={s: float(self.settings.instruments[s].strike_step) for s in moved
+                                             if s in self.settings.instruments})
+        old = {t for t, (sym, _, _) in self.universe.options.items() if sym in moved}
+        new = set(fresh.options)
+        try:
+            if new - old:
+                await client.subscribe(sorted(new - old), "full")
+            if old - new:
+                await client.unsubscribe(sorted(old - new))
+        except _UPSTREAM_ERRORS as exc:
+            log.warning("chain re-centring failed: %s", exc)
+            return
+        for token in old - new:
+            self.universe.options.pop(token, None)
+            self.universe.tokens.pop(token, None)
+            self._last_oi.pop(token, None)
+        self.universe.options.update(fresh.options)
+        self.universe.tokens.update({t: fresh.tokens[t] for t in new})
+        self.universe.chain_centre.update(fresh.chain_centre)
+        self.ingest.symbols.update({t: fresh.tokens[t] for t in new})
+        self.chain_recentres += 1
+        log.info("option chain re-centred: %s", ", ".join(f"{s} {fresh.chain_centre[s]:g}" for s in moved))
 
     async def _backfill(self, final: bool = False) -> None:
         """Fetch dirty minutes from the historical API (after reconnects, restarts, late starts; ``final``: at
