@@ -70,3 +70,49 @@ def test_kill_9_ten_times_then_recover_without_loss_or_duplicates(home):
     got = Store(home).read_bars("NIFTY", "1m", DAY)
     compare_bars(got, recorded(nifty, "NIFTY", time(9, 15)))
     assert got.filter(pl.col("status") == "complete").height > 0
+
+
+def test_sigterm_flushes_everything_and_exits_0_with_hub_health(home):
+    import json
+    import socket
+    import urllib.request
+
+    nifty = shared_file(NIFTY_FILE)
+    handle = start_sim([nifty], start=time(15, 0), speed=100)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        login(handle, home)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tradesig", "--home", str(home), "feed", "--sim-url", handle.rest_url,
+             "--symbols", "NIFTY", "--until", "none", "--chain-strikes", "0", "--serve", str(port),
+             "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def health():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                    return json.loads(resp.read())
+            except OSError:
+                return None
+
+        from tests.e2e.feed_helpers import wait_until
+
+        assert wait_until(lambda: (health() or {}).get("ticks", 0) > 20, 60)
+        doc = health()
+        assert doc["connected"] is True and doc["source"] == "sim" and doc["phase"] == "OPEN"
+        assert doc["token_expiry"] and doc["viewers"] == 0
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        handle.stop()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    summary = json.loads(out)
+    assert summary["stopped_by"] == "SIGTERM" and summary["recovered_ticks"] == 0
+    # everything was flushed: the stored ticks are exactly the journaled ones, no recovery needed
+    assert Store(home).read_ticks().height == summary["ticks"] == summary["ticks_written"]
+    from tradesig.clock import SystemClock
+    from tradesig.feed.ingest import Ingestor
+
+    assert Ingestor(home, SystemClock()).recover() == 0
+    assert Store(home).read_bars("NIFTY", "1m", DAY).height > 0
