@@ -493,6 +493,7 @@ class FeedService:
                 if self.watchdog.stalled(self.clock.monotonic(), active):
                     raise StallDetected(f"no market data for {self.options.stall_seconds:g} s") from None
                 continue
+            self._phase_on_message()
             if isinstance(msg, (bytes, bytearray)):
                 n = self.ingest.on_frame(bytes(msg), self.clock.now())
                 if n:
@@ -508,6 +509,15 @@ class FeedService:
                     log.warning("ticker error message: %s", text.data)
                     self.last_error = str(text.data)
         return attempt
+
+    def _phase_on_message(self) -> None:
+        """Recompute the market phase (a few µs) for every message; a change is logged and sent to viewers."""
+        phase = self.current_phase()
+        if phase != self.phase:
+            log.info("market phase %s -> %s", self.phase, phase)
+            self.phase = phase
+            if self.hub is not None:
+                self.hub.publish_status(self.health())
 
     def _on_connected(self) -> None:
         self.connected = True
