@@ -95,3 +95,63 @@ def test_breeze_ticks_and_stream_with_a_patched_client():
     assert ("sub", "NSE", "NIFTY") in calls and ("sub", "BSE", "BSESEN") in calls and calls[-1] == ("bye",)
     assert len(got) == 2 and got[0][0]["last"] == 22000.0
     assert "breeze_connect" not in sys.modules or hasattr(sys.modules["breeze_connect"], "BreezeConnect")
+
+
+def test_feed_service_streams_breeze_into_storage(home, monkeypatch):
+    """--source breeze end to end with breeze_connect replaced (its import downloads from ICICI): ticks of real
+    NIFTY prices arrive on a socket.io-like thread, are journaled as JSON records and stored."""
+    import threading
+    from datetime import timedelta
+
+    from tradesig.broker.tokens import TokenRecord, TokenStore, breeze_expiry
+    from tradesig.config import LoadedConfig, Settings
+    from tradesig.feed.service import FeedOptions, FeedService
+    from tradesig.store.datasets import Store
+    from tradesig.store.journal import Journal
+
+    monkeypatch.setenv("TRADESIG_BREEZE_API_SECRET", "not-a-real-secret")
+    now = datetime.now(UTC)
+    TokenStore(home).save(TokenRecord(broker="breeze", api_key="bk", access_token="session-123456789",
+                                      user_id="U1", user_name="", login_time=now, expires_at=breeze_expiry(now)))
+    base = datetime(2024, 6, 4, 9, 20, tzinfo=IST)
+    prices = [22790.1, 22795.35, 22801.0, 22788.6]
+
+    class FakeBreeze:
+        def __init__(self, api_key):
+            self.on_ticks = None
+
+        def generate_session(self, api_secret, session_token):
+            assert session_token == "session-123456789"
+
+        def ws_connect(self):
+            pass
+
+        def subscribe_feeds(self, **kw):
+            def emit():
+                for i, px in enumerate(prices):
+                    ltt = (base + timedelta(seconds=10 * i)).astimezone().strftime("%c")
+                    self.on_ticks({"symbol": "4.1!NIFTY", "stock_name": "NIFTY 50", "last": px, "ltt": ltt})
+            threading.Thread(target=emit).start()
+
+        def ws_disconnect(self):
+            pass
+
+    service = FeedService(LoadedConfig(Settings(), None, home), FeedOptions(source="breeze", symbols=["NIFTY"],
+                                                                            idle_outside_session=False),
+                          breeze_module=types.SimpleNamespace(BreezeConnect=FakeBreeze))
+
+    async def scenario():
+        task = asyncio.create_task(service.run())
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if service.ingest is not None and service.ingest.stats.ticks >= len(prices):
+                break
+        service.request_stop()
+        return await task
+
+    summary = asyncio.run(scenario())
+    assert summary.ticks == len(prices) and summary.source == "breeze"
+    ticks = Store(home).read_ticks(256265)
+    assert ticks["last_price"].to_list() == prices and set(ticks["source"]) == {"breeze"}
+    records = [r for d in Journal(home).dates() for r in Journal(home).records(d)]
+    assert len(records) == len(prices) and all(r.data.startswith(b'{"kind":"breeze"') for r in records)

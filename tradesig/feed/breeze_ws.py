@@ -26,7 +26,6 @@ from typing import Any
 
 import polars as pl
 
-from tradesig.errors import BrokerError
 from tradesig.market import INDICES
 
 log = logging.getLogger(__name__)
@@ -107,7 +106,8 @@ class BreezeStream:
     ``api_key``/``api_secret``/``session_token``: Breeze credentials (the stored Breeze token record);
     ``home``: data home (breeze_connect's logs go under ``home/logs/breeze``); ``on_ticks(list[dict])`` runs on
     the asyncio ``loop`` for every tick batch. ``module``: an already imported breeze_connect (tests).
-    Raises :class:`BrokerError` when breeze_connect cannot be imported or the session fails.
+    Raises :class:`BrokerError` when breeze_connect cannot be imported or ICICI fails, TokenError for a rejected
+    session (as ``tradesig login --broker breeze`` classifies them; no secret in the message).
     """
 
     def __init__(self, api_key: str, api_secret: str, session_token: str, *, home: Path,
@@ -137,9 +137,10 @@ class BreezeStream:
                 exchange, code = BREEZE_CODES[symbol]
                 client.subscribe_feeds(exchange_code=exchange, stock_code=code, product_type="cash",
                                        get_exchange_quotes=True, get_market_depth=False)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise BrokerError(f"Breeze streaming failed: {type(exc).__name__}: {exc}",
-                              "check 'tradesig token-check --broker breeze'") from None
+        except Exception as exc:  # breeze_connect raises only bare Exception; classified as the login does it
+            from tradesig.broker.breeze import _classify
+
+            raise _classify(exc, (self._session, self._secret)) from None
         self.client = client
         log.info("breeze stream subscribed %s", ", ".join(symbols))
 

@@ -540,29 +540,40 @@ class FeedService:
 
     # ------------------------------------------------------------------------------------------------ breeze
     async def _breeze_loop(self) -> None:
+        """Breeze: open the socket.io stream with the stored session; a rejected session waits for a new token
+        file, other failures back off and retry (same policy as the Kite path)."""
         from tradesig.config import resolve_secret
         from tradesig.feed.breeze_ws import BreezeStream
 
         assert self._stop is not None
-        fingerprint = self.tokens.fingerprint("breeze")
-        try:
-            record = self._load_token()
-        except TokenError as exc:
-            self.last_error = exc.message
-            await self._wait_token_change(fingerprint, exc.message)
-            return await self._breeze_loop() if not self._stop.is_set() else None
         secret = resolve_secret(self.loaded, self.settings.breeze.api_secret)
         loop = asyncio.get_running_loop()
-        stream = BreezeStream(self.settings.breeze.api_key, secret, record.access_token, home=self.home, loop=loop,
-                              on_ticks=self._on_breeze_ticks, module=self.breeze_module)
-        self.connect_attempts += 1
-        await asyncio.to_thread(stream.start, self.options.symbols)
-        self._on_connected()
-        self.watchdog.reset(self.clock.monotonic())
-        try:
-            await self._stop.wait()
-        finally:
-            await asyncio.to_thread(stream.stop)
+        attempt = 0
+        while not self._stop.is_set():
+            fingerprint = self.tokens.fingerprint("breeze")
+            try:
+                record = self._load_token()
+                stream = BreezeStream(record.api_key or self.settings.breeze.api_key, secret, record.access_token,
+                                      home=self.home, loop=loop, on_ticks=self._on_breeze_ticks,
+                                      module=self.breeze_module)
+                self.connect_attempts += 1
+                await asyncio.to_thread(stream.start, self.options.symbols)
+            except (TokenError, BrokerError) as exc:
+                self.last_error = exc.message
+                delay = decide(classify(exc), attempt, base=self.options.backoff_base, cap=self.options.backoff_cap,
+                               rng=self.rng)
+                if delay is None:
+                    await self._wait_token_change(fingerprint, exc.message)
+                else:
+                    attempt += 1
+                    await self._sleep(delay)
+                continue
+            self._on_connected()
+            self.watchdog.reset(self.clock.monotonic())
+            try:
+                await self._stop.wait()
+            finally:
+                await asyncio.to_thread(stream.stop)
 
     def _on_breeze_ticks(self, ticks: list[dict[str, Any]]) -> None:
         n = self.ingest.on_json({"kind": "breeze", "ticks": ticks}, self.clock.now())
