@@ -230,7 +230,9 @@ class FeedService:
             return "UNKNOWN"
 
     def _market_active(self) -> bool:
-        return self.current_phase() in _ACTIVE or self.current_phase() == "UNKNOWN"
+        """Is silence abnormal now? Only in continuous trading (OPEN): in pre-open the indices are quiet until the
+        09:08 match, and after the close ticks thin out."""
+        return self.current_phase() in ("OPEN", "UNKNOWN")
 
     def _until_reached(self) -> bool:
         if self.options.until is None:
@@ -629,9 +631,12 @@ class FeedService:
             status = self.health()
             if self.hub is not None:
                 self.hub.publish_status(status)
-            self.notifier.status(self.status_line())
             flowing = self.connected and not self.watchdog.stalled(self.clock.monotonic(), self._market_active())
             idle = not self._wanted()
+            if idle and not self.ready_sent:  # idling by design (holiday, night) is a healthy start for systemd
+                self.ready_sent = True
+                self.notifier.ready(f"idle: market {self.phase}")
+            self.notifier.status(self.status_line())
             mono = self.clock.monotonic()
             interval = (self.notifier.watchdog_seconds or 2.0) / 2
             if (flowing or idle) and mono - last_watchdog >= interval:
