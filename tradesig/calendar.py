@@ -626,23 +626,24 @@ class MarketCalendar:
     def weekly_expiry(self, symbol: str, d: date) -> date:
         """The nearest weekly expiry on or after IST date ``d`` for ``symbol`` (any spelling of an index).
 
-        NSE indices expire on Tuesday, SENSEX on Thursday (``tradesig.market.INDICES[...].expiry_weekday``); when
-        that day is not a trading day the expiry moves to the previous trading day. If that moved expiry falls
-        before ``d``, the following week's expiry is returned. Note: the rule is today's; historical schedules
-        (e.g. NIFTY Thursday expiries before September 2025) are not modelled. Raises ``KeyError`` for an
-        unknown symbol, :class:`CalendarCoverageError` past coverage.
+        The weekday is the one in force on each candidate week (``tradesig.market.EXPIRY_WEEKDAYS``: today NSE
+        Tuesday and SENSEX Thursday; NIFTY Thursday before September 2025, and so on); when that day is not a
+        trading day the expiry moves to the previous trading day. If that moved expiry falls before ``d``, the
+        following week's expiry is returned. Raises ``KeyError`` for an unknown symbol,
+        :class:`CalendarCoverageError` past coverage.
         """
-        from tradesig.market import index_spec
+        from tradesig.market import expiry_weekday
 
-        weekday = index_spec(symbol).expiry_weekday
-        candidate = d + timedelta(days=(weekday - d.weekday()) % 7)
+        probe = d
         while True:
+            weekday = expiry_weekday(symbol, probe)
+            candidate = probe + timedelta(days=(weekday - probe.weekday()) % 7)
             expiry = candidate
             while not self.is_trading_day(expiry):
                 expiry -= timedelta(days=1)
             if expiry >= d:
                 return expiry
-            candidate += timedelta(days=7)
+            probe = candidate + timedelta(days=1)
 
 
 # ------------------------------------------------------------------------------------------------ factory

@@ -166,8 +166,6 @@ def _write_config(home: Path, sim_url: str, hub_port: int, redirect_port: int, s
 
 def _data_symbols(paths: list[Path]) -> list[str]:
     """Index symbols present in the recorded files (tradesig keys, e.g. NIFTY, BANKNIFTY)."""
-    import polars as pl
-
     from tradesig.history import read_ohlc_file
     from tradesig.market import canonical_symbol
 
@@ -183,7 +181,6 @@ def _data_symbols(paths: list[Path]) -> list[str]:
                 continue
             if sym not in found:
                 found.append(sym)
-        del frame, pl
     if not found:
         raise DataError("no NIFTY/BANKNIFTY/SENSEX rows in the --data files")
     return found

@@ -6,14 +6,15 @@ Sources:
 - Strike steps: NSE F&O contract specifications (NIFTY 50 points, BANKNIFTY 100) and BSE's for SENSEX (100).
 - Freeze quantities: NSE circular NSE/FAOP/2024/xx (revised by circular; configurable, defaults from DESIGN.md:
   NIFTY 1800, BANKNIFTY 600, SENSEX 1000).
-- Weekly expiry: NSE Tuesday (NSE circular FAOP/2025, effective Sep 2025), BSE SENSEX Thursday; a holiday moves
-  expiry to the previous trading day.
+- Weekly expiry weekdays change by circular: :data:`EXPIRY_WEEKDAYS` is the dated schedule (today NSE Tuesday,
+  BSE SENSEX Thursday); a holiday moves expiry to the previous trading day (tradesig.calendar applies that).
 Lot sizes are *not* here: they change by circular and are read from the instruments dump.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class IndexSpec:
 
     ``symbol`` is tradesig's key (also the Kite ``name`` of its derivatives); ``tradingsymbol`` is Kite's
     tradingsymbol of the index itself; ``token`` its Kite instrument token; ``strike_step`` in index points;
-    ``freeze_quantity`` in units (not lots); ``expiry_weekday`` 0=Monday … 6=Sunday.
+    ``freeze_quantity`` in units (not lots). Expiry weekdays: :func:`expiry_weekday` (they change by date).
     """
 
     symbol: str
@@ -32,17 +33,39 @@ class IndexSpec:
     token: int
     strike_step: int
     freeze_quantity: int
-    expiry_weekday: int
     aliases: tuple[str, ...]
 
 
 INDICES: dict[str, IndexSpec] = {
-    "NIFTY": IndexSpec("NIFTY", "NIFTY 50", "NSE", "NFO", 256265, 50, 1800, 1, ("NIFTY 50", "NIFTY50", "NIFTY")),
+    "NIFTY": IndexSpec("NIFTY", "NIFTY 50", "NSE", "NFO", 256265, 50, 1800, ("NIFTY 50", "NIFTY50", "NIFTY")),
     "BANKNIFTY": IndexSpec(
-        "BANKNIFTY", "NIFTY BANK", "NSE", "NFO", 260105, 100, 600, 1, ("NIFTY BANK", "BANKNIFTY", "BNF", "NIFTYBANK")
+        "BANKNIFTY", "NIFTY BANK", "NSE", "NFO", 260105, 100, 600, ("NIFTY BANK", "BANKNIFTY", "BNF", "NIFTYBANK")
     ),
-    "SENSEX": IndexSpec("SENSEX", "SENSEX", "BSE", "BFO", 265, 100, 1000, 3, ("SENSEX", "BSE SENSEX")),
+    "SENSEX": IndexSpec("SENSEX", "SENSEX", "BSE", "BFO", 265, 100, 1000, ("SENSEX", "BSE SENSEX")),
 }
+
+#: Weekly-expiry weekday by date (0 = Monday): (symbol, effective from, weekday). Sources: NSE circulars moving
+#: BANKNIFTY weekly expiry to Wednesday (from 2023-09-04) and NIFTY/BANKNIFTY to Tuesday (from 2025-09-01); BSE
+#: SENSEX Friday (from 2023-05-15), Tuesday (from 2025-01-01), Thursday (from 2025-09-01). BANKNIFTY weeklies were
+#: discontinued after 2024-11-13 (SEBI Oct 2024 circular); modelled backtests keep a weekly schedule there anyway.
+EXPIRY_WEEKDAYS: tuple[tuple[str, date, int], ...] = (
+    ("NIFTY", date(2000, 1, 1), 3),
+    ("NIFTY", date(2025, 9, 1), 1),
+    ("BANKNIFTY", date(2000, 1, 1), 3),
+    ("BANKNIFTY", date(2023, 9, 4), 2),
+    ("BANKNIFTY", date(2025, 9, 1), 1),
+    ("SENSEX", date(2000, 1, 1), 4),
+    ("SENSEX", date(2025, 1, 1), 1),
+    ("SENSEX", date(2025, 9, 1), 3),
+)
+
+
+def expiry_weekday(symbol: str, on: date) -> int:
+    """The weekly-expiry weekday (0 = Monday) of an index under the schedule in force on ``on``
+    (:data:`EXPIRY_WEEKDAYS`). Raises ``KeyError`` for an unknown index."""
+    key = canonical_symbol(symbol)
+    rows = [r for r in EXPIRY_WEEKDAYS if r[0] == key and r[1] <= on]
+    return max(rows, key=lambda r: r[1])[2]
 
 TOKEN_TO_SYMBOL: dict[int, str] = {spec.token: spec.symbol for spec in INDICES.values()}
 

@@ -83,7 +83,7 @@ def test_weekly_lists_and_records_once(imported, run_cli):
                            "--format", "json", "--no-record")
     (e,) = json.loads(out)
     assert e["signal"] == "S8" and e["option"] == {"option_type": "CE", "strike": 23350.0, "hedge_strike": 23550.0,
-                                                   "expiry": "2024-06-04"}
+                                                   "expiry": "2024-06-06"}
 
 
 def test_errors(imported, run_cli):

@@ -76,8 +76,8 @@ def test_browser_sees_prices_change_on_the_hub_page(demo_run):
     with Browser(demo_run.hub_url) as browser:
         wait_for(browser, "document.getElementById('conn').textContent === 'connected'", timeout=20)
         for _ in range(4):
-            price = wait_for(browser, f"(() => {{ const p = {ltp}; return p && !{sorted(seen)!r}.includes(p) && p; }})()",
-                             timeout=20)
+            fresh = f"(() => {{ const p = {ltp}; return p && !{sorted(seen)!r}.includes(p) && p; }})()"
+            price = wait_for(browser, fresh, timeout=20)
             seen.add(price)
         assert wait_for(browser, "document.getElementById('phase').textContent === 'OPEN'", timeout=20)
     assert len(seen) == 4

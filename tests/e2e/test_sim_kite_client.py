@@ -115,10 +115,11 @@ def test_instruments_have_index_rows_and_rebased_derivatives(kite):
     assert by_token[256265]["tradingsymbol"] == "NIFTY 50" and by_token[256265]["segment"] == "INDICES"
     assert by_token[260105]["tradingsymbol"] == "NIFTY BANK"
     nifty_opts = [r for r in rows if r["name"] == "NIFTY" and r["instrument_type"] in ("CE", "PE")]
-    assert nifty_opts and min(r["expiry"] for r in nifty_opts) == DAY  # Tuesday 4 June 2024 is an expiry
+    first_expiry = min(r["expiry"] for r in nifty_opts)
+    assert first_expiry == date(2024, 6, 6)  # NIFTY weeklies expired on Thursdays in 2024
     assert all(r["lot_size"] == 65 for r in nifty_opts)
     assert "NIFTY24JUNFUT" in {r["tradingsymbol"] for r in rows}
-    strikes = {r["strike"] for r in nifty_opts if r["expiry"] == DAY}
+    strikes = {r["strike"] for r in nifty_opts if r["expiry"] == first_expiry}
     assert 23000.0 in strikes and 22000.0 in strikes  # ATM strikes of the replayed day exist
 
 

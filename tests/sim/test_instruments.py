@@ -32,17 +32,18 @@ def test_rebased_catalog(rows):
     cat = build_catalog(rows, day, {"NIFTY": 23157.25, "BANKNIFTY": 49000.0})
     nifty = [i for i in cat.instruments if i.underlying == "NIFTY" and not i.is_index]
     expiries = sorted({i.expiry for i in nifty})
-    assert expiries[0] == day  # Tuesday 4 June 2024
+    # NIFTY weeklies expired on Thursdays until September 2025 (tradesig.market.EXPIRY_WEEKDAYS)
+    assert expiries[0] == date(2024, 6, 6)
     weeklies = sorted({i.expiry for i in nifty if i.instrument_type != "FUT"})[:5]
-    assert weeklies == [date(2024, 6, 4), date(2024, 6, 11), date(2024, 6, 18), date(2024, 6, 25), date(2024, 7, 2)]
-    assert all(e.weekday() == 1 for e in weeklies)
+    assert weeklies == [date(2024, 6, 6), date(2024, 6, 13), date(2024, 6, 20), date(2024, 6, 27), date(2024, 7, 4)]
+    assert all(e.weekday() == 3 for e in weeklies)
     futs = sorted(i.tradingsymbol for i in nifty if i.instrument_type == "FUT")
     assert futs == ["NIFTY24AUGFUT", "NIFTY24JULFUT", "NIFTY24JUNFUT"]
     by_key = cat.by_key
-    assert "NFO:NIFTY2460423150CE" in by_key or "NFO:NIFTY2460423200CE" in by_key
-    assert by_key["NFO:NIFTY24JUN23000PE"].expiry == date(2024, 6, 25)  # the month's last expiry: monthly name
+    assert "NFO:NIFTY2460623150CE" in by_key or "NFO:NIFTY2460623200CE" in by_key
+    assert by_key["NFO:NIFTY24JUN23000PE"].expiry == date(2024, 6, 27)  # the month's last expiry: monthly name
     assert all(i.lot_size == 65 for i in nifty)
-    near = [i.strike for i in nifty if i.expiry == day]
+    near = [i.strike for i in nifty if i.expiry == expiries[0]]
     assert min(near) < 23157.25 < max(near)
     assert not [i for i in cat.instruments if i.underlying == "SENSEX" and not i.is_index]  # no data: no derivatives
     # tokens are the dump's own and unique
@@ -65,7 +66,7 @@ def test_holiday_moves_the_expiry_to_the_previous_trading_day():
         pytest.skip("tradesig.calendar is not available")
     # Tuesday 2025-10-21 (Diwali Laxmi Pujan) is a holiday: that week's NIFTY expiry is Monday 2025-10-20
     assert rules.weekly("NIFTY", date(2025, 10, 20)) == date(2025, 10, 20)
-    assert rules.monthly("NIFTY", 2024, 6) == date(2024, 6, 25)
+    assert rules.monthly("NIFTY", 2024, 6) == date(2024, 6, 27)  # last Thursday: the 2024 schedule
 
 
 def test_synthetic_master_when_no_dump_exists():
@@ -75,8 +76,9 @@ def test_synthetic_master_when_no_dump_exists():
     nifty = [i for i in cat.instruments if i.underlying == "NIFTY" and not i.is_index]
     assert {i.tradingsymbol for i in nifty if i.instrument_type == "FUT"} == {"NIFTY24JUNFUT", "NIFTY24JULFUT",
                                                                               "NIFTY24AUGFUT"}
-    assert "NFO:NIFTY2460423150CE" in cat.by_key and "NFO:NIFTY24JUN23150PE" in cat.by_key
+    assert "NFO:NIFTY2460623150CE" in cat.by_key and "NFO:NIFTY24JUN23150PE" in cat.by_key
     assert all(i.instrument_token & 0xFF == 2 for i in nifty)  # NFO segment byte
     sensex = [i for i in cat.instruments if i.underlying == "SENSEX" and not i.is_index]
-    assert min(i.expiry for i in sensex) == date(2024, 6, 6) and all(i.instrument_token & 0xFF == 5 for i in sensex)
+    assert min(i.expiry for i in sensex) == date(2024, 6, 7)  # SENSEX weeklies expired on Fridays in 2024
+    assert all(i.instrument_token & 0xFF == 5 for i in sensex)
     assert len(cat.by_token) == len(cat.instruments)

@@ -138,8 +138,9 @@ def test_autoslice_limits(book):
 
 
 def test_basket_margin_gives_hedge_benefit(book):
-    ins = [i for i in book.catalog.instruments if i.underlying == "NIFTY" and i.instrument_type == "PE"
-           and i.expiry == DAY]
+    puts = [i for i in book.catalog.instruments if i.underlying == "NIFTY" and i.instrument_type == "PE"]
+    nearest = min(i.expiry for i in puts)
+    ins = [i for i in puts if i.expiry == nearest]
     spot = book.market.spot("NIFTY")
     short = min(ins, key=lambda i: abs(i.strike - spot))
     hedge = next(i for i in ins if i.strike == short.strike - 200)

@@ -36,7 +36,7 @@ def hourly(minute_bars):
 
 @pytest.fixture(scope="module")
 def instruments():
-    return default_instruments(get_calendar().is_trading_day)
+    return default_instruments(get_calendar().weekly_expiry)
 
 
 def _window(frame, start, end):

@@ -9,7 +9,6 @@ from tradesig.calendar import get_calendar
 from tradesig.errors import DataError
 from tradesig.trade.instruments import (
     ModelledInstruments,
-    historical_weekly_expiry,
     load_dump,
     monthly_symbol,
     quantity_for,
@@ -58,7 +57,7 @@ def test_kite_naming_rule_matches_every_dump_option(dump_path):
 
 def test_historical_expiries_2024():
     cal = get_calendar()
-    fn = historical_weekly_expiry(cal.is_trading_day)
+    fn = cal.weekly_expiry  # the market calendar's dated schedule (tradesig.market.EXPIRY_WEEKDAYS)
     assert fn("NIFTY", date(2024, 1, 8)) == date(2024, 1, 11)      # Thursday in 2024
     assert fn("NIFTY", date(2024, 4, 8)) == date(2024, 4, 10)      # Id-ul-Fitr Thursday -> Wednesday
     assert fn("BANKNIFTY", date(2024, 1, 8)) == date(2024, 1, 10)  # Wednesday since Sep 2023

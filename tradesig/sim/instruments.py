@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tradesig.errors import DataError
-from tradesig.market import INDICES
+from tradesig.market import INDICES, expiry_weekday
 
 COLUMNS = ["instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry", "strike",
            "tick_size", "lot_size", "instrument_type", "segment", "exchange"]
@@ -129,13 +129,13 @@ class ExpiryRules:
                 return self._cal.weekly_expiry(symbol, d)
             except CalendarCoverageError:
                 pass
-        wd = INDICES[symbol].expiry_weekday
+        wd = expiry_weekday(symbol, d)
         return d + timedelta(days=(wd - d.weekday()) % 7)
 
     def monthly(self, symbol: str, year: int, month: int) -> date:
         """Last expiry weekday of the month (holiday-adjusted)."""
-        wd = INDICES[symbol].expiry_weekday
         last = date(year, month, _stdcal.monthrange(year, month)[1])
+        wd = expiry_weekday(symbol, last)
         return self._adjust(last - timedelta(days=(last.weekday() - wd) % 7))
 
     def current_month(self, symbol: str, d: date) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from tradesig.clock import IST, ManualClock
 from tradesig.config import Settings
 from tradesig.trade.broker import Broker
 from tradesig.trade.engine import MinuteBar, TradeEngine, hourly_bar_end
-from tradesig.trade.instruments import InstrumentSource, ModelledInstruments, historical_weekly_expiry
+from tradesig.trade.instruments import InstrumentSource, ModelledInstruments
 from tradesig.trade.quotes import ChainSnapshots, ModelledPremiums, SpotBook
 
 __all__ = ["BacktestResult", "run_backtest", "run_replay", "summarise", "TRADE_COLUMNS", "default_instruments",
@@ -78,9 +78,10 @@ def summarise(trades: list[dict[str, Any]], settings: Settings, *, start: date |
     }
 
 
-def default_instruments(is_trading_day: Callable[[date], bool]) -> ModelledInstruments:
-    """Contracts by rule for historical periods (dated weekly-expiry weekdays, Kite naming, dated lot sizes)."""
-    return ModelledInstruments(historical_weekly_expiry(is_trading_day))
+def default_instruments(weekly_expiry: Callable[[str, date], date]) -> ModelledInstruments:
+    """Contracts by rule for historical periods: ``weekly_expiry`` is the market calendar's (dated weekdays,
+    holiday rule: tradesig.calendar.MarketCalendar.weekly_expiry), with Kite naming and dated lot sizes."""
+    return ModelledInstruments(weekly_expiry)
 
 
 @dataclass

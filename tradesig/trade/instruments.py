@@ -21,7 +21,7 @@ import gzip
 import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,7 +31,7 @@ from tradesig.market import INDICES
 
 __all__ = [
     "OptionContract", "InstrumentSource", "InstrumentBook", "ModelledInstruments", "quantity_for", "weekly_symbol",
-    "monthly_symbol", "HISTORICAL_LOT_SIZES", "HISTORICAL_EXPIRY_WEEKDAYS", "historical_weekly_expiry", "load_dump",
+    "monthly_symbol", "HISTORICAL_LOT_SIZES", "load_dump",
     "expiry_close",
 ]
 
@@ -272,48 +272,6 @@ class ModelledInstruments:
 
     def by_tradingsymbol(self, tradingsymbol: str) -> OptionContract | None:
         return self._issued.get(tradingsymbol)
-
-
-#: Weekly-expiry weekday by date (0 = Monday): (symbol, effective from, weekday). Sources: NSE circulars moving
-#: BANKNIFTY weekly expiry to Wednesday (from 2023-09-04) and NIFTY/BANKNIFTY to Tuesday (from 2025-09-01); BSE
-#: SENSEX Friday (from 2023-05-15), Tuesday (from 2025-01-01), Thursday (from 2025-09-01). BANKNIFTY weeklies were
-#: discontinued after 2024-11-13 (SEBI Oct 2024 circular); modelled backtests keep a weekly schedule there anyway.
-HISTORICAL_EXPIRY_WEEKDAYS: tuple[tuple[str, date, int], ...] = (
-    ("NIFTY", date(2000, 1, 1), 3),
-    ("NIFTY", date(2025, 9, 1), 1),
-    ("BANKNIFTY", date(2000, 1, 1), 3),
-    ("BANKNIFTY", date(2023, 9, 4), 2),
-    ("BANKNIFTY", date(2025, 9, 1), 1),
-    ("SENSEX", date(2000, 1, 1), 4),
-    ("SENSEX", date(2025, 1, 1), 1),
-    ("SENSEX", date(2025, 9, 1), 3),
-)
-
-
-def historical_weekly_expiry(is_trading_day: Callable[[date], bool]) -> Callable[[str, date], date]:
-    """A ``weekly_expiry(symbol, day) -> date`` following :data:`HISTORICAL_EXPIRY_WEEKDAYS` (the schedule in
-    force on each candidate date) with the calendar's holiday rule: a non-trading expiry day moves to the previous
-    trading day. ``is_trading_day`` is the market calendar's (tradesig.calendar.MarketCalendar.is_trading_day);
-    the calendar's own ``weekly_expiry`` knows only today's weekdays."""
-
-    def weekday_on(symbol: str, day: date) -> int:
-        rows = [r for r in HISTORICAL_EXPIRY_WEEKDAYS if r[0] == symbol and r[1] <= day]
-        return max(rows, key=lambda r: r[1])[2]
-
-    def weekly_expiry(symbol: str, day: date) -> date:
-        probe = day
-        for _ in range(60):
-            wd = weekday_on(symbol, probe)
-            candidate = probe + timedelta(days=(wd - probe.weekday()) % 7)
-            expiry = candidate
-            while not is_trading_day(expiry):
-                expiry -= timedelta(days=1)
-            if expiry >= day:
-                return expiry
-            probe = candidate + timedelta(days=1)
-        raise DataError(f"no weekly expiry found for {symbol} after {day}")
-
-    return weekly_expiry
 
 
 def expiry_close(expiry: date) -> datetime:

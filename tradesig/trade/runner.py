@@ -82,6 +82,10 @@ def _ts(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+#: Market time the feed gets to publish a minute bar after the minute ends, before an hour is closed by time.
+FLUSH_GRACE = timedelta(seconds=60)
+
+
 class Runner:
     """Wires an engine to the hub queue; :meth:`step` processes what is queued (testable without a socket)."""
 
@@ -145,7 +149,9 @@ class Runner:
     def housekeeping(self) -> None:
         from tradesig.trade.service import pending_exit_requests, write_state
 
-        self.engine.flush(self.clock.now())
+        # Closing an hour by time is the fallback for a minute that never comes (the hour's last minute, or the
+        # next hour's first, normally closes it): allow the feed FLUSH_GRACE to deliver the hour's last minute bar.
+        self.engine.flush(self.clock.now() - FLUSH_GRACE)
         for pid in pending_exit_requests(self.loaded.home):
             if pid in self.engine.positions:
                 self.engine.exit_position(pid, "manual")

@@ -83,7 +83,7 @@ def backtest_from_store(loaded: LoadedConfig, start: date, end: date, symbols: l
                             "import them first: 'tradesig history import FILE'")
         hourly[sym] = frame
     chain = ChainSnapshots(chain_path) if chain_path else None
-    instruments = default_instruments(get_calendar(loaded).is_trading_day)
+    instruments = default_instruments(get_calendar(loaded).weekly_expiry)
     return run_backtest(loaded.settings, hourly, start=start, end=end, instruments=instruments,
                         strategies=strategies, lots=lots, chain=chain)
 
