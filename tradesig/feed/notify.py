@@ -45,7 +45,8 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(message.encode(), address)
+            # Never block the feed on systemd: a full notify queue drops this datagram (BlockingIOError).
+            self._sock.sendto(message.encode(), socket.MSG_DONTWAIT, address)
         except OSError as exc:
             log.warning("sd_notify to %s failed: %s", self.address, exc)
             return False
