@@ -149,7 +149,7 @@ def test_feed_service_streams_breeze_into_storage(home, monkeypatch):
         service.request_stop()
         return await task
 
-    summary = asyncio.run(scenario())
+    summary = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert summary.ticks == len(prices) and summary.source == "breeze"
     ticks = Store(home).read_ticks(256265)
     assert ticks["last_price"].to_list() == prices and set(ticks["source"]) == {"breeze"}

@@ -38,7 +38,8 @@ def test_idles_outside_the_session_ready_for_systemd_and_never_connects(home, tm
         return await task
 
     try:
-        summary = asyncio.run(scenario())
+        summary = asyncio.run(asyncio.wait_for(scenario(), 30))
+        sock.settimeout(10)
         first = sock.recv(4096).decode()
     finally:
         sock.close()
