@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -368,10 +367,21 @@ def _progress(feed: subprocess.Popen, sim_url: str, hub: str, home: Path, symbol
             except (httpx.HTTPError, ValueError):
                 ltp = {}
             prices = "  ".join(f"{keys[k]} {v['last_price']:,.2f}" for k, v in ltp.items() if k in keys)
+            kinds = _event_counts(home, state.get("date", ""))
             say(f"      {now} IST  {health.get('phase', '?'):<9} {prices}  ticks {health.get('ticks', 0):>8,}  "
-                f"sim orders {state.get('orders', 0)}")
+                f"signals {kinds.get('signal', 0)}  baskets {kinds.get('basket_opened', 0)}")
         time.sleep(0.25)
 
 
-def remove_home(home: Path) -> None:
-    shutil.rmtree(home, ignore_errors=True)
+def _event_counts(home: Path, day: str) -> dict[str, int]:
+    """How many events of each kind the day's events log holds so far (signals, baskets opened, …)."""
+    counts: dict[str, int] = {}
+    path = home / "events" / f"{day}.jsonl"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                kind = json.loads(line).get("kind", "")
+            except ValueError:
+                continue  # a line being written right now
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts

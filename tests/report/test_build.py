@@ -33,16 +33,17 @@ def test_fold_events():
            legs=LEGS, gross_pnl=525.0, charges=98.5, net_pnl=426.5),
         ev("basket_opened", mode="paper", trade_id="T2", symbol="NIFTY", signal="S8", side="bearish",
            entry_ts="2024-06-04T09:00:00+00:00", legs=LEGS),
-        ev("feed_stats", ticks=5000), ev("feed_stats", ticks=9000),
+        ev("feed_stats", ticks=5000, gaps=1, reconnects=1, polled_ticks=0, token_waits=0),
+        ev("feed_stats", ticks=9000, gaps=2, reconnects=0, polled_ticks=7, token_waits=1),
         ev("feed_gap", instrument=256265, cause="disconnect", **{"from": "10:01", "to": "10:03"}),
-        ev("feed_reconnect"), ev("feed_token", event="expired"), ev("feed_polled", instrument=256265),
     ]
     data = report_from_events(events, "daily", date(2024, 6, 4), date(2024, 6, 4), "paper")
     assert [s.signal for s in data.signals] == ["S8"]
     assert [(t.trade_id, t.is_open) for t in data.trades] == [("T1", False), ("T2", True)]
     assert data.net_pnl == 426.5 and data.charges == 98.5
-    assert data.feed.ticks == 9000 and data.feed.reconnects == 1 and data.feed.polled_minutes == 1
-    assert data.feed.token_events == ("expired",) and data.feed.gaps[0]["cause"] == "disconnect"
+    assert data.feed.ticks == 14000 and data.feed.reconnects == 1 and data.feed.polled == 7  # summed over runs
+    assert data.feed.gaps_total == 3 and data.feed.gaps[0]["cause"] == "disconnect"
+    assert data.feed.token_events == ("waited for a new token",)
     assert data.missing == []
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -192,6 +193,7 @@ class FeedService:
         self.token_expiry: datetime | None = None
         self.phase: str | None = None
         self.sim_time: datetime | None = None
+        self.sim_synthetic = False
         self.last_error: str | None = None
         self._stop: asyncio.Event | None = None
         self._stopped_by = "stop"
@@ -332,9 +334,13 @@ class FeedService:
         s = self.ingest.stats
         log.info("feed stopped (%s): %d ticks, %d gaps, %d reconnects", self._stopped_by, s.ticks, s.gaps,
                  self.reconnects)
-        return FeedSummary(self.options.source, s.ticks, s.polled_ticks, s.ticks_written, dict(s.bars_written),
-                           s.gaps, self.reconnects, self.token_waits, s.recovered_ticks, self.connect_attempts,
-                           self._stopped_by)
+        summary = FeedSummary(self.options.source, s.ticks, s.polled_ticks, s.ticks_written, dict(s.bars_written),
+                              s.gaps, self.reconnects, self.token_waits, s.recovered_ticks, self.connect_attempts,
+                              self._stopped_by)
+        # One ``feed_stats`` event per run, dated by the market's time (the replayed day for the sim), for report.
+        self.ingest.events.append("feed_stats", {**dataclasses.asdict(summary), "synthetic": self.sim_synthetic},
+                                  self.market_now())
+        return summary
 
     def _final_now(self) -> datetime | None:
         """The time that decides whether the last open minute is complete: the market's, never beyond it."""
@@ -612,6 +618,7 @@ class FeedService:
                 state = await asyncio.to_thread(_get_json, f"{self.rest_root}/_sim/state")
                 state = state.get("data", state)  # Kite's {"status": "success", "data": ...} envelope
                 self.sim_time = datetime.fromisoformat(state["sim_time"]).astimezone(UTC)
+                self.sim_synthetic = bool(state.get("synthetic"))
             await self._sleep(0.5)
 
     async def _housekeeping(self) -> None:

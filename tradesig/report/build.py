@@ -1,8 +1,9 @@
 """Build a :class:`ReportData` from the events log (DESIGN.md: events/DATE.jsonl, append-only).
 
 Event kinds read (written by ``trade`` and ``feed``): ``basket_opened``/``basket_closed`` (trades), ``signal``
-(S1–S8 events), ``feed_stats``, ``feed_gap``, ``feed_reconnect``, ``feed_token``, ``feed_polled``. Trading events
-are filtered by their ``mode`` (paper, live, backtest). Anything absent is named in ``missing``.
+(S1–S8 events), ``feed_stats`` (one per feed run: ticks, gaps, reconnects, token waits, polled ticks; summed over
+the runs of the period) and ``feed_gap`` (details). Trading events are filtered by their ``mode`` (paper, live,
+backtest). Anything absent is named in ``missing``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def report_from_events(events: list[dict], period: str, start: date, end: date, 
     opened: dict[str, dict] = {}
     closed: dict[str, dict] = {}
     gaps: list[dict] = []
-    reconnects = polled = ticks = 0
+    reconnects = polled = ticks = gap_count = 0
     token_events: list[str] = []
     saw_feed = False
     seen_signals: set[tuple] = set()
@@ -73,19 +74,14 @@ def report_from_events(events: list[dict], period: str, start: date, end: date, 
                                                float(ev.get("entry_price") or 0.0), float(ev.get("stop_loss") or 0.0)))
         elif kind == "feed_stats":
             saw_feed = True
-            ticks = max(ticks, int(ev.get("ticks", 0)))
+            ticks += int(ev.get("ticks") or 0)
+            gap_count += int(ev.get("gaps") or 0)
+            reconnects += int(ev.get("reconnects") or 0)
+            polled += int(ev.get("polled_ticks") or 0)
+            token_events.extend(["waited for a new token"] * int(ev.get("token_waits") or 0))
         elif kind == "feed_gap":
             saw_feed = True
             gaps.append({k: ev.get(k) for k in ("instrument", "from", "to", "cause")})
-        elif kind == "feed_reconnect":
-            saw_feed = True
-            reconnects += 1
-        elif kind == "feed_token":
-            saw_feed = True
-            token_events.append(str(ev.get("event") or ev.get("status") or "token"))
-        elif kind == "feed_polled":
-            saw_feed = True
-            polled += 1
     for trade_id, ev in {**opened, **closed}.items():
         src = closed.get(trade_id, ev)
         data.trades.append(TradeRow(
@@ -98,7 +94,7 @@ def report_from_events(events: list[dict], period: str, start: date, end: date, 
     data.trades.sort(key=lambda t: (t.entry_ts, t.trade_id))
     data.signals.sort(key=lambda s: s.ts)
     if saw_feed:
-        data.feed = FeedHealth(ticks, tuple(gaps), reconnects, tuple(token_events), polled)
+        data.feed = FeedHealth(ticks, tuple(gaps), reconnects, tuple(token_events), polled, gap_count)
     elif mode != "backtest":
         data.missing.append("feed health: no feed events in the events log for this period")
     return data

@@ -61,13 +61,19 @@ class SignalStat:
 
 @dataclass(frozen=True)
 class FeedHealth:
-    """The feed's day: ticks stored, gaps (instrument, from, to, cause), reconnects, token events, polled minutes."""
+    """The feed's day: ticks received, gap details (instrument, from, to, cause), reconnects, token events, ticks
+    taken by REST polling while the ticker was down; ``gap_count`` when runs report more gaps than details."""
 
     ticks: int
     gaps: tuple[dict, ...]
     reconnects: int
     token_events: tuple[str, ...]
-    polled_minutes: int
+    polled: int
+    gap_count: int = 0
+
+    @property
+    def gaps_total(self) -> int:
+        return max(self.gap_count, len(self.gaps))
 
 
 @dataclass(frozen=True)

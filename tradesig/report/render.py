@@ -77,8 +77,8 @@ def feed_rows(data: ReportData) -> list[tuple[str, str]]:
     f = data.feed
     if f is None:
         return []
-    return [("ticks stored", f"{f.ticks:,}"), ("gaps", str(len(f.gaps))), ("reconnects", str(f.reconnects)),
-            ("polled minutes", str(f.polled_minutes)),
+    return [("ticks received", f"{f.ticks:,}"), ("gaps", str(f.gaps_total)), ("reconnects", str(f.reconnects)),
+            ("polled ticks", str(f.polled)),
             ("token events", ", ".join(f.token_events) if f.token_events else "none")]
 
 
@@ -277,8 +277,9 @@ def to_json_dict(data: ReportData) -> dict:
         "signals": [{"ts": iso(s.ts), "symbol": s.symbol, "signal": s.signal, "side": s.side,
                      "entry_price": s.entry_price, "stop_loss": s.stop_loss} for s in data.signals],
         "feed": None if data.feed is None else {
-            "ticks": data.feed.ticks, "gaps": list(data.feed.gaps), "reconnects": data.feed.reconnects,
-            "token_events": list(data.feed.token_events), "polled_minutes": data.feed.polled_minutes},
+            "ticks": data.feed.ticks, "gaps": list(data.feed.gaps), "gap_count": data.feed.gaps_total,
+            "reconnects": data.feed.reconnects, "token_events": list(data.feed.token_events),
+            "polled": data.feed.polled},
         "missing": list(data.missing),
     }
 
