@@ -254,3 +254,19 @@ def test_slow_viewer_coalesced_then_dropped_fast_viewers_complete():
             await hub.stop()
 
     run(scenario())
+
+
+def test_busy_port_is_a_one_line_config_error():
+    import asyncio
+    import socket
+
+    from tradesig.errors import ConfigError
+    from tradesig.feed.hub import Hub
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        hub = Hub(host="127.0.0.1", port=port)
+        with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1:"):
+            asyncio.run(hub.start())

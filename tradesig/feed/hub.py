@@ -204,14 +204,19 @@ class Hub:
     # ------------------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Bind and start serving; sets :attr:`port` to the bound port (``OSError`` if the address is taken)."""
-        self._server = await serve(
-            self._handler, self.host, self.port,
-            process_request=self._process_request,
-            max_size=MAX_CLIENT_MESSAGE,
-            write_limit=self._write_limit,
-            ping_interval=20, ping_timeout=20, close_timeout=2,
-        )
+        """Bind and start serving; sets :attr:`port` to the bound port. Raises :class:`ConfigError` (exit 2) when
+        the address cannot be bound (taken by another feed, or not an address of this host)."""
+        try:
+            self._server = await serve(
+                self._handler, self.host, self.port,
+                process_request=self._process_request,
+                max_size=MAX_CLIENT_MESSAGE,
+                write_limit=self._write_limit,
+                ping_interval=20, ping_timeout=20, close_timeout=2,
+            )
+        except OSError as exc:
+            raise ConfigError(f"the viewer hub cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
+                              "is another feed running? pick another --serve port or hub.listen") from None
         self.port = self._server.sockets[0].getsockname()[1]
         if self._heartbeat_seconds > 0:
             self._spawn(self._heartbeat_loop())
