@@ -21,3 +21,9 @@ def test_non_loopback_serve_needs_token(run_cli):
 def test_bad_until(run_cli):
     code, _, err = run_cli("feed", "--sim-url", "http://127.0.0.1:9", "--until", "25:99x")
     assert code == 2 and "HH:MM" in err
+
+
+def test_sim_source_takes_a_loopback_kite_root(run_cli, monkeypatch):
+    monkeypatch.setenv("TRADESIG_KITE_ROOT", "http://127.0.0.1:9")
+    code, _, err = run_cli("feed", "--source", "sim", "--until", "25:99x")  # got past the sim-url check
+    assert code == 2 and "HH:MM" in err and "--sim-url" not in err

@@ -71,7 +71,14 @@ def feed(
     settings = loaded.settings
     chosen = Source.sim.value if sim_url else source.value
     if chosen == "sim" and not sim_url:
-        raise ConfigError("--source sim needs --sim-url URL", "e.g. --sim-url http://127.0.0.1:8000")
+        from urllib.parse import urlsplit
+
+        from tradesig.feed.hub import is_loopback_host
+
+        if not is_loopback_host(urlsplit(settings.kite.root).hostname or ""):  # a real Kite root is never a sim
+            raise ConfigError("--source sim needs --sim-url URL (kite.root is not a sim on loopback)",
+                              "e.g. --sim-url http://127.0.0.1:8600")
+        sim_url = settings.kite.root
     until_text = until if until is not None else settings.feed.until
     until_time = None
     if until_text and until_text.lower() != "none":
