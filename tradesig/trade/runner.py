@@ -82,8 +82,10 @@ def _ts(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-#: Market time the feed gets to publish a minute bar after the minute ends, before an hour is closed by time.
+#: Market time the feed gets to publish a minute bar after the minute ends, before an hour is closed by time;
+#: during a fast replay at least FLUSH_GRACE_WALL seconds of wall time (a loaded machine delays the feed in wall time).
 FLUSH_GRACE = timedelta(seconds=60)
+FLUSH_GRACE_WALL = 2.0
 
 
 class Runner:
@@ -151,7 +153,9 @@ class Runner:
 
         # Closing an hour by time is the fallback for a minute that never comes (the hour's last minute, or the
         # next hour's first, normally closes it): allow the feed FLUSH_GRACE to deliver the hour's last minute bar.
-        self.engine.flush(self.clock.now() - FLUSH_GRACE)
+        speed = getattr(self.clock, "speed", 1.0)  # SimFollowClock: the replay speed
+        grace = max(FLUSH_GRACE, timedelta(seconds=FLUSH_GRACE_WALL * speed))
+        self.engine.flush(self.clock.now() - grace)
         for pid in pending_exit_requests(self.loaded.home):
             if pid in self.engine.positions:
                 self.engine.exit_position(pid, "manual")
