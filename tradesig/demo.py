@@ -32,6 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tradesig.errors import BrokerError, DataError, TradesigError
+from tradesig.feed.follow import sim_state
 
 SIM_API_KEY = "tradesig-sim"
 SIM_API_SECRET = "tradesig-sim-secret"  # the sim's documented, public test secret (not a credential)
@@ -118,13 +119,13 @@ class _Procs:
         return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _get_json(url: str, timeout: float = 2.0) -> dict:
+def _hub_health(hub: str, timeout: float = 2.0) -> dict:
+    """The feed hub's ``GET /health`` document (docs/viewer-protocol.md)."""
     import httpx
 
-    response = httpx.get(url, timeout=timeout)
+    response = httpx.get(f"{hub}/health", timeout=timeout)
     response.raise_for_status()
-    doc = response.json()
-    return doc.get("data", doc) if isinstance(doc, dict) and doc.get("status") == "success" else doc
+    return response.json()
 
 
 def _wait(what: str, probe: Callable[[], object], timeout: float, proc: subprocess.Popen | None = None,
@@ -264,7 +265,7 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> DemoResul
         if opts.day:
             sim_args += ["--date", opts.day.isoformat()]
         sim = procs.start("sim", *sim_args)
-        state = _wait("the sim answering", lambda: _get_json(f"{sim_url}/_sim/state"), 60, sim, procs, "sim")
+        state = _wait("the sim answering", lambda: sim_state(sim_url, timeout=2.0), 60, sim, procs, "sim")
         assert isinstance(state, dict)
         day = date.fromisoformat(state["date"])
         synthetic = bool(state.get("synthetic"))
@@ -292,7 +293,7 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> DemoResul
         feed = procs.start("feed", "feed", "--sim-url", sim_url, "--serve", f"127.0.0.1:{hub_port}", "--format",
                            "json")
         hub = f"http://127.0.0.1:{hub_port}"
-        _wait("the feed's hub", lambda: _get_json(f"{hub}/health"), 60, feed, procs, "feed")
+        _wait("the feed's hub", lambda: _hub_health(hub), 60, feed, procs, "feed")
         say(f"[4/7] feed  hub {hub}/  (open it in a browser to watch)  health {hub}/health")
         procs.start("signals", "signals", "board", *symbols, "--follow", "--interval", opts.interval)
         procs.start("trade", "trade", "start", "--mode", "paper")
@@ -351,8 +352,8 @@ def _progress(feed: subprocess.Popen, sim_url: str, hub: str, home: Path, symbol
     last_slot = None
     while feed.poll() is None:
         try:
-            state = _get_json(f"{sim_url}/_sim/state")
-            health = _get_json(f"{hub}/health")
+            state = sim_state(sim_url, timeout=2.0)
+            health = _hub_health(hub)
         except Exception:  # noqa: BLE001 - the sim lingers briefly then exits: stop reporting
             time.sleep(0.5)
             continue

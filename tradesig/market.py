@@ -8,7 +8,8 @@ Sources:
   NIFTY 1800, BANKNIFTY 600, SENSEX 1000).
 - Weekly expiry weekdays change by circular: :data:`EXPIRY_WEEKDAYS` is the dated schedule (today NSE Tuesday,
   BSE SENSEX Thursday); a holiday moves expiry to the previous trading day (tradesig.calendar applies that).
-Lot sizes are *not* here: they change by circular and are read from the instruments dump.
+Lot sizes change by circular: the instruments dump is authoritative; :data:`LOT_SIZES` is the dated fallback
+for periods no dump covers (backtests of past years).
 """
 
 from __future__ import annotations
@@ -60,12 +61,43 @@ EXPIRY_WEEKDAYS: tuple[tuple[str, date, int], ...] = (
 )
 
 
+#: Lot sizes by date for periods without an instruments dump: (symbol, effective from, lot size in units).
+#: Sources: NSE F&O circulars on the periodic lot-size revision (NIFTY 50 → 25 from the late-April 2024 series;
+#: SEBI's Oct 2024 circular raising the minimum contract value: NIFTY 25 → 75 and BANKNIFTY 15 → 30 from
+#: 2024-11-20; NIFTY 75 → 65 from the Dec 2025 revision, as the Aug 2026 dump shows 65 and 30); SENSEX from BSE
+#: notices. Dates are the first series affected. Kept deliberately short: a backtest can override it.
+LOT_SIZES: tuple[tuple[str, date, int], ...] = (
+    ("NIFTY", date(2000, 1, 1), 50),
+    ("NIFTY", date(2024, 4, 26), 25),
+    ("NIFTY", date(2024, 11, 20), 75),
+    ("NIFTY", date(2025, 12, 30), 65),
+    ("BANKNIFTY", date(2000, 1, 1), 15),
+    ("BANKNIFTY", date(2024, 11, 20), 30),
+    ("SENSEX", date(2000, 1, 1), 10),
+    ("SENSEX", date(2024, 11, 20), 20),
+)
+
+
+def _in_force(table: tuple[tuple[str, date, int], ...], symbol: str, on: date) -> int:
+    """The value of the row of ``table`` (symbol, effective from, value) in force for ``symbol`` on ``on``."""
+    key = canonical_symbol(symbol)
+    rows = [r for r in table if r[0] == key and r[1] <= on]
+    if not rows:
+        raise KeyError(f"no {key} row in force on {on}")
+    return max(rows, key=lambda r: r[1])[2]
+
+
 def expiry_weekday(symbol: str, on: date) -> int:
     """The weekly-expiry weekday (0 = Monday) of an index under the schedule in force on ``on``
     (:data:`EXPIRY_WEEKDAYS`). Raises ``KeyError`` for an unknown index."""
-    key = canonical_symbol(symbol)
-    rows = [r for r in EXPIRY_WEEKDAYS if r[0] == key and r[1] <= on]
-    return max(rows, key=lambda r: r[1])[2]
+    return _in_force(EXPIRY_WEEKDAYS, symbol, on)
+
+
+def lot_size_on(symbol: str, on: date) -> int:
+    """Lot size (units) of an index's options in force on ``on`` (:data:`LOT_SIZES`), for periods no instruments
+    dump covers; a dump's ``lot_size`` is authoritative where there is one. Raises ``KeyError`` for an unknown
+    index."""
+    return _in_force(LOT_SIZES, symbol, on)
 
 TOKEN_TO_SYMBOL: dict[int, str] = {spec.token: spec.symbol for spec in INDICES.values()}
 

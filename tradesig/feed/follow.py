@@ -11,12 +11,29 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tradesig.clock import Clock, SystemClock
 from tradesig.errors import BrokerError
 
 log = logging.getLogger(__name__)
+
+
+def sim_state(root: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The running sim's ``GET <root>/_sim/state`` document (the Kite envelope removed): ``sim_time`` (ISO, IST),
+    ``speed``, ``date``, ``session_over``, ``synthetic``, … Raises :class:`BrokerError` when no sim answers or it
+    refuses. The one reader of the sim's state (feed, followers, ``tradesig sim state``, the demo)."""
+    url = root.rstrip("/") + "/_sim/state"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback control endpoint of the sim
+            body = json.loads(resp.read())
+    except (OSError, ValueError) as exc:
+        raise BrokerError(f"no sim answering at {url}: {exc}", "start one with 'tradesig sim serve'") from None
+    if not isinstance(body, dict) or body.get("status") != "success" or not isinstance(body.get("data"), dict):
+        raise BrokerError(f"sim refused: {body.get('message') if isinstance(body, dict) else body!r}")
+    return body["data"]
 
 
 class SimFollowClock:
@@ -27,6 +44,7 @@ class SimFollowClock:
     clock's (for waits and rate limits). Raises :class:`BrokerError` when no sim answers at ``root``."""
 
     def __init__(self, root: str, resync_seconds: float = 2.0) -> None:
+        self.root = root
         self.url = root.rstrip("/") + "/_sim/state"
         self.resync_seconds = resync_seconds
         self._wall = SystemClock()
@@ -34,16 +52,13 @@ class SimFollowClock:
         self._sync()
 
     def _sync(self) -> None:
-        import urllib.error
-        import urllib.request
-
         try:
-            with urllib.request.urlopen(self.url, timeout=5) as resp:  # loopback control endpoint of the sim
-                state = json.loads(resp.read())["data"]
-        except (OSError, ValueError, KeyError, urllib.error.URLError) as exc:
-            raise BrokerError(f"no sim state at {self.url}: {exc}", "start 'tradesig sim serve' or use --clock "
-                                                                    "system") from None
-        self._t0 = datetime.fromisoformat(state["sim_time"])  # may be behind _last: now() then holds
+            state = sim_state(self.root)
+            t0 = datetime.fromisoformat(state["sim_time"])  # may be behind _last: now() then holds
+        except (BrokerError, KeyError, ValueError) as exc:
+            raise BrokerError(f"no sim state at {self.url}: {exc}",
+                              "start 'tradesig sim serve' or use --clock system") from None
+        self._t0 = t0
         self._m0 = self._wall.monotonic()
         self._next_sync = self._m0 + self.resync_seconds
         self.speed = float(state.get("speed") or 1.0)

@@ -29,12 +29,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import random
 import signal
 import time as _time
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -47,6 +45,7 @@ from tradesig.clock import IST, Clock, SystemClock, ist_date, to_ist
 from tradesig.config import LoadedConfig
 from tradesig.errors import BrokerError, ConfigError, DataError, ProtocolError, TokenError, redact
 from tradesig.feed.backoff import StallDetected, StallWatchdog, classify, decide
+from tradesig.feed.follow import sim_state
 from tradesig.feed.notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -614,9 +613,8 @@ class FeedService:
         """Follow the sim's replay clock (``GET /_sim/state``) once a second."""
         assert self._stop is not None
         while not self._stop.is_set():
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                state = await asyncio.to_thread(_get_json, f"{self.rest_root}/_sim/state")
-                state = state.get("data", state)  # Kite's {"status": "success", "data": ...} envelope
+            with contextlib.suppress(BrokerError, ValueError, KeyError):
+                state = await asyncio.to_thread(sim_state, self.rest_root, 2.0)
                 self.sim_time = datetime.fromisoformat(state["sim_time"]).astimezone(UTC)
                 self.sim_synthetic = bool(state.get("synthetic"))
             await self._sleep(0.5)
@@ -769,11 +767,6 @@ class FeedService:
 
 def redact_in(text: str, secret: str | None) -> str:
     return text.replace(secret, redact(secret)) if secret else text
-
-
-def _get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=2) as resp:  # loopback control endpoint of the sim
-        return json.loads(resp.read())
 
 
 def _empty_bars():

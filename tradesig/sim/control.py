@@ -31,4 +31,6 @@ def post_fault(root: str, spec: str) -> dict[str, Any]:
 
 def get_state(root: str) -> dict[str, Any]:
     """The running sim's ``GET /_sim/state``. Raises :class:`BrokerError` when no sim answers."""
-    return _call("GET", root.rstrip("/") + "/_sim/state")
+    from tradesig.feed.follow import sim_state
+
+    return sim_state(root, timeout=10.0)

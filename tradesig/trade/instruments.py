@@ -5,7 +5,7 @@ instrument_token, exchange_token, tradingsymbol, name, last_price, expiry, strik
 instrument_type, segment, exchange). Lot sizes and listed expiries change by exchange circular, so they are read
 from the dump, never hard-coded. A backtest of a period the dump does not cover (e.g. 2024) uses
 :class:`ModelledInstruments`: expiries from the market calendar's weekly-expiry rule, tradingsymbols built by
-Kite's naming rule, and lot sizes from the dated table :data:`HISTORICAL_LOT_SIZES` (every such contract is
+Kite's naming rule, and lot sizes from the dated table :data:`tradesig.market.LOT_SIZES` (every such contract is
 flagged ``modelled=True``).
 
 Strike rules (shared/SIGNALS.md "From signal to trade": PE rounds down, CE rounds up, hedge ``hedge_offset``
@@ -27,33 +27,16 @@ from typing import Any, Protocol
 
 from tradesig.clock import IST
 from tradesig.errors import DataError
-from tradesig.market import INDICES
+from tradesig.market import INDICES, lot_size_on
 
 __all__ = [
     "OptionContract", "InstrumentSource", "InstrumentBook", "ModelledInstruments", "quantity_for", "weekly_symbol",
-    "monthly_symbol", "HISTORICAL_LOT_SIZES", "load_dump",
+    "monthly_symbol", "load_dump",
     "expiry_close",
 ]
 
 _MONTH_CODES = {10: "O", 11: "N", 12: "D"}
 _MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-
-#: Lot sizes by date for periods without an instruments dump: (symbol, effective from, lot size in units).
-#: Sources: NSE F&O circulars on the periodic lot-size revision (NIFTY 50 → 25 from the late-April 2024 series;
-#: SEBI's Oct 2024 circular raising the minimum contract value: NIFTY 25 → 75 and BANKNIFTY 15 → 30 from
-#: 2024-11-20; NIFTY 75 → 65 from the Dec 2025 revision, as the Aug 2026 dump shows 65 and 30); SENSEX from BSE
-#: notices. Dates are the first series affected. Kept deliberately short: a backtest can override it.
-HISTORICAL_LOT_SIZES: tuple[tuple[str, date, int], ...] = (
-    ("NIFTY", date(2000, 1, 1), 50),
-    ("NIFTY", date(2024, 4, 26), 25),
-    ("NIFTY", date(2024, 11, 20), 75),
-    ("NIFTY", date(2025, 12, 30), 65),
-    ("BANKNIFTY", date(2000, 1, 1), 15),
-    ("BANKNIFTY", date(2024, 11, 20), 30),
-    ("SENSEX", date(2000, 1, 1), 10),
-    ("SENSEX", date(2024, 11, 20), 20),
-)
-
 
 @dataclass(frozen=True)
 class OptionContract:
@@ -220,20 +203,12 @@ class InstrumentBook:
         return self._by_symbol.get(tradingsymbol)
 
 
-def historical_lot_size(symbol: str, on: date) -> int:
-    """Lot size from :data:`HISTORICAL_LOT_SIZES` in force on ``on`` (``KeyError`` for an unknown symbol)."""
-    rows = [r for r in HISTORICAL_LOT_SIZES if r[0] == symbol and r[1] <= on]
-    if not rows:
-        raise KeyError(symbol)
-    return max(rows, key=lambda r: r[1])[2]
-
-
 class ModelledInstruments:
     """Contracts built by rule for periods the dump does not cover (backtests).
 
     ``weekly_expiry(symbol, d) -> date`` is the market calendar's rule (nearest weekly expiry on/after ``d``,
     holidays moving it earlier); tradingsymbols follow Kite's weekly naming (monthly naming for the last expiry
-    of a month); lot sizes come from :data:`HISTORICAL_LOT_SIZES` unless ``lot_sizes`` overrides them
+    of a month); lot sizes come from :data:`tradesig.market.LOT_SIZES` unless ``lot_sizes`` overrides them
     (symbol → units). Every contract is ``modelled=True``. ``horizon`` expiries are listed ahead.
     """
 
@@ -257,7 +232,7 @@ class ModelledInstruments:
         return self._weekly_expiry(symbol, day)
 
     def lot_size(self, symbol: str, on: date) -> int:
-        return self._lot_sizes.get(symbol) or historical_lot_size(symbol, on)
+        return self._lot_sizes.get(symbol) or lot_size_on(symbol, on)
 
     def option(self, symbol: str, expiry: date, strike: float, option_type: str) -> OptionContract:
         following = self._weekly_expiry(symbol, date.fromordinal(expiry.toordinal() + 1))
