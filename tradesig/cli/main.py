@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from importlib.util import find_spec
 
 import typer
 from typer.core import TyperGroup
@@ -38,8 +39,6 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 
 def available_subcommands() -> list[str]:
     """Subcommands whose module is present (listed in the order of SUBCOMMANDS)."""
-    from importlib.util import find_spec
-
     return [name for name, (module, _, _) in SUBCOMMANDS.items() if find_spec(f"tradesig.cli.{module}")]
 
 
@@ -50,7 +49,7 @@ class LazyGroup(TyperGroup):
         return available_subcommands()
 
     def get_command(self, ctx: typer.Context, cmd_name: str):  # -> click Command
-        if cmd_name in available_subcommands():
+        if cmd_name in SUBCOMMANDS and find_spec(f"tradesig.cli.{SUBCOMMANDS[cmd_name][0]}"):
             module_name, attr, _ = SUBCOMMANDS[cmd_name]
             module = importlib.import_module(f"tradesig.cli.{module_name}")
             obj = getattr(module, attr)

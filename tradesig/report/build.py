@@ -107,9 +107,10 @@ def build_report(home: Path, period: str, day: date, mode: str) -> ReportData:
     Days without an events file are named in ``missing`` (a day with a file but no trades is simply a day without
     trades)."""
     from tradesig.store.events import EventLog
+    from tradesig.trade.service import BACKTEST_DIR
 
     start, end = period_bounds(period, day)
-    root = home / "backtest" if mode == "backtest" else home  # trade backtest: <home>/backtest/events
+    root = home / BACKTEST_DIR if mode == "backtest" else home  # trade backtest: <home>/backtest/events
     events = EventLog(root).read(start, end)
     data = report_from_events(events, period, start, end, mode)
     if not events:
