@@ -29,6 +29,7 @@ from tests.conftest import shared_file
 from tradesig.broker.tokens import TokenRecord, TokenStore, kite_expiry
 from tradesig.clock import IST, UTC
 from tradesig.config import Settings
+from tradesig.feed.follow import SimFollowClock
 from tradesig.signals.strategies import WeeklyZoneEngine
 from tradesig.sim import SimConfig, SimExchange
 from tradesig.store.bars import conform, resample
@@ -42,22 +43,6 @@ DAY = date(2024, 6, 10)
 START = dtime(11, 10)
 SPEED = 20.0
 REPO = Path(__file__).resolve().parents[2]
-
-
-class SimFollowClock:
-    """The sim's replay time, extrapolated from one reading at the sim's speed (wall monotonic seconds)."""
-
-    def __init__(self, handle) -> None:
-        state = handle.state()
-        self._t0 = datetime.fromisoformat(state["sim_time"]).astimezone(UTC)
-        self._m0 = time.monotonic()
-        self.speed = float(state["speed"])
-
-    def now(self) -> datetime:
-        return self._t0 + timedelta(seconds=(time.monotonic() - self._m0) * self.speed)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 def _login(handle) -> tuple[KiteConnect, dict]:
@@ -113,7 +98,7 @@ def _settings(root: str, **risk) -> Settings:
 
 def _engine(sim, kite, instruments, tmp_path, *, lots=1, autoslice=True, broker_cls=LiveBroker, settings=None):
     settings = settings or _settings(sim.rest_url, signal_cooldown_minutes=0)
-    clock = SimFollowClock(sim)
+    clock = SimFollowClock(sim.rest_url)
     events: list[tuple[str, dict]] = []
     broker = broker_cls(kite, autoslice=autoslice, root=sim.rest_url)
     engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=time.sleep,
@@ -271,7 +256,7 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         history = bars.filter((day.dt.date() >= date(2024, 5, 13)) & (day < datetime(2024, 6, 10, 10, 15, tzinfo=IST)))
         Store(home).write_bars(history, "1m", "test")
         loaded = load_config()
-        runner = build_runner(loaded, "paper", clock=SimFollowClock(sim), symbols=["NIFTY"],
+        runner = build_runner(loaded, "paper", clock=SimFollowClock(sim.rest_url), symbols=["NIFTY"],
                               trade_from=datetime.combine(DAY, START, tzinfo=IST))
         runner.engine.orders.poll_interval = 0.05
         first, last = datetime(2024, 6, 10, 10, 15, tzinfo=IST), datetime(2024, 6, 10, 11, 15, tzinfo=IST)
