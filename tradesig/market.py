@@ -99,6 +99,19 @@ def lot_size_on(symbol: str, on: date) -> int:
     index."""
     return _in_force(LOT_SIZES, symbol, on)
 
+def lot_size(symbol: str, expiry: date) -> int:
+    """Lot size (units) of the index option contract expiring on ``expiry``. A contract keeps the lot it was listed
+    with (NSE/BSE revise lot sizes for contracts listed after the revision). Raises ``KeyError`` for an unknown
+    index."""
+    return lot_size_on(symbol, expiry)
+
+
+def freeze_quantity(symbol: str, on: date) -> int:
+    """Freeze quantity (units, not lots) of an index's options in force on ``on``: an order at or above it is
+    rejected by the exchange and must be sliced. Raises ``KeyError`` for an unknown index."""
+    return index_spec(symbol).freeze_quantity
+
+
 TOKEN_TO_SYMBOL: dict[int, str] = {spec.token: spec.symbol for spec in INDICES.values()}
 
 #: Price tick of index options and futures, in rupees (NSE/BSE contract specifications).
