@@ -42,3 +42,31 @@ def test_bad_input_is_refused(tmp_path):
         log.append("a", {"kind": "x"}, datetime(2024, 6, 3, tzinfo=UTC))
     with pytest.raises(TypeError):
         log.append("a", {"x": object()}, datetime(2024, 6, 3, tzinfo=UTC))
+
+
+def test_keyed_events_are_recorded_once_across_processes(tmp_path):
+    """One signal, one event: many processes appending the same keyed event leave exactly one line."""
+    import multiprocessing as mp
+
+    ts = datetime(2024, 6, 4, 6, 45, tzinfo=UTC)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append_keyed, args=(str(tmp_path), ts)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    rows = EventLog(tmp_path).read(date(2024, 6, 4))
+    keyed = [r for r in rows if r["kind"] == "signal"]
+    assert len(keyed) == 1 and keyed[0]["key"] == "NIFTY|S8|2024-06-04T05:45:00+00:00"
+    # another kind with the same key, and the same kind with another key, are separate events
+    log = EventLog(tmp_path)
+    assert log.append("decision", {"key": keyed[0]["key"]}, ts) is True
+    assert log.append("signal", {"key": "NIFTY|S8|2024-06-04T06:45:00+00:00"}, ts) is True
+    assert log.append("signal", {"key": keyed[0]["key"], "extra": 1}, ts) is False
+    assert len(EventLog(tmp_path).read(date(2024, 6, 4))) == 3
+
+
+def _append_keyed(home: str, ts: datetime) -> None:
+    for _ in range(20):
+        EventLog(home).append("signal", {"key": "NIFTY|S8|2024-06-04T05:45:00+00:00", "signal": "S8"}, ts)

@@ -190,7 +190,8 @@ def weekly_events(loaded: LoadedConfig, symbols: Sequence[str], start: date, end
 
 def record_events(home: Path, events: Sequence[SignalEvent]) -> int:
     """Append each event to the events log (kind ``signal``, ts = the bar's close) unless an event with the same
-    key (``symbol|signal|bar_ts``) is already there. Returns how many were appended."""
+    key (``symbol|signal|bar_ts``) is already there — checked under the log's lock, so concurrent followers and
+    the trade engine record it once. Returns how many were appended."""
     if not events:
         return 0
     from tradesig.store.events import EventLog
@@ -202,9 +203,8 @@ def record_events(home: Path, events: Sequence[SignalEvent]) -> int:
     for e in events:
         if e.key in seen:
             continue
-        log_.append(EVENT_KIND, e.to_dict(), e.entry_ts)
         seen.add(e.key)
-        added += 1
+        added += log_.append(EVENT_KIND, e.to_dict(), e.entry_ts)  # False: another process recorded it first
     if added:
         log.info("signals: recorded %d new signal event(s)", added)
     return added

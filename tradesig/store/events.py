@@ -5,6 +5,10 @@ File per IST date of the event time: ``home/events/YYYY-MM-DD.jsonl``; one JSON 
 file for the duration of one ``write`` + ``fsync``, so lines from several processes never interleave and a line
 is on disk when :meth:`EventLog.append` returns. Files are never rewritten. A torn last line (crash mid-write)
 is skipped by :meth:`EventLog.read` with a warning.
+
+Idempotent events: a payload carrying ``"key"`` (e.g. a signal's ``symbol|signal|bar_ts``) is appended only if
+no event of the same kind with that key is already in the day's file. The check runs under the same lock as
+the write, so however many processes follow the hub or restart, one key is recorded once.
 """
 
 from __future__ import annotations
@@ -50,8 +54,9 @@ class EventLog:
     def path(self, day: date) -> Path:
         return self.directory / f"{day.isoformat()}.jsonl"
 
-    def append(self, kind: str, payload: dict[str, Any], ts: datetime) -> None:
+    def append(self, kind: str, payload: dict[str, Any], ts: datetime) -> bool:
         """Append one event. ``ts``: aware event time (stored as ISO UTC; the file is chosen by its IST date).
+        Returns False (and writes nothing) when the payload has a ``key`` already recorded for ``kind`` that day.
 
         Raises ValueError for a naive ``ts``, an empty ``kind``, or a payload using the keys "kind"/"ts";
         TypeError when the payload is not JSON-serialisable (datetimes, dates, enums, dataclasses are).
@@ -70,10 +75,13 @@ class EventLog:
         first = not self.directory.is_dir()
         if first:
             self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path(ist_date(ts)), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path(ist_date(ts)), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
+                key = payload.get("key")
+                if key is not None and self._has_key(fd, kind, str(key)):
+                    return False
                 view = memoryview(line)
                 while view:
                     written = os.write(fd, view)
@@ -87,6 +95,25 @@ class EventLog:
             from tradesig.store.db import write_catalog
 
             write_catalog(self.home)
+        return True
+
+    @staticmethod
+    def _has_key(fd: int, kind: str, key: str) -> bool:
+        """Whether the (locked) file behind ``fd`` holds an event of ``kind`` with payload ``key``."""
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, size, 0) if size else b""
+        needle = json.dumps(key, ensure_ascii=False).encode()
+        if needle not in data:
+            return False
+        for raw in data.split(b"\n"):
+            if needle in raw:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if record.get("kind") == kind and record.get("key") == key:
+                    return True
+        return False
 
     def read(self, start_date: date, end_date: date | None = None,
              kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
