@@ -305,9 +305,6 @@ def test_unit_and_cron_command_lines_parse_against_the_cli(units):
 
     present = available_subcommands()
     argvs = _commands(units)
-    (report_line,) = value(units["tradesig-report.service"], "ExecStart")
-    assert '"$$0" report daily --format mime' in report_line
-    argvs.append(["report", "daily", "--format", "mime"])
     cron = render_cron(bin_path=REFERENCE_BIN)
     for match in re.finditer(re.escape(REFERENCE_BIN) + r" ([^>|;&)]+?)(?= \d?>| *[|;&)]|')", cron):
         argvs.append(shlex.split(match.group(1)))
@@ -459,20 +456,13 @@ def test_send_outbox_missing_dir(tmp_path):
     assert send_outbox(tmp_path / "none") == ([], [])
 
 
-def test_report_unit_queues_its_mime_atomically(tmp_path, units):
-    """Run the report unit's ExecStart shell line (systemd escapes undone) with a fake tradesig."""
-    (line,) = value(units["tradesig-report.service"], "ExecStart")
-    argv = shlex.split(line.replace("$$", "$").replace("%%", "%"))
-    fake = fake_exe(tmp_path / "tradesig", '[ "$*" = "report daily --format mime" ] || exit 3\n'
-                                           'printf "To: a@b\\nSubject: daily\\n\\nbody\\n"')
-    outbox = tmp_path / "outbox"
-    outbox.mkdir()
-    argv = [str(fake) if a == REFERENCE_BIN else a.replace("%S/tradesig/outbox", str(outbox)) for a in argv]
-    subprocess.run(argv, check=True)
-    (path,) = outbox.glob("report-*.eml")
-    assert re.fullmatch(r"report-\d{4}-\d\d-\d\d\.eml", path.name)
-    assert path.read_text(encoding="utf-8").startswith("To: a@b")
-    assert sorted(p.name for p in outbox.iterdir()) == [path.name]
+def test_report_unit_reports_the_last_completed_session_once(units):
+    """No --date and no trading-day condition: a Persistent=true catch-up (even on a weekend) reports the missed
+    session; --outbox queues each day's report once."""
+    report = units["tradesig-report.service"]
+    assert value(report, "ExecStart") == [f"{REFERENCE_BIN} report daily --format mime --outbox %S/tradesig/outbox"]
+    assert value(report, "ExecCondition") == []
+    assert value(units["tradesig-report.timer"], "Persistent") == ["true"]
 
 
 # ---------------------------------------------------------------------------------------- cron

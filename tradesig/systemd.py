@@ -262,18 +262,27 @@ def alert_message(unit: str, *, journal: str, mail_to: str, mail_from: str, host
     return msg
 
 
-def queue_message(outbox: Path, msg: EmailMessage, stem: str) -> Path:
+def queue_message(outbox: Path, msg: EmailMessage | bytes, stem: str) -> Path:
     """Write ``msg`` as ``outbox/<stem>.eml`` atomically (temp name without ``.eml``, then rename); mode 0600."""
     outbox.mkdir(parents=True, exist_ok=True)
     final = outbox / f"{stem}.eml"
     tmp = outbox / f".{stem}.tmp"
     with open(tmp, "wb") as fh:
-        fh.write(msg.as_bytes())
+        fh.write(msg if isinstance(msg, bytes) else msg.as_bytes())
         fh.flush()
         os.fsync(fh.fileno())
     os.chmod(tmp, 0o600)
     os.replace(tmp, final)
     return final
+
+
+def queued_before(outbox: Path, stem: str) -> Path | None:
+    """Where ``<stem>.eml`` already is — waiting in ``outbox``, mailed (``sent/``) or refused (``.eml.failed``) —
+    or None: a caught-up job queues a day's message once."""
+    for path in (outbox / f"{stem}.eml", outbox / "sent" / f"{stem}.eml", outbox / f"{stem}.eml.failed"):
+        if path.exists():
+            return path
+    return None
 
 
 def write_alert(unit: str, outbox: Path, *, mail_to: str, mail_from: str, now: datetime, user: bool = False,
@@ -320,6 +329,7 @@ def send_outbox(outbox: Path, sendmail: Sequence[str] = SENDMAIL,
 
 __all__ = [
     "render_units", "render_cron", "write_tree", "install", "InstallResult", "default_bin", "user_unit_dir",
-    "alert_message", "collect_journal", "queue_message", "write_alert", "send_outbox", "ALERT_MEANINGS",
+    "alert_message", "collect_journal", "queue_message", "queued_before", "write_alert", "send_outbox",
+    "ALERT_MEANINGS",
     "ENABLE_UNITS", "UNHARDENED", "CREDENTIAL_UNITS", "REFERENCE_BIN",
 ]
