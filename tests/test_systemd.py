@@ -124,6 +124,8 @@ ELAPSES = [
     ("tradesig-feed.timer", ist(2026, 11, 18, 8, 54), ist(2026, 11, 18, 8, 55)),
     ("tradesig-token-check.timer", ist(2026, 11, 20, 17, 0), ist(2026, 11, 23, 8, 50)),
     ("tradesig-token-check.timer", ist(2026, 11, 18, 8, 51), ist(2026, 11, 19, 8, 50)),
+    ("tradesig-preflight.timer", ist(2026, 11, 20, 17, 0), ist(2026, 11, 23, 9, 5)),  # Friday → Monday 09:05
+    ("tradesig-preflight.timer", ist(2026, 11, 18, 9, 6), ist(2026, 11, 19, 9, 5)),
     ("tradesig-trade.timer", ist(2026, 11, 20, 17, 0), ist(2026, 11, 23, 9, 14)),
     ("tradesig-trade.timer", ist(2026, 11, 18, 9, 15), ist(2026, 11, 19, 9, 14)),
     ("tradesig-market-close.timer", ist(2026, 11, 20, 15, 36), ist(2026, 11, 23, 15, 35)),
@@ -159,7 +161,7 @@ def test_security_exposure_at_most_2(tmp_path, bin_path, user):
     services = [n for n in unit_names(out, (".service",))]
     scores = {n: exposure(tmp_path, out, n, user) for n in services}
     hardened = {n: s for n, s in scores.items() if n not in UNHARDENED}
-    assert len(hardened) == 7
+    assert len(hardened) == 8
     assert {n: s for n, s in hardened.items() if s > 2.0} == {}
     # the one documented exception (sendmail helper) is really less hardened: the score is meaningful
     assert all(scores[n] > 2.0 for n in UNHARDENED)
@@ -220,6 +222,14 @@ def test_market_close_conflicts(units):
     close = units["tradesig-market-close.service"]
     assert value(close, "Conflicts") == ["tradesig-feed.service tradesig-trade.service"]
     assert value(close, "After") == ["tradesig-feed.service tradesig-trade.service"]
+
+
+def test_preflight_unit_runs_on_trading_days_and_alerts(units):
+    unit = units["tradesig-preflight.service"]
+    assert value(unit, "ExecCondition") == [f"{REFERENCE_BIN} calendar is-trading-day"]
+    assert value(unit, "ExecStart") == [f"{REFERENCE_BIN} preflight --mode paper"]
+    assert value(unit, "OnFailure") == ["tradesig-alert@%n.service"] and value(unit, "Type") == ["oneshot"]
+    assert value(units["tradesig-preflight.timer"], "OnCalendar") == ["Mon..Fri *-*-* 09:05:00 Asia/Kolkata"]
 
 
 def test_token_check_condition(units):
@@ -487,7 +497,7 @@ def test_cron_file_format():
     env = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z_]+=", line))
     assert env["CRON_TZ"] == "Asia/Kolkata" and env["MAILTO"] and env["SHELL"] == "/bin/sh"
     jobs = cron_jobs(text)
-    assert len(jobs) == 6
+    assert len(jobs) == 7
     for job in jobs:
         assert len(job) == 7, job
         assert all(CRON_FIELD.match(f) for f in job[:5]), job

@@ -47,8 +47,8 @@ UNHARDENED = frozenset({"tradesig-mail.service"})
 CREDENTIAL_UNITS = ("tradesig-token-check.service", "tradesig-feed.service", "tradesig-trade.service")
 #: Units ``systemd install --enable`` enables and starts.
 ENABLE_UNITS = (
-    "tradesig-token-check.timer", "tradesig-feed.timer", "tradesig-trade.timer", "tradesig-market-close.timer",
-    "tradesig-report.timer", "tradesig-backup.timer", "tradesig-mail.path",
+    "tradesig-token-check.timer", "tradesig-feed.timer", "tradesig-preflight.timer", "tradesig-trade.timer",
+    "tradesig-market-close.timer", "tradesig-report.timer", "tradesig-backup.timer", "tradesig-mail.path",
 )
 SENDMAIL = ("/usr/sbin/sendmail", "-t", "-oi")
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
@@ -67,6 +67,11 @@ ALERT_MEANINGS: dict[str, tuple[str, str]] = {
         "expired; ticks are not being recorded and the engine stopped with it.",
         "Read 'journalctl -u tradesig-feed -b'. Check the token ('tradesig token-check') and the network, then "
         "'systemctl reset-failed tradesig-feed; systemctl start tradesig-feed tradesig-trade'.",
+    ),
+    "tradesig-preflight": (
+        "A morning preflight check failed (the alert's journal lines name each failing check and what to do): "
+        "token, ticker, ticks, instruments, calendar, disk, backup or positions.",
+        "Fix the failing checks, then run 'tradesig preflight' by hand until every line says ok.",
     ),
     "tradesig-trade": (
         "The strategy engine failed repeatedly; positions may be open without supervision.",
