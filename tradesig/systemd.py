@@ -291,13 +291,19 @@ def queued_before(outbox: Path, stem: str) -> Path | None:
 
 
 def write_alert(unit: str, outbox: Path, *, mail_to: str, mail_from: str, now: datetime, user: bool = False,
-                run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> Path:
-    """Collect the unit's journal and queue its alert mail in ``outbox``; returns the ``.eml`` path."""
+                run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+                notify: Callable[[str, str], object] | None = None) -> Path:
+    """Collect the unit's journal and queue its alert mail in ``outbox``; returns the ``.eml`` path. ``notify``
+    (e.g. :func:`tradesig.alerts.send_alert` bound to the config) also gets ``(subject, body)`` of the same alert,
+    after the mail is queued."""
     journal = collect_journal(unit, user=user, run=run)
     msg = alert_message(unit, journal=journal, mail_to=mail_to, mail_from=mail_from,
                         hostname=socket.gethostname(), now=now)
     stamp = now.astimezone(IST).strftime("%Y%m%dT%H%M%S")
-    return queue_message(outbox, msg, f"alert-{stamp}-{_base_unit(unit)}")
+    path = queue_message(outbox, msg, f"alert-{stamp}-{_base_unit(unit)}")
+    if notify is not None:
+        notify(f"{unit} failed", msg.get_content())
+    return path
 
 
 # ------------------------------------------------------------------------------------------------ mailer

@@ -38,6 +38,8 @@ def preflight(
     horizon: int = typer.Option(14, "--calendar-horizon", metavar="DAYS",
                                 help="Fail when the calendar ends sooner."),
     min_free: float = typer.Option(1.0, "--min-free", metavar="GIB", help="Free space wanted at least."),
+    alert: bool = typer.Option(False, "--alert", help="Also send the failures to the alert channels (webhook, "
+                                                     "Telegram) configured under [alerts]."),
     fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", help="Output format (json: docs/operations.md)."),
 ) -> None:
     """One line per check (ok / FAIL / skip, what was found, what to do). Exit 0 when none fails, 1 otherwise."""
@@ -66,5 +68,11 @@ def preflight(
         for c in checks:
             line = f"{'ok' if c.status == 'ok' else c.status.upper():<4} {c.name:<11} {c.detail}"
             typer.echo(line + (f" -> {c.fix}" if c.fix and not c.ok else ""))
+    if failed and alert:
+        from tradesig.alerts import send_alert
+
+        send_alert(loaded, "preflight failed: " + ", ".join(c.name for c in failed),
+                   "\n".join(f"{c.name}: {c.detail}" + (f" ({c.fix})" if c.fix else "") for c in failed),
+                   kind="preflight", now=clock.now())
     if failed:
         raise typer.Exit(1)
