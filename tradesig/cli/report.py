@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from enum import Enum
 from pathlib import Path
 
 import typer
 
 from tradesig.cli._common import app_context
-
-log = logging.getLogger(__name__)
 
 app = typer.Typer(help="Daily/weekly/monthly P&L, signal stats, charges, feed health.",
                   add_completion=False, rich_markup_mode=None)
@@ -52,46 +49,20 @@ def report(
                                                        "instead of writing it to stdout."),
 ) -> None:
     """Write the report to stdout. A period without trades is a valid report (exit 0)."""
-    from tradesig.calendar import get_calendar
     from tradesig.clock import SystemClock, parse_date
     from tradesig.errors import DataError
-    from tradesig.report.build import build_report, period_bounds
-    from tradesig.report.render import RENDERERS, render_html, render_mime
+    from tradesig.report.service import make_report, queue_report, report_day
 
     loaded = app_context(ctx).config()
-    clock = SystemClock()
+    now = SystemClock().now()
     if outbox is not None and fmt is not ReportFormat.mime:
         raise DataError("--outbox queues mail", "use it with --format mime")
     try:
-        when = parse_date(day) if day else get_calendar(loaded).last_completed_session(clock.now())
+        when = report_day(loaded, parse_date(day) if day else None, now)
     except ValueError as exc:
         raise DataError(str(exc)) from None
-    stem = f"report-{period.value}-{mode.value}-{period_bounds(period.value, when)[0]:%Y-%m-%d}"
     if outbox is not None:
-        from tradesig.systemd import queued_before
-
-        if (earlier := queued_before(outbox, stem)) is not None:
-            log.info("report for %s already queued or sent (%s); not queued again", when, earlier)
-            return
-    data = build_report(loaded.home, period.value, when, mode.value)
-    if fmt in (ReportFormat.html, ReportFormat.mime):
-        from tradesig.report.charts import draw_charts, load_index
-
-        charts = draw_charts(data, load_index(loaded.home, data))
-    if fmt is ReportFormat.mime:
-        import socket
-
-        settings = loaded.settings.report
-        out = render_mime(data, to=to or settings.mail_to, sender=settings.mail_from, subject=subject,
-                          now=clock.now(), home=str(loaded.home), domain=socket.gethostname() or "localhost",
-                          charts=charts)
-        if outbox is not None:
-            from tradesig.systemd import queue_message
-
-            log.info("queued %s", queue_message(outbox, out.encode("utf-8"), stem))
-            return
-    elif fmt is ReportFormat.html:
-        out = render_html(data, charts)
-    else:
-        out = RENDERERS[fmt.value](data)
-    typer.echo(out, nl=False)
+        queue_report(loaded, period.value, when, mode.value, outbox, now=now, to=to, subject=subject)
+        return
+    typer.echo(make_report(loaded, period.value, when, mode.value, fmt.value, now=now, to=to, subject=subject),
+               nl=False)
