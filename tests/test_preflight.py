@@ -31,10 +31,14 @@ def test_health_checks():
     assert (ticker.status, ticks.status) == ("fail", "fail") and "no feed answering" in ticker.detail
     ticker, _ = health_checks({**ok, "connected": False, "waiting_for_token": True}, None, URL, 60)
     assert ticker.status == "fail" and "refused the token" in ticker.detail and "login" in ticker.fix
-    _, ticks = health_checks({**ok, "last_tick_age_s": 95.0}, None, URL, 60)
+    _, ticks = health_checks({**ok, "last_tick_age_s": 95.0, "phase": "OPEN"}, None, URL, 60)
     assert ticks.status == "fail" and "95 s ago" in ticks.detail
-    _, ticks = health_checks({**ok, "last_tick_age_s": None, "phase": "pre_open"}, None, URL, 60)
+    _, ticks = health_checks({**ok, "last_tick_age_s": None, "phase": "OPEN"}, None, URL, 60)
     assert ticks.status == "fail" and "no tick" in ticks.detail
+    _, ticks = health_checks({**ok, "last_tick_age_s": None, "phase": "PRE_OPEN"}, None, URL, 60)
+    assert ticks.status == "skip" and "no tick yet; phase PRE_OPEN" in ticks.detail  # 09:05: quiet indices
+    _, ticks = health_checks({**ok, "last_tick_age_s": 0.5, "phase": "PRE_OPEN"}, None, URL, 60)
+    assert ticks.status == "ok"
 
 
 def test_calendar_check():
