@@ -549,18 +549,6 @@ class MarketCalendar:
             day -= timedelta(days=1)
         return day
 
-    def last_completed_session(self, ts: datetime) -> date:
-        """The IST date of the last session whose continuous trading had ended by aware ``ts``: today once its
-        close (15:30 IST, or a special session's close) has passed, otherwise the previous trading day. The one
-        rule for "which day" of jobs run after the close or caught up later (report, backup, positions at close).
-        Session times: NSE/BSE market timings (see the module docstring); raises like :meth:`session`.
-        """
-        local = _require_aware(ts)
-        sess = self.session(local.date())
-        if sess is not None and local >= sess.close:
-            return local.date()
-        return self.previous_trading_day(local.date())
-
     def holidays(self, year: int) -> list[tuple[date, str]]:
         """Weekday holidays of ``year`` as ``[(date, name), ...]`` sorted by date (override holidays included).
 

@@ -11,7 +11,7 @@ from email import policy
 import pytest
 
 from tradesig.calendar import get_calendar
-from tradesig.clock import SystemClock, ist
+from tradesig.clock import SystemClock, ist, last_completed_session
 
 
 @pytest.mark.parametrize(("now", "expected"), [
@@ -24,12 +24,12 @@ from tradesig.clock import SystemClock, ist
     (datetime(2024, 6, 10, 3, 30, tzinfo=UTC), "2024-06-07"),  # 09:00 IST given in UTC
 ])
 def test_last_completed_session(now, expected):
-    assert get_calendar().last_completed_session(now).isoformat() == expected
+    assert last_completed_session(get_calendar(), now).isoformat() == expected
 
 
 def test_naive_time_is_refused():
     with pytest.raises(ValueError):
-        get_calendar().last_completed_session(datetime(2024, 6, 10, 9, 0))
+        last_completed_session(get_calendar(), datetime(2024, 6, 10, 9, 0))
 
 
 @pytest.fixture

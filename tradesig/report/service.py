@@ -17,12 +17,13 @@ log = logging.getLogger(__name__)
 
 def report_day(loaded: LoadedConfig, day: date | None, now: datetime) -> date:
     """``day`` when given, else the last completed session at aware ``now`` (today after the close, else the
-    previous trading day: :meth:`tradesig.calendar.MarketCalendar.last_completed_session`)."""
+    previous trading day: :func:`tradesig.clock.last_completed_session`)."""
     if day is not None:
         return day
     from tradesig.calendar import get_calendar
+    from tradesig.clock import last_completed_session
 
-    return get_calendar(loaded).last_completed_session(now)
+    return last_completed_session(get_calendar(loaded), now)
 
 
 def make_report(loaded: LoadedConfig, period: str, day: date, mode: str, fmt: str, *, now: datetime,
