@@ -124,6 +124,8 @@ ELAPSES = [
     ("tradesig-feed.timer", ist(2026, 11, 18, 8, 54), ist(2026, 11, 18, 8, 55)),
     ("tradesig-token-check.timer", ist(2026, 11, 20, 17, 0), ist(2026, 11, 23, 8, 50)),
     ("tradesig-token-check.timer", ist(2026, 11, 18, 8, 51), ist(2026, 11, 19, 8, 50)),
+    ("tradesig-preflight.timer", ist(2026, 11, 20, 17, 0), ist(2026, 11, 23, 9, 5)),  # Friday → Monday 09:05
+    ("tradesig-preflight.timer", ist(2026, 11, 18, 9, 6), ist(2026, 11, 19, 9, 5)),
     ("tradesig-trade.timer", ist(2026, 11, 20, 17, 0), ist(2026, 11, 23, 9, 14)),
     ("tradesig-trade.timer", ist(2026, 11, 18, 9, 15), ist(2026, 11, 19, 9, 14)),
     ("tradesig-market-close.timer", ist(2026, 11, 20, 15, 36), ist(2026, 11, 23, 15, 35)),
@@ -159,7 +161,7 @@ def test_security_exposure_at_most_2(tmp_path, bin_path, user):
     services = [n for n in unit_names(out, (".service",))]
     scores = {n: exposure(tmp_path, out, n, user) for n in services}
     hardened = {n: s for n, s in scores.items() if n not in UNHARDENED}
-    assert len(hardened) == 7
+    assert len(hardened) == 8
     assert {n: s for n, s in hardened.items() if s > 2.0} == {}
     # the one documented exception (sendmail helper) is really less hardened: the score is meaningful
     assert all(scores[n] > 2.0 for n in UNHARDENED)
@@ -220,6 +222,14 @@ def test_market_close_conflicts(units):
     close = units["tradesig-market-close.service"]
     assert value(close, "Conflicts") == ["tradesig-feed.service tradesig-trade.service"]
     assert value(close, "After") == ["tradesig-feed.service tradesig-trade.service"]
+
+
+def test_preflight_unit_runs_on_trading_days_and_alerts(units):
+    unit = units["tradesig-preflight.service"]
+    assert value(unit, "ExecCondition") == [f"{REFERENCE_BIN} calendar is-trading-day"]
+    assert value(unit, "ExecStart") == [f"{REFERENCE_BIN} preflight --mode paper"]
+    assert value(unit, "OnFailure") == ["tradesig-alert@%n.service"] and value(unit, "Type") == ["oneshot"]
+    assert value(units["tradesig-preflight.timer"], "OnCalendar") == ["Mon..Fri *-*-* 09:05:00 Asia/Kolkata"]
 
 
 def test_token_check_condition(units):
@@ -305,9 +315,6 @@ def test_unit_and_cron_command_lines_parse_against_the_cli(units):
 
     present = available_subcommands()
     argvs = _commands(units)
-    (report_line,) = value(units["tradesig-report.service"], "ExecStart")
-    assert '"$$0" report daily --format mime' in report_line
-    argvs.append(["report", "daily", "--format", "mime"])
     cron = render_cron(bin_path=REFERENCE_BIN)
     for match in re.finditer(re.escape(REFERENCE_BIN) + r" ([^>|;&)]+?)(?= \d?>| *[|;&)]|')", cron):
         argvs.append(shlex.split(match.group(1)))
@@ -459,20 +466,13 @@ def test_send_outbox_missing_dir(tmp_path):
     assert send_outbox(tmp_path / "none") == ([], [])
 
 
-def test_report_unit_queues_its_mime_atomically(tmp_path, units):
-    """Run the report unit's ExecStart shell line (systemd escapes undone) with a fake tradesig."""
-    (line,) = value(units["tradesig-report.service"], "ExecStart")
-    argv = shlex.split(line.replace("$$", "$").replace("%%", "%"))
-    fake = fake_exe(tmp_path / "tradesig", '[ "$*" = "report daily --format mime" ] || exit 3\n'
-                                           'printf "To: a@b\\nSubject: daily\\n\\nbody\\n"')
-    outbox = tmp_path / "outbox"
-    outbox.mkdir()
-    argv = [str(fake) if a == REFERENCE_BIN else a.replace("%S/tradesig/outbox", str(outbox)) for a in argv]
-    subprocess.run(argv, check=True)
-    (path,) = outbox.glob("report-*.eml")
-    assert re.fullmatch(r"report-\d{4}-\d\d-\d\d\.eml", path.name)
-    assert path.read_text(encoding="utf-8").startswith("To: a@b")
-    assert sorted(p.name for p in outbox.iterdir()) == [path.name]
+def test_report_unit_reports_the_last_completed_session_once(units):
+    """No --date and no trading-day condition: a Persistent=true catch-up (even on a weekend) reports the missed
+    session; --outbox queues each day's report once."""
+    report = units["tradesig-report.service"]
+    assert value(report, "ExecStart") == [f"{REFERENCE_BIN} report daily --format mime --outbox %S/tradesig/outbox"]
+    assert value(report, "ExecCondition") == []
+    assert value(units["tradesig-report.timer"], "Persistent") == ["true"]
 
 
 # ---------------------------------------------------------------------------------------- cron
@@ -497,7 +497,7 @@ def test_cron_file_format():
     env = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z_]+=", line))
     assert env["CRON_TZ"] == "Asia/Kolkata" and env["MAILTO"] and env["SHELL"] == "/bin/sh"
     jobs = cron_jobs(text)
-    assert len(jobs) == 6
+    assert len(jobs) == 7
     for job in jobs:
         assert len(job) == 7, job
         assert all(CRON_FIELD.match(f) for f in job[:5]), job

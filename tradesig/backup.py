@@ -410,6 +410,19 @@ def list_archives(dest: Path) -> list[tuple[datetime, Path]]:
     return sorted((t, p) for t, p in found if t is not None)
 
 
+def verified_manifest(archive: Path) -> Manifest | None:
+    """The archive's manifest when its ``.verified`` marker (written by ``create`` after verifying it) matches
+    the manifest's SHA-256; None without a marker or on a mismatch. Raises :class:`VerifyFailed` for an unreadable
+    archive."""
+    marker = archive.with_name(archive.name + ".verified")
+    if not marker.is_file():
+        return None
+    manifest = read_manifest(archive)
+    if marker.read_text(encoding="utf-8").strip() != hashlib.sha256(manifest.to_json()).hexdigest():
+        return None
+    return manifest
+
+
 def prune(dest: Path, home: Path, *, today: date, keep_daily: int, keep_weekly: int, keep_monthly: int,
           ticks_days: int | None = None, dry_run: bool = False) -> PruneResult:
     """Delete archives outside the retention (:func:`select_kept`) and, with ``ticks_days``, tick partitions
@@ -424,11 +437,8 @@ def prune(dest: Path, home: Path, *, today: date, keep_daily: int, keep_weekly: 
     if ticks_days is not None:
         protected: dict[str, str] = {}
         for archive in kept:
-            marker = archive.with_name(archive.name + ".verified")
-            if not marker.is_file():
-                continue
-            manifest = read_manifest(archive)
-            if marker.read_text(encoding="utf-8").strip() != hashlib.sha256(manifest.to_json()).hexdigest():
+            manifest = verified_manifest(archive)
+            if manifest is None:
                 continue
             protected.update({e.path: e.sha256 for e in manifest.files if e.path.startswith("ticks/")})
         cutoff = today - timedelta(days=ticks_days)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -64,6 +64,22 @@ class ManualClock:
         if when.tzinfo is None:
             raise ValueError("ManualClock.set needs a timezone-aware time")
         return self.advance(when.astimezone(UTC) - self._now)
+
+
+def last_completed_session(calendar: Any, ts: datetime) -> date:
+    """The IST date of the last session whose continuous trading had ended by aware ``ts``: today once its close
+    (15:30 IST, or a special session's close) has passed, otherwise the previous trading day. The one rule for
+    "which day" of jobs run after the close or caught up later (``report`` without ``--date``).
+
+    ``calendar``: a :class:`tradesig.calendar.MarketCalendar` (its ``session(day)`` and
+    ``previous_trading_day(day)``; session times per the NSE/BSE market timings it documents). Raises what those
+    raise (``CalendarCoverageError`` outside its coverage) and ``ValueError`` for a naive ``ts``.
+    """
+    local = to_ist(ts)
+    session = calendar.session(local.date())
+    if session is not None and local >= session.close:
+        return local.date()
+    return calendar.previous_trading_day(local.date())
 
 
 def to_ist(ts: datetime) -> datetime:

@@ -177,6 +177,19 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Alert channels besides mail (tradesig.alerts; docs/operations.md). Empty values turn a channel off."""
+
+    webhook_url: str = _f("", "generic webhook: JSON POST (Slack, Discord, Mattermost; ntfy: the server root)")
+    webhook_topic: str = _f("", "ntfy topic, sent as 'topic' in the webhook's JSON")
+    telegram_bot_token: str = _f("", "reference 'secret:telegram_bot_token' to the Telegram bot token", secret=True)
+    telegram_chat_id: str = _f("", "Telegram chat id the bot posts to")
+    telegram_api: str = _f("https://api.telegram.org", "Telegram Bot API root")
+    timeout_seconds: float = _f(5.0, "seconds per delivery attempt")
+    retries: int = _f(3, "attempts per channel before an alert is given up (logged)")
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration. Every section has complete defaults."""
 
@@ -194,6 +207,7 @@ class Settings:
     charges: ChargesSettings = _f(ChargesSettings, "", factory=True)
     backtest: BacktestSettings = _f(BacktestSettings, "", factory=True)
     report: ReportSettings = _f(ReportSettings, "", factory=True)
+    alerts: AlertSettings = _f(AlertSettings, "", factory=True)
 
 
 @dataclass(frozen=True)
@@ -335,14 +349,15 @@ def _semantic_problems(s: Settings) -> list[str]:
         "risk.max_positions": s.risk.max_positions, "risk.max_daily_loss": s.risk.max_daily_loss,
         "risk.max_orders_per_minute": s.risk.max_orders_per_minute, "feed.chain_strikes": s.feed.chain_strikes,
         "feed.stall_seconds": s.feed.stall_seconds, "hub.client_queue": s.hub.client_queue,
-        "backtest.iv": s.backtest.iv,
+        "backtest.iv": s.backtest.iv, "alerts.timeout_seconds": s.alerts.timeout_seconds,
+        "alerts.retries": s.alerts.retries,
     }
     for where, value in positives.items():
         if value <= 0:
             problems.append(f"{where}: must be positive, got {value}")
     if s.risk.max_orders_per_minute > 400:
         problems.append("risk.max_orders_per_minute: Kite allows at most 400 orders a minute")
-    for section, obj in (("kite", s.kite), ("breeze", s.breeze)):
+    for section, obj in (("kite", s.kite), ("breeze", s.breeze), ("alerts", s.alerts)):
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
             if f.metadata.get("secret") and isinstance(value, str) and value and not value.startswith(SECRET_PREFIX):

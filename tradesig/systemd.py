@@ -47,8 +47,8 @@ UNHARDENED = frozenset({"tradesig-mail.service"})
 CREDENTIAL_UNITS = ("tradesig-token-check.service", "tradesig-feed.service", "tradesig-trade.service")
 #: Units ``systemd install --enable`` enables and starts.
 ENABLE_UNITS = (
-    "tradesig-token-check.timer", "tradesig-feed.timer", "tradesig-trade.timer", "tradesig-market-close.timer",
-    "tradesig-report.timer", "tradesig-backup.timer", "tradesig-mail.path",
+    "tradesig-token-check.timer", "tradesig-feed.timer", "tradesig-preflight.timer", "tradesig-trade.timer",
+    "tradesig-market-close.timer", "tradesig-report.timer", "tradesig-backup.timer", "tradesig-mail.path",
 )
 SENDMAIL = ("/usr/sbin/sendmail", "-t", "-oi")
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
@@ -67,6 +67,11 @@ ALERT_MEANINGS: dict[str, tuple[str, str]] = {
         "expired; ticks are not being recorded and the engine stopped with it.",
         "Read 'journalctl -u tradesig-feed -b'. Check the token ('tradesig token-check') and the network, then "
         "'systemctl reset-failed tradesig-feed; systemctl start tradesig-feed tradesig-trade'.",
+    ),
+    "tradesig-preflight": (
+        "A morning preflight check failed (the alert's journal lines name each failing check and what to do): "
+        "token, ticker, ticks, instruments, calendar, disk, backup or positions.",
+        "Fix the failing checks, then run 'tradesig preflight' by hand until every line says ok.",
     ),
     "tradesig-trade": (
         "The strategy engine failed repeatedly; positions may be open without supervision.",
@@ -262,13 +267,13 @@ def alert_message(unit: str, *, journal: str, mail_to: str, mail_from: str, host
     return msg
 
 
-def queue_message(outbox: Path, msg: EmailMessage, stem: str) -> Path:
+def queue_message(outbox: Path, msg: EmailMessage | bytes, stem: str) -> Path:
     """Write ``msg`` as ``outbox/<stem>.eml`` atomically (temp name without ``.eml``, then rename); mode 0600."""
     outbox.mkdir(parents=True, exist_ok=True)
     final = outbox / f"{stem}.eml"
     tmp = outbox / f".{stem}.tmp"
     with open(tmp, "wb") as fh:
-        fh.write(msg.as_bytes())
+        fh.write(msg if isinstance(msg, bytes) else msg.as_bytes())
         fh.flush()
         os.fsync(fh.fileno())
     os.chmod(tmp, 0o600)
@@ -276,14 +281,29 @@ def queue_message(outbox: Path, msg: EmailMessage, stem: str) -> Path:
     return final
 
 
+def queued_before(outbox: Path, stem: str) -> Path | None:
+    """Where ``<stem>.eml`` already is — waiting in ``outbox``, mailed (``sent/``) or refused (``.eml.failed``) —
+    or None: a caught-up job queues a day's message once."""
+    for path in (outbox / f"{stem}.eml", outbox / "sent" / f"{stem}.eml", outbox / f"{stem}.eml.failed"):
+        if path.exists():
+            return path
+    return None
+
+
 def write_alert(unit: str, outbox: Path, *, mail_to: str, mail_from: str, now: datetime, user: bool = False,
-                run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> Path:
-    """Collect the unit's journal and queue its alert mail in ``outbox``; returns the ``.eml`` path."""
+                run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+                notify: Callable[[str, str], object] | None = None) -> Path:
+    """Collect the unit's journal and queue its alert mail in ``outbox``; returns the ``.eml`` path. ``notify``
+    (e.g. :func:`tradesig.alerts.send_alert` bound to the config) also gets ``(subject, body)`` of the same alert,
+    after the mail is queued."""
     journal = collect_journal(unit, user=user, run=run)
     msg = alert_message(unit, journal=journal, mail_to=mail_to, mail_from=mail_from,
                         hostname=socket.gethostname(), now=now)
     stamp = now.astimezone(IST).strftime("%Y%m%dT%H%M%S")
-    return queue_message(outbox, msg, f"alert-{stamp}-{_base_unit(unit)}")
+    path = queue_message(outbox, msg, f"alert-{stamp}-{_base_unit(unit)}")
+    if notify is not None:
+        notify(f"{unit} failed", msg.get_content())
+    return path
 
 
 # ------------------------------------------------------------------------------------------------ mailer
@@ -320,6 +340,7 @@ def send_outbox(outbox: Path, sendmail: Sequence[str] = SENDMAIL,
 
 __all__ = [
     "render_units", "render_cron", "write_tree", "install", "InstallResult", "default_bin", "user_unit_dir",
-    "alert_message", "collect_journal", "queue_message", "write_alert", "send_outbox", "ALERT_MEANINGS",
+    "alert_message", "collect_journal", "queue_message", "queued_before", "write_alert", "send_outbox",
+    "ALERT_MEANINGS",
     "ENABLE_UNITS", "UNHARDENED", "CREDENTIAL_UNITS", "REFERENCE_BIN",
 ]

@@ -90,9 +90,10 @@ def test_csv_round_trips():
     assert rows[0]["net_pnl"] == "411.20" and rows[2]["exit_ts"] == ""
 
 
-def test_html_has_inline_svg_and_escapes():
+def test_html_embeds_png_charts_and_no_script():
     out = render_html(sample())
-    assert "<svg" in out and "<polyline" in out and "<script" not in out
+    assert out.count('<img src="data:image/png;base64,') == 2 and "<script" not in out
+    assert "No stored bars for BANKNIFTY, NIFTY in this period: no index chart." in out  # named, not faked
 
 
 def test_markdown_tables():
@@ -100,15 +101,14 @@ def test_markdown_tables():
     assert out.startswith("# tradesig daily report") and "| S8 | 1 | 1 | 100% |" in out
 
 
-def test_mime_parses_with_both_parts():
-    raw = render_mime(
-        sample(), to="ops@example.com", sender="t@localhost", subject=None, now=datetime(2024, 6, 4, 10, 30, tzinfo=UTC)
-    )
+def test_mime_parses_with_text_html_and_png_parts():
+    raw = render_mime(sample(), to="ops@example.com", sender="t@localhost", subject=None,
+                      now=datetime(2024, 6, 4, 10, 30, tzinfo=UTC), home="/var/lib/tradesig")
     msg = email.message_from_string(raw)
     assert msg["To"] == "ops@example.com" and msg["Subject"].startswith("tradesig daily report, 2024-06-04")
     assert msg.get_content_type() == "multipart/alternative"
     types = [part.get_content_type() for part in msg.walk() if not part.is_multipart()]
-    assert types == ["text/plain", "text/html"]
+    assert types == ["text/plain", "text/html", "image/png", "image/png"]
 
 
 def test_sparkline():

@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("config", "app", "Write, show and check the configuration."),
     "systemd": ("systemd", "app", "Render or install the systemd units and timers."),
     "demo": ("demo", "app", "The whole trading day end to end on recorded data, in one command."),
+    "preflight": ("preflight", "app", "Every check a trading morning needs, one line each (exit 1 if any fails)."),
 }
 
 

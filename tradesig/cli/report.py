@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 
 import typer
 
@@ -37,29 +38,31 @@ class ReportFormat(str, Enum):
 def report(
     ctx: typer.Context,
     period: Period = typer.Argument(Period.daily, help="Report period containing --date."),
-    day: str = typer.Option(None, "--date", help="A date in the period, YYYY-MM-DD (default: today, IST)."),
+    day: str = typer.Option(None, "--date", help="A date in the period, YYYY-MM-DD (default: the last completed "
+                                                 "session: today after the close, else the previous trading day)."),
     mode: Mode = typer.Option(Mode.paper, "--mode", help="Which trading mode's events to report."),
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="Output format."),
-    to: str = typer.Option(None, "--to", help="mime: recipient (default: report.mail_to)."),
-    subject: str = typer.Option(None, "--subject", help="mime: subject (default: dated title)."),
+    to: str = typer.Option(None, "--to", help="mime: recipient (default: report.mail_to; one of them is required)."),
+    subject: str = typer.Option(None, "--subject", help="mime: subject (default: dated title and net P&L)."),
+    outbox: Path = typer.Option(None, "--outbox", help="mime: queue the message as DIR/report-PERIOD-MODE-START.eml "
+                                                       "(atomically; nothing if that day's is already queued or sent) "
+                                                       "instead of writing it to stdout."),
 ) -> None:
     """Write the report to stdout. A period without trades is a valid report (exit 0)."""
-    from tradesig.clock import SystemClock, ist_date, parse_date
+    from tradesig.clock import SystemClock, parse_date
     from tradesig.errors import DataError
-    from tradesig.report.build import build_report
-    from tradesig.report.render import RENDERERS, render_mime
+    from tradesig.report.service import make_report, queue_report, report_day
 
     loaded = app_context(ctx).config()
-    clock = SystemClock()
+    now = SystemClock().now()
+    if outbox is not None and fmt is not ReportFormat.mime:
+        raise DataError("--outbox queues mail", "use it with --format mime")
     try:
-        when = parse_date(day) if day else ist_date(clock.now())
+        when = report_day(loaded, parse_date(day) if day else None, now)
     except ValueError as exc:
         raise DataError(str(exc)) from None
-    data = build_report(loaded.home, period.value, when, mode.value)
-    if fmt is ReportFormat.mime:
-        settings = loaded.settings.report
-        out = render_mime(data, to=to or settings.mail_to, sender=settings.mail_from, subject=subject,
-                          now=clock.now())
-    else:
-        out = RENDERERS[fmt.value](data)
-    typer.echo(out, nl=False)
+    if outbox is not None:
+        queue_report(loaded, period.value, when, mode.value, outbox, now=now, to=to, subject=subject)
+        return
+    typer.echo(make_report(loaded, period.value, when, mode.value, fmt.value, now=now, to=to, subject=subject),
+               nl=False)

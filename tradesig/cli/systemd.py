@@ -70,14 +70,26 @@ def alert(
     from tradesig.errors import ConfigError
     from tradesig.systemd import write_alert
 
+    loaded = None
     try:
-        report = app_context(ctx).config().settings.report
+        loaded = app_context(ctx).config()
+        report = loaded.settings.report
     except ConfigError as exc:  # a broken config may be why the unit failed: alert anyway (to root)
         typer.echo(f"config unusable ({exc.message}); alerting with default recipients", err=True)
         report = ReportSettings()
-    path = write_alert(unit, outbox, mail_to=report.mail_to, mail_from=report.mail_from,
-                       now=SystemClock().now(), user=user)
+    now = SystemClock().now()
+    delivered: dict[str, bool] = {}
+
+    def notify(title: str, text: str) -> None:  # the webhook and Telegram channels, when configured
+        from tradesig.alerts import send_alert
+
+        delivered.update(send_alert(loaded, title, text, kind="unit_failed", now=now))
+
+    path = write_alert(unit, outbox, mail_to=report.mail_to, mail_from=report.mail_from, now=now, user=user,
+                       notify=notify if loaded is not None else None)
     typer.echo(f"queued {path}")
+    for name, ok in delivered.items():
+        typer.echo(f"{'sent' if ok else 'NOT sent'} via {name}", err=not ok)
 
 
 @app.command("send-mail")

@@ -1,5 +1,6 @@
-"""Renderers of a :class:`ReportData`: text (80 columns, no ANSI), markdown, html (inline SVG equity curve), csv
-(one row per trade), json (schema in docs/report.md) and mime (RFC 5322 multipart/alternative, text + HTML).
+"""Renderers of a :class:`ReportData`: text (80 columns, no ANSI), markdown, html (PNG charts as data: URIs), csv
+(one row per trade), json (schema in docs/report.md) and mime (RFC 5322 multipart/alternative: text, and HTML with
+its PNG charts as cid: parts). Charts come from :mod:`tradesig.report.charts` (matplotlib, html and mime only).
 
 One rendering path per format; every format says when data is synthetic or premiums are modelled, and names
 missing data.
@@ -7,15 +8,20 @@ missing data.
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import html
 import io
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 from tradesig.clock import IST
+from tradesig.errors import ConfigError
+from tradesig.report.charts import Chart
 from tradesig.report.model import ReportData
 
 JSON_SCHEMA_VERSION = 1
@@ -169,37 +175,49 @@ def render_markdown(data: ReportData) -> str:
 # ------------------------------------------------------------------------------------------------------- html
 
 
-def equity_svg(data: ReportData, width: int = 640, height: int = 160) -> str:
-    """Inline SVG polyline of cumulative net P&L (with a zero line); a note when there is no closed trade."""
-    curve = [v for _, v in data.equity_curve()]
-    if not curve:
-        return "<p>No closed trades: no equity curve.</p>"
-    values = [0.0] + curve
-    lo, hi = min(values + [0.0]), max(values + [0.0])
-    span = (hi - lo) or 1.0
-    step = width / max(len(values) - 1, 1)
-
-    def y(v: float) -> float:
-        return round(height - 8 - (v - lo) / span * (height - 16), 1)
-
-    points = " ".join(f"{round(i * step, 1)},{y(v)}" for i, v in enumerate(values))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="equity curve">'
-            f'<line x1="0" y1="{y(0)}" x2="{width}" y2="{y(0)}" stroke="#999" stroke-dasharray="4 3"/>'
-            f'<polyline fill="none" stroke="#1565c0" stroke-width="2" points="{points}"/></svg>')
+def _img_src(chart: Chart, cid: bool) -> str:
+    if cid:
+        return f"cid:{chart_cid(chart)}"
+    return "data:image/png;base64," + base64.b64encode(chart.png or b"").decode("ascii")
 
 
-def render_html(data: ReportData) -> str:
+def charts_html(charts: Sequence[Chart], *, cid: bool = False) -> str:
+    """The charts as ``<figure>`` elements: PNGs as ``data:`` URIs (a standalone page) or ``cid:`` references
+    (the HTML part of the MIME message, images in the same multipart/related); a note where one was not drawn."""
+    e = html.escape
+    out = []
+    for chart in charts:
+        if chart.png is None:
+            out.append(f'<p class="chart-note">{e(chart.note)}</p>')
+            continue
+        out.append(f'<figure><img src="{_img_src(chart, cid)}" alt="{e(chart.alt)}" width="800" '
+                   f'style="max-width:100%;height:auto"></figure>')
+    return "\n".join(out)
+
+
+def chart_cid(chart: Chart) -> str:
+    """The Content-ID (without angle brackets) of a chart's MIME part."""
+    return f"{chart.name}.png@tradesig"
+
+
+def render_html(data: ReportData, charts: Sequence[Chart] | None = None, *, cid: bool = False) -> str:
+    """A standalone HTML page. ``charts`` as :func:`tradesig.report.charts.draw_charts` returns them (None: drawn
+    here without index bars); ``cid``: reference the PNGs as ``cid:`` parts (see :func:`render_mime`)."""
+    if charts is None:
+        from tradesig.report.charts import draw_charts
+
+        charts = draw_charts(data, {})
     e = html.escape
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in summary_rows(data))
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(title(data))}</title>",
              "<style>body{font-family:sans-serif;max-width:60em;margin:1em auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}.note{color:#b00;font-weight:bold}"
+             "figure{margin:1em 0}"
              "</style></head><body>", f"<h1>{e(title(data))}</h1>"]
     parts += [f'<p class="note">{e(label)}</p>' for label in labels(data)]
     if not data.trades:
         parts.append("<p>No trades in this period.</p>")
-    parts += [f"<table>{rows}</table>", "<h2>Equity curve</h2>", equity_svg(data)]
+    parts += [f"<table>{rows}</table>", "<h2>Charts</h2>", charts_html(charts, cid=cid)]
     if data.trades:
         parts.append("<h2>Trades</h2><table><tr><th>id</th><th>signal</th><th>symbol</th><th>entry</th><th>exit</th>"
                      "<th>reason</th><th>legs</th><th>net (Rs)</th></tr>")
@@ -291,17 +309,52 @@ def render_json(data: ReportData) -> str:
 # ------------------------------------------------------------------------------------------------------- mime
 
 
-def render_mime(data: ReportData, *, to: str, sender: str, subject: str | None, now: datetime) -> str:
-    """A complete RFC 5322 message (multipart/alternative: text/plain + text/html) for ``sendmail -t``."""
+def mail_subject(data: ReportData) -> str:
+    """The default subject: the dated title and the period's net P&L in rupees (closed trades), with the open
+    trades' unrealised P&L where the report model carries it, and a SYNTHETIC tag for a synthetic session."""
+    subject = f"{title(data)}: net P&L Rs {_money(data.net_pnl)}"
+    unrealised = getattr(data, "unrealised_pnl", None)
+    if unrealised:
+        subject += f", open Rs {_money(unrealised)} unrealised"
+    return ("[SYNTHETIC] " if data.synthetic else "") + subject
+
+
+def message_id(data: ReportData, *, home: str, domain: str) -> str:
+    """A Message-ID stable for the same report (period, dates, mode) of the same data home on the same host, so a
+    re-sent report is recognisable as the same message (mail clients and ``sendmail`` deduplicate on it)."""
+    digest = hashlib.sha256(str(home).encode("utf-8")).hexdigest()[:12]
+    return f"<report-{data.period}-{data.start:%Y%m%d}-{data.end:%Y%m%d}-{data.mode}-{digest}@{domain}>"
+
+
+def render_mime(data: ReportData, *, to: str, sender: str, subject: str | None, now: datetime, home: str,
+                domain: str = "tradesig.local", charts: Sequence[Chart] | None = None) -> str:
+    """A complete RFC 5322 message for ``sendmail -t``: multipart/alternative of text/plain and a
+    multipart/related holding the HTML and its charts as image/png parts referenced by ``cid:``.
+
+    Headers: ``To`` (required: :class:`ConfigError`, exit 2, when empty), ``From``, ``Subject`` (default
+    :func:`mail_subject`), ``Date`` (aware ``now``), ``Message-ID`` (:func:`message_id`: stable per report,
+    home and ``domain``) and ``Auto-Submitted: auto-generated`` (RFC 3834: no auto-replies to it)."""
+    if not to or not to.strip():
+        raise ConfigError("the report mail has no recipient",
+                          "pass --to ADDRESS or set report.mail_to, i.e. mail_to in the [report] section of the config")
+    if charts is None:
+        from tradesig.report.charts import draw_charts
+
+        charts = draw_charts(data, {})
     msg = EmailMessage()
     msg["From"] = sender
-    if to:
-        msg["To"] = to
-    msg["Subject"] = subject or title(data)
+    msg["To"] = to.strip()
+    msg["Subject"] = subject or mail_subject(data)
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(domain="tradesig.local")
+    msg["Message-ID"] = message_id(data, home=home, domain=domain)
+    msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(render_text(data))
-    msg.add_alternative(render_html(data), subtype="html")
+    msg.add_alternative(render_html(data, charts, cid=True), subtype="html")
+    html_part = msg.get_payload()[1]
+    for chart in charts:
+        if chart.png is not None:
+            html_part.add_related(chart.png, "image", "png", cid=f"<{chart_cid(chart)}>",
+                                  filename=f"{chart.name}.png", disposition="inline")
     return msg.as_string()
 
 

@@ -200,6 +200,7 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     warmed with the Store's hourly bars of the last ``WARMUP_DAYS`` days, and open positions restored from the
     previous state file (then reconciled with the broker). Signals on bars closing before ``trade_from`` (default:
     now) are not traded. Raises TokenError without a valid Kite token."""
+    from tradesig.alerts import alerting_sink
     from tradesig.store.datasets import Store
     from tradesig.trade.brokers.paper import PaperBroker
     from tradesig.trade.engine import MinuteBar, Position, TradeEngine, hourly_bar_end
@@ -212,7 +213,8 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     settings = loaded.settings
     kite_broker = live_broker(loaded, clock)
     instruments = kite_broker.instruments()
-    emit = event_sink(loaded.home, clock)
+    # the events log, plus alerts (webhook/Telegram) for fills, rejections, risk actions and the kill switch
+    emit = alerting_sink(loaded, event_sink(loaded.home, clock), mode=mode, now=clock.now)
     wanted = symbols or settings.feed.symbols
     symbols = [s for s in wanted if instruments.expiries(s, ist_date(clock.now()))]
     tick_quotes = TickQuotes()
