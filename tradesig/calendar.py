@@ -624,20 +624,28 @@ class MarketCalendar:
         return lo <= local < hi
 
     def weekly_expiry(self, symbol: str, d: date) -> date:
-        """The nearest weekly expiry on or after IST date ``d`` for ``symbol`` (any spelling of an index).
+        """The nearest listed expiry on or after IST date ``d`` for ``symbol`` (any spelling of an index): the
+        weekly expiry where the index has weeklies, else its monthly expiry (BANKNIFTY after 2024-11-13).
 
-        The weekday is the one in force on each candidate week (``tradesig.market.EXPIRY_WEEKDAYS``: today NSE
-        Tuesday and SENSEX Thursday; NIFTY Thursday before September 2025, and so on); when that day is not a
-        trading day the expiry moves to the previous trading day. If that moved expiry falls before ``d``, the
-        following week's expiry is returned. Raises ``KeyError`` for an unknown symbol,
+        Weekdays are the ones in force on each candidate (``tradesig.market.WEEKLY_EXPIRY`` and
+        ``MONTHLY_EXPIRY``: today NSE Tuesday and SENSEX Thursday; NIFTY Thursday before September 2025, and so
+        on); when that day is not a trading day the expiry moves to the previous trading day. If that moved
+        expiry falls before ``d``, the following one is returned. Raises ``KeyError`` for an unknown symbol,
         :class:`CalendarCoverageError` past coverage.
         """
-        from tradesig.market import expiry_weekday
+        from tradesig.market import monthly_expiry_nominal, weekly_expiry_weekday
 
         probe = d
         while True:
-            weekday = expiry_weekday(symbol, probe)
-            candidate = probe + timedelta(days=(weekday - probe.weekday()) % 7)
+            if weekly_expiry_weekday(symbol, probe) is None:
+                candidate = monthly_expiry_nominal(symbol, probe.year, probe.month)
+                if candidate < probe:
+                    nxt = date(probe.year + (probe.month == 12), probe.month % 12 + 1, 1)
+                    candidate = monthly_expiry_nominal(symbol, nxt.year, nxt.month)
+            else:  # the first day whose weekday is the weekly weekday in force on that day
+                candidate = probe
+                while weekly_expiry_weekday(symbol, candidate) not in (None, candidate.weekday()):
+                    candidate += timedelta(days=1)
             expiry = candidate
             while not self.is_trading_day(expiry):
                 expiry -= timedelta(days=1)
