@@ -387,6 +387,10 @@ class MarketCalendar:
                               "< breaks (each 15 min or longer) < close ≤ closing_end ≤ post_close_end)")
         return SessionHours(d, *values, name=special.name, special=True, breaks=breaks, source=special.source)
 
+    def _holiday_session(self, d: date) -> bool:
+        """A special session held on an exchange holiday (Muhurat trading on Diwali): no expiry falls on it."""
+        return d in self.overrides.sessions and (d in self.base.holidays or d in self.overrides.holidays)
+
     def day(self, d: date) -> TradingDay:
         """Whether ``d`` is a trading day, with its session or the reason it is not (holiday name, weekend)."""
         sess = self.session(d)
@@ -498,8 +502,8 @@ class MarketCalendar:
 
         Weekdays are the ones in force on each candidate (``tradesig.market.WEEKLY_EXPIRY`` and
         ``MONTHLY_EXPIRY``: today NSE Tuesday and SENSEX Thursday; NIFTY Thursday before September 2025, and so
-        on); when that day is not a trading day the expiry moves to the previous trading day. If that moved
-        expiry falls before ``d``, the following one is returned. Raises ``KeyError`` for an unknown symbol,
+        on); when that day is not a trading day (or only a Muhurat-style session on a holiday) the expiry moves to
+        the previous trading day. If that moved expiry falls before ``d``, the following one is returned. Raises ``KeyError`` for an unknown symbol,
         :class:`CalendarCoverageError` past coverage.
         """
         from tradesig.market import monthly_expiry_nominal, weekly_expiry_weekday
@@ -516,7 +520,7 @@ class MarketCalendar:
                 while weekly_expiry_weekday(symbol, candidate) not in (None, candidate.weekday()):
                     candidate += timedelta(days=1)
             expiry = candidate
-            while not self.is_trading_day(expiry):
+            while not self.is_trading_day(expiry) or self._holiday_session(expiry):
                 expiry -= timedelta(days=1)
             if expiry >= d:
                 return expiry
