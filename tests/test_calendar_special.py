@@ -159,3 +159,25 @@ def test_history_import_stores_special_sessions_as_regular_bars(run_cli, tmp_pat
     home = load_config(None, None).home
     assert Store(home).read_bars("NIFTY", "1m", date(2024, 3, 2), date(2024, 3, 2)).height == 105
     assert Store(home).read_bars("NIFTY", "1m", date(2024, 11, 1), date(2024, 11, 1)).height == 60
+
+
+def test_cli_answers_special_sessions(run_cli):
+    import json
+
+    code, out, _ = run_cli("calendar", "is-trading-day", "2024-01-20")
+    assert code == 0 and "Special live trading session" in out
+    code, out, _ = run_cli("calendar", "status", "--at", "2024-05-18 10:30", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["phase"] == "CLOSED" and data["next_phase"] == "PRE_OPEN"
+    assert data["session"]["breaks"] == [["2024-05-18T10:00:00+05:30", "2024-05-18T11:30:00+05:30"]]
+    code, out, _ = run_cli("calendar", "holidays", "2021", "--format", "json")
+    names = {row["date"]: row["name"] for row in json.loads(out)}
+    assert names["2021-11-04"].startswith("Diwali Laxmi Pujan (special session: Muhurat trading")
+
+
+def test_no_expiry_on_a_muhurat_holiday(cal):
+    # 2021-11-04 (Thursday, Diwali) had only the Muhurat session: that week's BANKNIFTY/NIFTY weekly expired on
+    # Wednesday 2021-11-03 (the holiday rule), as before the session was known
+    assert cal.weekly_expiry("BANKNIFTY", date(2021, 11, 1)) == date(2021, 11, 3)
+    assert cal.weekly_expiry("NIFTY", date(2024, 10, 28)) == date(2024, 10, 31)  # 2024-11-01 is a Friday anyway

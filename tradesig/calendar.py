@@ -503,8 +503,8 @@ class MarketCalendar:
         Weekdays are the ones in force on each candidate (``tradesig.market.WEEKLY_EXPIRY`` and
         ``MONTHLY_EXPIRY``: today NSE Tuesday and SENSEX Thursday; NIFTY Thursday before September 2025, and so
         on); when that day is not a trading day (or only a Muhurat-style session on a holiday) the expiry moves to
-        the previous trading day. If that moved expiry falls before ``d``, the following one is returned. Raises ``KeyError`` for an unknown symbol,
-        :class:`CalendarCoverageError` past coverage.
+        the previous trading day. If that moved expiry falls before ``d``, the following one is returned. Raises
+        ``KeyError`` for an unknown symbol, :class:`CalendarCoverageError` past coverage.
         """
         from tradesig.market import monthly_expiry_nominal, weekly_expiry_weekday
 

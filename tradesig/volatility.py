@@ -95,6 +95,13 @@ def _bounded(value: float) -> float:
     return max(IV_FLOOR, min(IV_CAP, value))
 
 
+def _skewed(atm: float | None, fallback: IVModel, on: date, spot: float, strike: float, t_years: float) -> float:
+    """``atm`` (decimal) times the skew for the strike, bounded; ``fallback``'s IV when ``atm`` is None."""
+    if atm is None:
+        return fallback.iv(on, spot=spot, strike=strike, t_years=t_years)
+    return _bounded(atm * skew_factor(atm, spot=spot, strike=strike, t_years=t_years))
+
+
 @dataclass(frozen=True)
 class FlatIV:
     """One constant IV for every date and strike (the configured ``backtest.iv``): the last resort."""
@@ -129,10 +136,7 @@ class SeriesIV:
         return self.levels[i]
 
     def iv(self, on: date, *, spot: float, strike: float, t_years: float) -> float:
-        atm = self.level(on)
-        if atm is None:
-            return self.fallback.iv(on, spot=spot, strike=strike, t_years=t_years)
-        return _bounded(atm * skew_factor(atm, spot=spot, strike=strike, t_years=t_years))
+        return _skewed(self.level(on), self.fallback, on, spot, strike, t_years)
 
 
 def realised_vol(closes: Sequence[float]) -> float:
@@ -169,10 +173,7 @@ class RealisedVolIV:
         return self._cache[on]
 
     def iv(self, on: date, *, spot: float, strike: float, t_years: float) -> float:
-        atm = self.level(on)
-        if atm is None:
-            return self.fallback.iv(on, spot=spot, strike=strike, t_years=t_years)
-        return _bounded(atm * skew_factor(atm, spot=spot, strike=strike, t_years=t_years))
+        return _skewed(self.level(on), self.fallback, on, spot, strike, t_years)
 
 
 def load_iv_file(path: Path) -> tuple[tuple[date, ...], tuple[float, ...]]:
