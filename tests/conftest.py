@@ -48,3 +48,10 @@ def run_cli(home: Path, capsys: pytest.CaptureFixture[str]):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_calendar_horizon_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether the calendar's horizon warning shows depends on today's date: tests that are not about it run as if
+    coverage were far away (tests/test_calendar_special.py sets the clock and the 45 days back)."""
+    monkeypatch.setattr("tradesig.calendar.HORIZON_WARN_DAYS", -10**6)

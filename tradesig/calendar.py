@@ -30,13 +30,22 @@ import json
 import logging
 import os
 import tempfile
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradesig.calendar_files import (
+    OVERRIDES_FILE,
+    Overrides,
+    SpecialSession,
+    load_overrides,
+    load_shipped,
+    merge_overrides,
+    parse_overrides,
+    shipped_holiday_names,
+)
 from tradesig.clock import IST
 from tradesig.errors import CalendarCoverageError, ConfigError
 
@@ -45,46 +54,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OVERRIDES_FILE = "calendar-overrides.toml"
 CACHE_FORMAT = 1
 XC_CALENDAR = "XBOM"
 
-#: Names of the exchange holidays exchange-calendars lists without names (NSE "Trading holidays" circulars for
-#: the equity and equity-derivatives segments, 2025 and 2026; 15 January 2026 is the holiday declared for the
-#: Maharashtra municipal corporation elections). Used for display only; which days are holidays comes from
-#: exchange-calendars and the override file.
-HOLIDAY_NAMES: dict[str, str] = {
-    "2025-02-26": "Mahashivratri",
-    "2025-03-14": "Holi",
-    "2025-03-31": "Id-Ul-Fitr (Ramadan Eid)",
-    "2025-04-10": "Shri Mahavir Jayanti",
-    "2025-04-14": "Dr. Baba Saheb Ambedkar Jayanti",
-    "2025-04-18": "Good Friday",
-    "2025-05-01": "Maharashtra Day",
-    "2025-08-15": "Independence Day",
-    "2025-08-27": "Ganesh Chaturthi",
-    "2025-10-02": "Mahatma Gandhi Jayanti / Dussehra",
-    "2025-10-21": "Diwali Laxmi Pujan",
-    "2025-10-22": "Diwali Balipratipada",
-    "2025-11-05": "Prakash Gurpurb Sri Guru Nanak Dev",
-    "2025-12-25": "Christmas",
-    "2026-01-15": "Municipal Corporation elections in Maharashtra",
-    "2026-01-26": "Republic Day",
-    "2026-03-03": "Holi",
-    "2026-03-26": "Shri Ram Navami",
-    "2026-03-31": "Shri Mahavir Jayanti",
-    "2026-04-03": "Good Friday",
-    "2026-04-14": "Dr. Baba Saheb Ambedkar Jayanti",
-    "2026-05-01": "Maharashtra Day",
-    "2026-05-28": "Bakri Id",
-    "2026-06-26": "Muharram",
-    "2026-09-14": "Ganesh Chaturthi",
-    "2026-10-02": "Mahatma Gandhi Jayanti",
-    "2026-10-20": "Dussehra",
-    "2026-11-10": "Diwali Balipratipada",
-    "2026-11-24": "Prakash Gurpurb Sri Guru Nanak Dev",
-    "2026-12-25": "Christmas",
-}
+#: Names of the exchange holidays (display only), from the shipped data: NSE's yearly trading-holiday circulars
+#: for 2019–2026 (tradesig/data/calendar.toml).
+HOLIDAY_NAMES: dict[str, str] = shipped_holiday_names()
 UNNAMED_HOLIDAY = "exchange holiday"
 
 # Offsets of a special session's phases from its open/close when the override file gives only open and close:
@@ -125,13 +100,22 @@ class SessionHours:
     post_close_end: datetime
     name: str = "regular"
     special: bool = False
+    breaks: tuple[tuple[datetime, datetime], ...] = ()
+    source: str = ""
 
     def boundaries(self) -> list[tuple[datetime, Phase]]:
-        """``[(start, phase), ...]``: the instants at which the phase changes, in time order."""
-        return [
+        """``[(start, phase), ...]``: the instants at which the phase changes, in time order. A break
+        ``(start, end)`` is CLOSED from its start, then a pre-open of its last 15 minutes (matching in the last
+        7) before continuous trading resumes at its end."""
+        out = [
             (self.pre_open, Phase.PRE_OPEN),
             (self.pre_open_match, Phase.PRE_OPEN_MATCH),
             (self.open, Phase.OPEN),
+        ]
+        for start, end in self.breaks:
+            out += [(start, Phase.CLOSED), (end - _PRE_OPEN_LEAD, Phase.PRE_OPEN),
+                    (end - _MATCH_LEAD, Phase.PRE_OPEN_MATCH), (end, Phase.OPEN)]
+        return out + [
             (self.close, Phase.CLOSING),
             (self.closing_end, Phase.POST_CLOSE),
             (self.post_close_end, Phase.CLOSED),
@@ -150,6 +134,10 @@ class SessionHours:
         out: dict[str, Any] = {"date": self.date.isoformat(), "name": self.name, "special": self.special}
         for key in ("pre_open", "pre_open_match", "open", "close", "closing_end", "post_close_end"):
             out[key] = getattr(self, key).isoformat()
+        if self.breaks:
+            out["breaks"] = [[a.isoformat(), b.isoformat()] for a, b in self.breaks]
+        if self.source:
+            out["source"] = self.source
         return out
 
 
@@ -162,30 +150,6 @@ class BaseCalendar:
     last: date
     holidays: frozenset[date]
     weekend_sessions: frozenset[date]
-
-
-@dataclass(frozen=True)
-class SpecialSession:
-    """An override-file session: its date, name and IST wall times (None: the regular time/offset applies)."""
-
-    date: date
-    name: str
-    open: time | None = None
-    close: time | None = None
-    pre_open: time | None = None
-    pre_open_match: time | None = None
-    closing_end: time | None = None
-    post_close_end: time | None = None
-
-
-@dataclass(frozen=True)
-class Overrides:
-    """Contents of ``calendar-overrides.toml`` (see docs/calendar.md)."""
-
-    path: Path | None = None
-    holidays: dict[date, str] = field(default_factory=dict)
-    sessions: dict[date, SpecialSession] = field(default_factory=dict)
-    extend_to: date | None = None
 
 
 @dataclass(frozen=True)
@@ -321,104 +285,6 @@ def load_base_calendar(directory: Path | None = None) -> BaseCalendar:
     return base
 
 
-# ------------------------------------------------------------------------------------------------ overrides
-
-
-def _parse_time(value: Any, where: str, problems: list[str]) -> time | None:
-    if value is None:
-        return None
-    if isinstance(value, time):
-        return value
-    if isinstance(value, str):
-        try:
-            parts = value.split(":")
-            if len(parts) == 2:
-                return time(int(parts[0]), int(parts[1]))
-        except ValueError:
-            pass
-    problems.append(f"{where}: {value!r} is not an HH:MM time")
-    return None
-
-
-def _parse_day(value: Any, where: str, problems: list[str]) -> date | None:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    problems.append(f"{where}: {value!r} is not a date (YYYY-MM-DD)")
-    return None
-
-
-_SESSION_KEYS = {"date", "name", "open", "close", "pre_open", "pre_open_match", "closing_end", "post_close_end"}
-
-
-def parse_overrides(data: dict[str, Any], path: Path | None = None) -> Overrides:
-    """Build :class:`Overrides` from the parsed TOML of ``calendar-overrides.toml``.
-
-    Raises :class:`ConfigError` listing every problem (unknown keys, bad dates/times, a day both holiday and
-    special session, phase times out of order).
-    """
-    problems: list[str] = []
-    holidays: dict[date, str] = {}
-    sessions: dict[date, SpecialSession] = {}
-    for key in data:
-        if key not in {"holiday", "session", "extend_to"}:
-            problems.append(f"{key}: unknown key (known: holiday, session, extend_to)")
-    extend_to = _parse_day(data["extend_to"], "extend_to", problems) if "extend_to" in data else None
-    for i, item in enumerate(data.get("holiday", []) if isinstance(data.get("holiday", []), list) else []):
-        where = f"holiday[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: expected a table ([[holiday]])")
-            continue
-        for key in item:
-            if key not in {"date", "name"}:
-                problems.append(f"{where}.{key}: unknown key (known: date, name)")
-        day = _parse_day(item.get("date"), f"{where}.date", problems)
-        if day is not None:
-            holidays[day] = str(item.get("name") or "holiday (override)")
-    for i, item in enumerate(data.get("session", []) if isinstance(data.get("session", []), list) else []):
-        where = f"session[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: expected a table ([[session]])")
-            continue
-        for key in item:
-            if key not in _SESSION_KEYS:
-                problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(_SESSION_KEYS))})")
-        day = _parse_day(item.get("date"), f"{where}.date", problems)
-        times = {k: _parse_time(item.get(k), f"{where}.{k}", problems) for k in _SESSION_KEYS - {"date", "name"}}
-        if day is None:
-            continue
-        if day in holidays:
-            problems.append(f"{where}: {day} is also listed as a holiday; keep one")
-        sessions[day] = SpecialSession(day, str(item.get("name") or "special session"), **times)
-    for key in ("holiday", "session"):
-        if key in data and not isinstance(data[key], list):
-            problems.append(f"{key}: expected an array of tables ([[{key}]])")
-    if problems:
-        where = str(path) if path else OVERRIDES_FILE
-        raise ConfigError(f"{where}: {len(problems)} problem(s): " + "; ".join(problems),
-                          "fix the file (format: docs/calendar.md)", [f"{where}: {p}" for p in problems])
-    return Overrides(path, holidays, sessions, extend_to)
-
-
-def load_overrides(path: Path) -> Overrides:
-    """Read ``calendar-overrides.toml``; an absent file means no overrides. Raises :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Overrides(path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", "fix the file (format: docs/calendar.md)") from None
-    return parse_overrides(data, path)
-
-
 # ------------------------------------------------------------------------------------------------ calendar
 
 
@@ -512,11 +378,18 @@ class MarketCalendar:
             _at(d, special.closing_end) if special.closing_end else defaults[4],
             _at(d, special.post_close_end) if special.post_close_end else defaults[5],
         ]
-        if any(a > b for a, b in zip(values, values[1:], strict=False)) or not values[2] < values[3]:
+        breaks = tuple((_at(d, a), _at(d, b)) for a, b in special.breaks)
+        inner = [t for a, b in breaks for t in (a, b - _PRE_OPEN_LEAD)]
+        ordered = values[:3] + inner + values[3:]
+        if any(a > b for a, b in zip(ordered, ordered[1:], strict=False)) or not values[2] < values[3]:
             raise ConfigError(f"special session {d}: phase times out of order",
                               f"fix {self.overrides.path or OVERRIDES_FILE} (pre_open ≤ pre_open_match ≤ open "
-                              "< close ≤ closing_end ≤ post_close_end)")
-        return SessionHours(d, *values, name=special.name, special=True)
+                              "< breaks (each 15 min or longer) < close ≤ closing_end ≤ post_close_end)")
+        return SessionHours(d, *values, name=special.name, special=True, breaks=breaks, source=special.source)
+
+    def _holiday_session(self, d: date) -> bool:
+        """A special session held on an exchange holiday (Muhurat trading on Diwali): no expiry falls on it."""
+        return d in self.overrides.sessions and (d in self.base.holidays or d in self.overrides.holidays)
 
     def day(self, d: date) -> TradingDay:
         """Whether ``d`` is a trading day, with its session or the reason it is not (holiday name, weekend)."""
@@ -624,22 +497,30 @@ class MarketCalendar:
         return lo <= local < hi
 
     def weekly_expiry(self, symbol: str, d: date) -> date:
-        """The nearest weekly expiry on or after IST date ``d`` for ``symbol`` (any spelling of an index).
+        """The nearest listed expiry on or after IST date ``d`` for ``symbol`` (any spelling of an index): the
+        weekly expiry where the index has weeklies, else its monthly expiry (BANKNIFTY after 2024-11-13).
 
-        The weekday is the one in force on each candidate week (``tradesig.market.EXPIRY_WEEKDAYS``: today NSE
-        Tuesday and SENSEX Thursday; NIFTY Thursday before September 2025, and so on); when that day is not a
-        trading day the expiry moves to the previous trading day. If that moved expiry falls before ``d``, the
-        following week's expiry is returned. Raises ``KeyError`` for an unknown symbol,
-        :class:`CalendarCoverageError` past coverage.
+        Weekdays are the ones in force on each candidate (``tradesig.market.WEEKLY_EXPIRY`` and
+        ``MONTHLY_EXPIRY``: today NSE Tuesday and SENSEX Thursday; NIFTY Thursday before September 2025, and so
+        on); when that day is not a trading day (or only a Muhurat-style session on a holiday) the expiry moves to
+        the previous trading day. If that moved expiry falls before ``d``, the following one is returned. Raises
+        ``KeyError`` for an unknown symbol, :class:`CalendarCoverageError` past coverage.
         """
-        from tradesig.market import expiry_weekday
+        from tradesig.market import monthly_expiry_nominal, weekly_expiry_weekday
 
         probe = d
         while True:
-            weekday = expiry_weekday(symbol, probe)
-            candidate = probe + timedelta(days=(weekday - probe.weekday()) % 7)
+            if weekly_expiry_weekday(symbol, probe) is None:
+                candidate = monthly_expiry_nominal(symbol, probe.year, probe.month)
+                if candidate < probe:
+                    nxt = date(probe.year + (probe.month == 12), probe.month % 12 + 1, 1)
+                    candidate = monthly_expiry_nominal(symbol, nxt.year, nxt.month)
+            else:  # the first day whose weekday is the weekly weekday in force on that day
+                candidate = probe
+                while weekly_expiry_weekday(symbol, candidate) not in (None, candidate.weekday()):
+                    candidate += timedelta(days=1)
             expiry = candidate
-            while not self.is_trading_day(expiry):
+            while not self.is_trading_day(expiry) or self._holiday_session(expiry):
                 expiry -= timedelta(days=1)
             if expiry >= d:
                 return expiry
@@ -676,14 +557,68 @@ def get_calendar(loaded_config: LoadedConfig | None = None) -> MarketCalendar:
     key = (str(path), stamp, session, str(cdir))
     cal = _CACHE.get(key)
     if cal is None:
-        cal = MarketCalendar(load_base_calendar(cdir), load_overrides(path), session)
+        overrides = merge_overrides(load_shipped(), load_overrides(path))
+        cal = MarketCalendar(load_base_calendar(cdir), overrides, session)
         _CACHE[key] = cal
     return cal
+
+
+#: Days before the end of the calendar's coverage from which commands warn (config check, token-check, feed).
+HORIZON_WARN_DAYS = 45
+
+
+def horizon_warning(cal: MarketCalendar, today: date, days: int | None = None) -> str | None:
+    """One line warning that the calendar's coverage ends within ``days`` (default :data:`HORIZON_WARN_DAYS`) of
+    IST date ``today`` (or has ended), saying how to extend it; None when coverage reaches further."""
+    days = HORIZON_WARN_DAYS if days is None else days
+    left = (cal.last - today).days
+    if left > days:
+        return None
+    where = str(cal.overrides.path) if cal.overrides.path else OVERRIDES_FILE
+    when = f"ends on {cal.last.isoformat()} ({left} days from {today.isoformat()})" if left >= 0 else (
+        f"ended on {cal.last.isoformat()}")
+    return (f"warning: the market calendar {when}; after it every calendar question exits 255. Add "
+            f"{cal.last.year + 1}'s exchange holiday list to {where} ([[holiday]] date/name rows and "
+            f"extend_to = {cal.last.year + 1}-12-31; docs/calendar.md) or upgrade exchange-calendars")
+
+
+def check_calendar(loaded_config: LoadedConfig | None = None,
+                   today: date | None = None) -> tuple[list[str], str | None]:
+    """For ``config check`` and the other start-up checks: ``(problems, warning)``. ``problems`` lists what is
+    wrong with the override file (bad TOML, keys, dates, times, phase order; empty when it is fine or absent);
+    ``warning`` is :func:`horizon_warning` for IST date ``today`` (default: the system clock's), or None."""
+    from tradesig.clock import SystemClock, ist_date
+
+    today = today or ist_date(SystemClock().now())
+    try:
+        cal = get_calendar(loaded_config)
+        for day in sorted(cal.overrides.sessions):
+            if cal.covers(day):
+                cal.session(day)
+    except ConfigError as exc:
+        return (exc.problems or [exc.message]), None
+    except CalendarCoverageError as exc:
+        return [], f"warning: {exc.message}"
+    return [], horizon_warning(cal, today)
+
+
+def special_session_minutes() -> dict[date, tuple[int, int, tuple[tuple[int, int], ...]]]:
+    """The shipped special sessions as ``{date: (open, close, breaks)}`` in minutes after midnight IST (close
+    and break ends exclusive), for bar classification (tradesig.store.bars). Regular phase times fill a session
+    that gives none."""
+    out = {}
+    for day, s in load_shipped().sessions.items():
+        open_m = (s.open.hour * 60 + s.open.minute) if s.open else 9 * 60 + 15
+        close_m = (s.close.hour * 60 + s.close.minute) if s.close else 15 * 60 + 30
+        out[day] = (open_m, close_m, tuple((a.hour * 60 + a.minute, b.hour * 60 + b.minute) for a, b in s.breaks))
+    return out
 
 
 __all__ = [
     "Phase", "SessionHours", "TradingDay", "MarketStatus", "MarketCalendar", "BaseCalendar", "Overrides",
     "SpecialSession", "get_calendar",
     "load_base_calendar", "build_base_calendar", "load_overrides", "parse_overrides", "overrides_path",
-    "cache_dir", "cache_path", "HOLIDAY_NAMES", "OVERRIDES_FILE",
+    "cache_dir", "cache_path", "HOLIDAY_NAMES", "OVERRIDES_FILE", "horizon_warning", "special_session_minutes",
+    "check_calendar",
+    "HORIZON_WARN_DAYS",
 ]

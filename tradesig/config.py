@@ -171,6 +171,12 @@ class BacktestSettings:
 
 
 @dataclass(frozen=True)
+class PricingSettings:
+    iv_file: str = _f("", "daily IV series for modelled premiums: CSV 'date,iv', iv in percent (e.g. India VIX "
+                          "closes); empty: estimate from the index's daily closes (tradesig.volatility)")
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     mail_to: str = _f("", "recipient of the daily report mail")
     mail_from: str = _f("tradesig@localhost", "sender of the daily report mail")
@@ -206,6 +212,7 @@ class Settings:
     paper: PaperSettings = _f(PaperSettings, "", factory=True)
     charges: ChargesSettings = _f(ChargesSettings, "", factory=True)
     backtest: BacktestSettings = _f(BacktestSettings, "", factory=True)
+    pricing: PricingSettings = _f(PricingSettings, "", factory=True)
     report: ReportSettings = _f(ReportSettings, "", factory=True)
     alerts: AlertSettings = _f(AlertSettings, "", factory=True)
 

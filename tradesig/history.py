@@ -38,7 +38,7 @@ from typing import Any
 import polars as pl
 
 from tradesig.errors import DataError
-from tradesig.store.bars import ANCHOR_MINUTE, INTERVALS, conform, interval_minutes, with_session
+from tradesig.store.bars import ANCHOR_MINUTE, INTERVALS, conform, interval_minutes, session_breaks, with_session
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +374,8 @@ def _gaps(accepted: pl.DataFrame, interval: str) -> tuple[int, list[DayCount]]:
     days: list[DayCount] = []
     for _symbol, day, minutes, open_m, close_m in per_day.sort("_date", "symbol").iter_rows():
         first_slot = ANCHOR_MINUTE + ((open_m - ANCHOR_MINUTE) // step) * step
-        expected = set(range(first_slot, close_m, step))
+        expected = {m for m in range(first_slot, close_m, step)
+                    if not any(a <= m and m + step <= b for a, b in session_breaks(day))}
         missing = sorted(expected - set(minutes))
         if missing:
             total += len(missing)

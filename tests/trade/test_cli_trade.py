@@ -30,7 +30,8 @@ def test_backtest_real_2024_table_json_csv(imported):
     assert lines[1].split()[:4] == ["id", "signal", "side", "opened_at"]
     assert any(line.startswith("trades ") and "win rate" in line for line in lines)
     assert any(line.startswith("gross P&L") and "max drawdown" in line for line in lines)
-    assert lines[-1].startswith("premiums: premiums modelled with Black-Scholes (iv 0.15")
+    # the IV comes from the index's own stored closes (tradesig.volatility), and the note names that source
+    assert lines[-1].startswith("premiums: premiums modelled with Black-Scholes (IV: 60-session realised vol of NIFTY")
 
     code, out, _ = run("trade", "backtest", "--from", "2024-01-01", "--to", "2024-08-23", "--format", "json")
     data = json.loads(out)

@@ -78,6 +78,12 @@ def check(ctx: typer.Context,
 
         _, raw = parse_settings(tomllib.loads(loaded.source.read_text(encoding="utf-8")))
     problems = check_config(loaded, raw, need_brokers=not offline)
+    from tradesig.calendar import check_calendar
+
+    calendar_problems, horizon = check_calendar(loaded)  # the override file, and the calendar's horizon
+    problems += calendar_problems
+    if horizon:
+        typer.echo(horizon, err=True)
     if problems:
         for line in problems:
             typer.echo(f"{loaded.source or 'config'}: {line}", err=True)

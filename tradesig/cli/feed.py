@@ -98,6 +98,9 @@ def feed(
         loaded, source=chosen, symbols=wanted, until=until_time, serve=serve, hub_token=hub_token,
         publish_token=_read_token_file(publish_token_file, "publish token"), sim_url=sim_url,
         chain_strikes=chain_strikes)
+    from tradesig.cli.token_check import _warn_calendar_horizon
+
+    _warn_calendar_horizon(loaded)
     summary = run_feed(loaded, options, clock=SystemClock())
     if fmt is SummaryFormat.json:
         typer.echo(to_json(summary))

@@ -36,6 +36,15 @@ def _login_command(ctx: typer.Context, broker: str, sim_url: str | None) -> str:
     return shlex.join(parts)
 
 
+def _warn_calendar_horizon(loaded: object) -> None:
+    """One line on stderr when the market calendar's coverage ends within 45 days (tradesig.calendar)."""
+    from tradesig.calendar import check_calendar
+
+    _, horizon = check_calendar(loaded)  # type: ignore[arg-type]
+    if horizon:
+        typer.echo(horizon, err=True)
+
+
 @app.command("token-check")
 def token_check(
     ctx: typer.Context,
@@ -74,6 +83,7 @@ def token_check(
         raise
     result = check_token(loaded, broker.value, clock=clock, offline=offline, min_remaining=margin,
                          sim_url=sim_url, login_command=fix_cmd)
+    _warn_calendar_horizon(loaded)
     if fmt is CheckFormat.json:
         typer.echo(to_json(result.to_json()))
     elif result.exit_code == 0:

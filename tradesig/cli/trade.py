@@ -69,6 +69,8 @@ def backtest(ctx: typer.Context,
              strategies: str = typer.Option("", "--strategies", help="Signals that trade, e.g. S1,S3 (default: "
                                                                      "strategy.enabled)."),
              chain: Path = typer.Option(None, "--chain", help="Option-chain snapshots (Parquet) for real premiums."),
+             iv_file: Path = typer.Option(None, "--iv-file", help="Daily IV series for modelled premiums: CSV "
+                                                                  "date,iv (percent, e.g. India VIX closes)."),
              fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format.")) -> None:
     """Backtest S1-S8 over stored bars: the trade list and a summary (trades, win rate, gross/net P&L, charges,
     max drawdown). Premiums not found in --chain are Black-Scholes modelled, and every output says so. The run's
@@ -79,7 +81,8 @@ def backtest(ctx: typer.Context,
     loaded = app_context(ctx).config()
     first, last = _day(start, "--from"), _day(end, "--to")
     result = backtest_from_store(loaded, first, last, symbols_arg(symbol, loaded),
-                                 lots=lots or None, strategies=parse_strategies(strategies), chain_path=chain)
+                                 lots=lots or None, strategies=parse_strategies(strategies), chain_path=chain,
+                                 iv_file=iv_file)
     save_backtest_events(loaded.home, result, first, last)
     s = result.summary
     if fmt is TableFormat.json:

@@ -67,8 +67,26 @@ def interval_minutes(interval: str) -> int:
         raise ValueError(f"unknown interval {interval!r}; use one of {', '.join(INTERVALS)}") from None
 
 
+def _special_sessions() -> dict[date, tuple[int, int, tuple[tuple[int, int], ...]]]:
+    from tradesig.calendar import special_session_minutes  # the shipped special sessions (no pandas)
+
+    return special_session_minutes()
+
+
+def session_breaks(day: date) -> tuple[tuple[int, int], ...]:
+    """Breaks without continuous trading inside ``day``'s session (a special session's, e.g. a DR drill's), as
+    (start, end) minutes after midnight IST, end exclusive; () on a regular day."""
+    special = _special_sessions().get(day)
+    return special[2] if special else ()
+
+
 def session_hours(day: date) -> tuple[int, int]:
-    """Regular-session (open, close) of ``day`` as minutes after midnight IST; the close minute is exclusive."""
+    """Regular-session (open, close) of ``day`` as minutes after midnight IST; the close minute is exclusive.
+    A special session of the shipped calendar (Muhurat, budget weekend, DR drill; tradesig.calendar) has its own
+    hours."""
+    special = _special_sessions().get(day)
+    if special:
+        return special[0], special[1]
     hours = SESSION_ERAS[0][1:]
     for first, open_m, close_m in SESSION_ERAS:
         if day >= first:
@@ -117,6 +135,10 @@ def _session_exprs() -> tuple[pl.Expr, pl.Expr]:
         cond = pl.col("_date") >= pl.lit(first)
         open_e = pl.when(cond).then(pl.lit(open_m, dtype=pl.Int32)).otherwise(open_e)
         close_e = pl.when(cond).then(pl.lit(close_m, dtype=pl.Int32)).otherwise(close_e)
+    for day, (open_m, close_m, _breaks) in _special_sessions().items():
+        cond = pl.col("_date") == pl.lit(day)
+        open_e = pl.when(cond).then(pl.lit(open_m, dtype=pl.Int32)).otherwise(open_e)
+        close_e = pl.when(cond).then(pl.lit(close_m, dtype=pl.Int32)).otherwise(close_e)
     return open_e.alias("_open"), close_e.alias("_close")
 
 
@@ -132,6 +154,10 @@ def with_session(df: pl.DataFrame, interval: str = "1m") -> pl.DataFrame:
         # a slot overlapping the open (09:15 grid in a 09:55 session) is in session; one starting at/after the
         # close, or ending at/before the open, is not
         inside = (pl.col("_minute") + step > pl.col("_open")) & (pl.col("_minute") < pl.col("_close"))
+        for day, (_o, _c, breaks) in _special_sessions().items():
+            for start, end in breaks:  # a bar wholly inside a special session's break is not in session
+                inside = inside & ~((pl.col("_date") == pl.lit(day)) & (pl.col("_minute") >= start)
+                                    & (pl.col("_minute") + step <= end))
     return out.with_columns(inside.alias("_in_session"))
 
 
@@ -291,5 +317,6 @@ def ticks_to_bars(ticks: pl.DataFrame, *, symbols: dict[int, str] | None = None,
 
 __all__ = [
     "BAR_SCHEMA", "INTERVALS", "STATUSES", "ANCHOR_MINUTE", "SESSION_ERAS", "interval_minutes", "session_hours",
-    "empty_bars", "conform", "with_session", "split_session", "is_aligned", "resample", "ticks_to_bars",
+    "session_breaks", "empty_bars", "conform", "with_session", "split_session", "is_aligned", "resample",
+    "ticks_to_bars",
 ]

@@ -2,7 +2,9 @@
 :class:`~tradesig.clock.ManualClock` with the :class:`~tradesig.trade.brokers.backtest.BacktestBroker`.
 
 Premiums come from real option-chain snapshots where they exist (``chain``) and otherwise from Black-Scholes on
-the underlying with ``settings.backtest.iv`` — every trade and the summary say which ("modelled"). Contracts for
+the underlying with an IV from :mod:`tradesig.volatility` (``iv_models``: an IV file, the index's realised
+volatility, else the flat ``settings.backtest.iv``) — every trade and the summary say which ("modelled", and the
+IV source). Contracts for
 periods without an instruments dump are built by rule (:class:`~tradesig.trade.instruments.ModelledInstruments`).
 
 :func:`run_backtest` drives the engine with closed hourly bars (as the Store returns them); :func:`run_replay`
@@ -23,6 +25,7 @@ from tradesig.trade.broker import Broker
 from tradesig.trade.engine import MinuteBar, TradeEngine, hourly_bar_end
 from tradesig.trade.instruments import InstrumentSource, ModelledInstruments
 from tradesig.trade.quotes import ChainSnapshots, ModelledPremiums, SpotBook
+from tradesig.volatility import FlatIV, IVModel
 
 __all__ = ["BacktestResult", "run_backtest", "run_replay", "summarise", "TRADE_COLUMNS", "default_instruments",
            "Harness", "build_harness"]
@@ -45,10 +48,11 @@ class BacktestResult:
 
 
 def summarise(trades: list[dict[str, Any]], settings: Settings, *, start: date | None = None,
-              end: date | None = None) -> dict[str, Any]:
+              end: date | None = None, iv_source: str = "") -> dict[str, Any]:
     """Summary of closed trades: count, wins (net P&L > 0), win rate (%), gross and net P&L, charges, max
     drawdown (largest peak-to-trough fall of cumulative net P&L in trade-close order, rupees, from 0), the
-    premium sources used and whether any premium was modelled."""
+    premium sources used and whether any premium was modelled (``iv_source``: where the modelled premiums' IV
+    came from, tradesig.volatility's label; default the flat ``backtest.iv``)."""
     closed = sorted((t for t in trades if t.get("status") == "closed"), key=lambda t: t["closed_at"])
     wins = sum(1 for t in closed if (t["net_pnl"] or 0) > 0)
     cum = peak = drawdown = 0.0
@@ -72,8 +76,9 @@ def summarise(trades: list[dict[str, Any]], settings: Settings, *, start: date |
         "max_drawdown": round(drawdown, 2),
         "premium_sources": sources,
         "modelled": modelled,
-        "premium_note": (f"premiums modelled with Black-Scholes (iv {settings.backtest.iv}, rate "
-                         f"{settings.backtest.rate}) where no real chain snapshot exists" if modelled
+        "iv_source": iv_source or FlatIV(settings.backtest.iv).source,
+        "premium_note": (f"premiums modelled with Black-Scholes (IV: {iv_source or FlatIV(settings.backtest.iv).source}"
+                         f"; rate {settings.backtest.rate}) where no real chain snapshot exists" if modelled
                          else "premiums from real quotes/chain snapshots"),
     }
 
@@ -92,12 +97,13 @@ class Harness:
     engine: Any
     broker: Broker
     events: list[dict[str, Any]]
+    iv_source: str = ""
 
 
 def build_harness(settings: Settings, *, start_clock: datetime, symbols: list[str],
                   instruments: InstrumentSource, broker_factory: Callable[..., Broker] | None = None,
                   strategies: list[str] | None = None, lots: int | None = None, trade_from: datetime | None = None,
-                  chain: ChainSnapshots | None = None) -> Harness:
+                  chain: ChainSnapshots | None = None, iv_models: dict[str, IVModel] | None = None) -> Harness:
     """Wire a :class:`TradeEngine` for a historical run on a :class:`ManualClock`.
 
     ``broker_factory(settings, clock, quotes, instruments, freeze_quantity) -> Broker`` defaults to
@@ -107,7 +113,7 @@ def build_harness(settings: Settings, *, start_clock: datetime, symbols: list[st
 
     clock = ManualClock(start_clock)
     spots = SpotBook()
-    quotes = ModelledPremiums(spots, settings.backtest, chain)
+    quotes = ModelledPremiums(spots, settings.backtest, chain, iv_models)
     factory = broker_factory or BacktestBroker
 
     def freeze(symbol: str) -> int:
@@ -122,7 +128,8 @@ def build_harness(settings: Settings, *, start_clock: datetime, symbols: list[st
     engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=clock.advance,
                          emit=emit, symbols=symbols, strategies=strategies, lots=lots, trade_from=trade_from,
                          spots=spots)
-    return Harness(clock, engine, broker, events)
+    iv_source = "; ".join(dict.fromkeys(quotes.iv_model(sym).source for sym in symbols)) if iv_models else ""
+    return Harness(clock, engine, broker, events, iv_source)
 
 
 def _rows(frame: Any) -> list[dict[str, Any]]:
@@ -134,7 +141,7 @@ def _rows(frame: Any) -> list[dict[str, Any]]:
 def _finish(h: Harness, settings: Settings, start: date, end: date) -> BacktestResult:
     trades = [p.as_dict() for p in h.engine.closed] + [p.as_dict() for p in h.engine.positions.values()]
     trades.sort(key=lambda t: t["opened_at"])
-    return BacktestResult(trades, summarise(trades, settings, start=start, end=end), h.events,
+    return BacktestResult(trades, summarise(trades, settings, start=start, end=end, iv_source=h.iv_source), h.events,
                           [e.to_dict() for e in h.engine.signal_events])
 
 
@@ -144,7 +151,7 @@ def _trade_from(start: date) -> datetime:
 
 def run_backtest(settings: Settings, hourly: Mapping[str, Any], *, start: date, end: date,
                  instruments: InstrumentSource, strategies: list[str] | None = None, lots: int | None = None,
-                 chain: ChainSnapshots | None = None) -> BacktestResult:
+                 chain: ChainSnapshots | None = None, iv_models: dict[str, IVModel] | None = None) -> BacktestResult:
     """Backtest over closed hourly bars. ``hourly``: symbol → BAR_SCHEMA frame (or list of row dicts) of "1h"
     bars, which should start a few weeks before ``start`` (the weekly context needs the previous week; bars
     before ``start`` warm the signal state but are not traded). Bars after ``end`` are ignored.
@@ -161,7 +168,8 @@ def run_backtest(settings: Settings, hourly: Mapping[str, Any], *, start: date, 
     streams = [(s, r) for s, r in streams if r["ts"] <= last]
     first_ts = min(r["ts"] for _, r in streams)
     h = build_harness(settings, start_clock=first_ts, symbols=list(hourly), instruments=instruments,
-                      strategies=strategies, lots=lots, trade_from=_trade_from(start), chain=chain)
+                      strategies=strategies, lots=lots, trade_from=_trade_from(start), chain=chain,
+                      iv_models=iv_models)
     keyed = [(hourly_bar_end(row["ts"]), symbol, row) for symbol, row in streams]
     keyed.sort(key=lambda item: (item[0], item[1]))
     for bar_end, symbol, row in keyed:

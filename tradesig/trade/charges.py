@@ -1,19 +1,15 @@
 """Charges on index-option orders at Zerodha: brokerage, STT, exchange transaction charge, SEBI fee, stamp duty,
-GST — from a dated rate table.
+GST — from the dated, sourced tables of :mod:`tradesig.market`.
 
-Sources (https://zerodha.com/charges/ "F&O - Options", and the circulars named there):
-- Brokerage: flat ₹20 per executed order (Zerodha).
-- STT: on the sell-side premium; 0.0625 % from 2023-04-01 (Finance Act 2023), 0.1 % from 2024-10-01
-  (Finance (No. 2) Act 2024).
-- Exchange transaction charge on premium (both sides): NSE 0.0495 % in 2024 until 2024-09-30 (as listed on
-  Zerodha's charges page in 2024), 0.03503 % from 2024-10-01 (NSE circular on the uniform "true to label"
-  charges after SEBI's July 2024 circular); BSE SENSEX options 0.0325 % from 2024-10-01.
-- SEBI turnover fee: ₹10 per crore of premium turnover.
-- Stamp duty: 0.003 % of the buy-side premium (Indian Stamp Act, amended 2020, effective 2020-07-01).
-- GST: 18 % of (brokerage + exchange transaction charge + SEBI fee).
+The rates in force on a date come from those tables (each row cites its Act, circular or the Zerodha charges
+page): STT on option sales 0.0625 % from 2023-04-01, 0.1 % from 2024-10-01, 0.15 % from 2026-04-01; NSE
+transaction charge 0.03503 % and BSE's 0.0325 % from 2024-10-01; stamp duty 0.003 % of the buy premium; SEBI fee
+₹10 per crore; GST 18 % of (brokerage + transaction charge + SEBI fee); brokerage ₹20 per executed order.
 
-The table in force on a date is the latest row whose ``effective_from`` is on or before it; the row from
-``settings.charges`` takes effect from its own ``effective_from``, so a config change of rates is dated too.
+``settings.charges`` (the ``[charges]`` config section) overrides the table from its own ``effective_from``, but
+only for the fields set to something other than their default: a field left at its default follows the dated
+table, so an untouched config never freezes an old rate (e.g. STT stays 0.1 % before 2026-04-01 and is 0.15 %
+from then on).
 Units: rupees; percentages as percent (0.1 means 0.1 %). Pure functions, no I/O.
 """
 
@@ -22,14 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
+from tradesig import market
 from tradesig.config import ChargesSettings
 
-__all__ = ["ChargeRates", "ChargeBreakdown", "RateTable", "order_charges", "HISTORICAL_RATES"]
+__all__ = ["ChargeRates", "ChargeBreakdown", "RateTable", "order_charges", "statutory_rates"]
+
+_RATE_FIELDS = ("brokerage_per_order", "stt_sell_pct", "exchange_txn_nse_pct", "exchange_txn_bse_pct",
+                "sebi_per_crore", "stamp_buy_pct", "gst_pct")
 
 
 @dataclass(frozen=True)
 class ChargeRates:
-    """One row of the rate table (see the module docstring for the meaning and source of each field)."""
+    """The rates in force on one date (see the module docstring for the meaning and source of each field)."""
 
     effective_from: date
     brokerage_per_order: float
@@ -46,11 +46,18 @@ class ChargeRates:
                    s.exchange_txn_nse_pct, s.exchange_txn_bse_pct, s.sebi_per_crore, s.stamp_buy_pct, s.gst_pct)
 
 
-#: Rates before the config's own row (oldest first). The 2023-04-01 row applies to the 2024 backtests.
-HISTORICAL_RATES: tuple[ChargeRates, ...] = (
-    ChargeRates(date(2023, 4, 1), 20.0, 0.0625, 0.0495, 0.0325, 10.0, 0.003, 18.0),
-    ChargeRates(date(2024, 10, 1), 20.0, 0.1, 0.03503, 0.0325, 10.0, 0.003, 18.0),
-)
+def statutory_rates(day: date) -> ChargeRates:
+    """The rates of :mod:`tradesig.market`'s dated tables in force on IST date ``day``."""
+    return ChargeRates(
+        day,
+        market.fact_on(market.BROKERAGE_PER_ORDER, "*", day),
+        market.fact_on(market.STT_OPTION_SELL_PCT, "*", day),
+        market.fact_on(market.EXCHANGE_TXN_PCT, "NSE", day),
+        market.fact_on(market.EXCHANGE_TXN_PCT, "BSE", day),
+        market.fact_on(market.SEBI_FEE_PER_CRORE, "*", day),
+        market.fact_on(market.STAMP_BUY_PCT, "*", day),
+        market.fact_on(market.GST_PCT, "*", day),
+    )
 
 
 @dataclass(frozen=True)
@@ -80,22 +87,24 @@ class ChargeBreakdown:
 
 
 class RateTable:
-    """The dated rate table: :data:`HISTORICAL_RATES` plus the row from ``settings.charges``."""
+    """The dated statutory rates (:func:`statutory_rates`) with the config's overrides: each field of
+    ``settings`` that differs from its default replaces the table's value from ``settings.effective_from`` on."""
 
     def __init__(self, settings: ChargesSettings | None = None) -> None:
-        rows = list(HISTORICAL_RATES)
+        self.overrides: dict[str, float] = {}
+        self.overrides_from = date.max
         if settings is not None:
-            configured = ChargeRates.from_settings(settings)
-            rows = [r for r in rows if r.effective_from < configured.effective_from] + [configured]
-        self.rows = sorted(rows, key=lambda r: r.effective_from)
+            default = ChargesSettings()
+            self.overrides = {f: getattr(settings, f) for f in _RATE_FIELDS
+                              if getattr(settings, f) != getattr(default, f)}
+            self.overrides_from = date.fromisoformat(settings.effective_from)
 
     def on(self, day: date) -> ChargeRates:
-        """The rates in force on ``day`` (the oldest row for a day before every row)."""
-        chosen = self.rows[0]
-        for row in self.rows:
-            if row.effective_from <= day:
-                chosen = row
-        return chosen
+        """The rates in force on IST date ``day``."""
+        rates = statutory_rates(day)
+        if self.overrides and day >= self.overrides_from:
+            rates = replace(rates, **self.overrides)
+        return rates
 
 
 def order_charges(rates: ChargeRates, transaction_type: str, quantity: int, price: float, exchange: str,

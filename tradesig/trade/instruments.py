@@ -5,8 +5,12 @@ instrument_token, exchange_token, tradingsymbol, name, last_price, expiry, strik
 instrument_type, segment, exchange). Lot sizes and listed expiries change by exchange circular, so they are read
 from the dump, never hard-coded. A backtest of a period the dump does not cover (e.g. 2024) uses
 :class:`ModelledInstruments`: expiries from the market calendar's weekly-expiry rule, tradingsymbols built by
-Kite's naming rule, and lot sizes from the dated table :data:`tradesig.market.LOT_SIZES` (every such contract is
-flagged ``modelled=True``).
+Kite's naming rule, and lot sizes from the dated table :data:`tradesig.market.LOT_REVISIONS` (the lot each contract
+was listed with: :func:`tradesig.market.lot_size`; every such contract is flagged ``modelled=True``).
+
+Live and paper trading keep the dump authoritative; :class:`InstrumentBook` logs one warning per index when the
+dump's lot size for an expiry disagrees with the dated table (a revision the table does not know yet, or a
+wrong row), naming both values.
 
 Strike rules (shared/SIGNALS.md "From signal to trade": PE rounds down, CE rounds up, hedge ``hedge_offset``
 further out of the money) live in one place, :func:`tradesig.signals.strategies.choose_option`; the engine gives
@@ -19,6 +23,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -27,13 +32,16 @@ from typing import Any, Protocol
 
 from tradesig.clock import IST
 from tradesig.errors import DataError
-from tradesig.market import INDICES, lot_size_on
+from tradesig.market import INDICES
+from tradesig.market import lot_size as listed_lot_size
 
 __all__ = [
     "OptionContract", "InstrumentSource", "InstrumentBook", "ModelledInstruments", "quantity_for", "weekly_symbol",
     "monthly_symbol", "load_dump",
     "expiry_close",
 ]
+
+log = logging.getLogger(__name__)
 
 _MONTH_CODES = {10: "O", 11: "N", 12: "D"}
 _MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
@@ -150,6 +158,25 @@ class InstrumentBook:
             self._by_symbol[contract.tradingsymbol] = contract
             self._expiries.setdefault(name, set()).add(expiry)
             self._strikes.setdefault(name, set()).add(contract.strike)
+        self.lot_mismatches = self._check_lots()
+
+    def _check_lots(self) -> dict[str, list[tuple[date, int, int]]]:
+        """``{symbol: [(expiry, dump lot, table lot), ...]}`` where the dump disagrees with
+        :func:`tradesig.market.lot_size`; each index with a mismatch is logged once (the dump wins)."""
+        lots: dict[tuple[str, date], int] = {}
+        for (name, expiry, _strike, _kind), contract in self._by_key.items():
+            lots.setdefault((name, expiry), contract.lot_size)
+        found: dict[str, list[tuple[date, int, int]]] = {}
+        for (name, expiry), dump_lot in sorted(lots.items()):
+            table_lot = listed_lot_size(name, expiry)
+            if dump_lot != table_lot:
+                found.setdefault(name, []).append((expiry, dump_lot, table_lot))
+        for name, rows in found.items():
+            expiry, dump_lot, table_lot = rows[0]
+            log.warning("instruments dump: %s lot size %d for expiry %s (and %d more expiries) differs from the "
+                        "dated table's %d (tradesig.market.LOT_REVISIONS); using the dump's", name, dump_lot,
+                        expiry, len(rows) - 1, table_lot)
+        return found
 
     def __len__(self) -> int:
         return len(self._by_symbol)
@@ -208,8 +235,9 @@ class ModelledInstruments:
 
     ``weekly_expiry(symbol, d) -> date`` is the market calendar's rule (nearest weekly expiry on/after ``d``,
     holidays moving it earlier); tradingsymbols follow Kite's weekly naming (monthly naming for the last expiry
-    of a month); lot sizes come from :data:`tradesig.market.LOT_SIZES` unless ``lot_sizes`` overrides them
-    (symbol → units). Every contract is ``modelled=True``. ``horizon`` expiries are listed ahead.
+    of a month); each contract's lot is the one it was listed with (:func:`tradesig.market.lot_size`) unless
+    ``lot_sizes`` overrides them (symbol → units). Every contract is ``modelled=True``. ``horizon`` expiries are
+    listed ahead.
     """
 
     def __init__(self, weekly_expiry: Callable[[str, date], date], lot_sizes: Mapping[str, int] | None = None,
@@ -232,7 +260,8 @@ class ModelledInstruments:
         return self._weekly_expiry(symbol, day)
 
     def lot_size(self, symbol: str, on: date) -> int:
-        return self._lot_sizes.get(symbol) or lot_size_on(symbol, on)
+        """Lot size (units) of the nearest expiry on/after ``on`` (the lot it was listed with)."""
+        return self._lot_sizes.get(symbol) or listed_lot_size(symbol, self._weekly_expiry(symbol, on))
 
     def option(self, symbol: str, expiry: date, strike: float, option_type: str) -> OptionContract:
         following = self._weekly_expiry(symbol, date.fromordinal(expiry.toordinal() + 1))
@@ -241,7 +270,8 @@ class ModelledInstruments:
         spec = INDICES[symbol]
         contract = OptionContract(symbol=symbol, tradingsymbol=name, exchange=spec.derivatives_exchange,
                                   expiry=expiry, strike=float(strike), option_type=option_type,
-                                  lot_size=self.lot_size(symbol, expiry), modelled=True)
+                                  lot_size=self._lot_sizes.get(symbol) or listed_lot_size(symbol, expiry),
+                                  modelled=True)
         self._issued[name] = contract
         return contract
 

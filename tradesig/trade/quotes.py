@@ -20,6 +20,7 @@ from tradesig.errors import BrokerError, DataError
 from tradesig.pricing import black_scholes, year_fraction
 from tradesig.trade.broker import Quote
 from tradesig.trade.instruments import OptionContract, expiry_close
+from tradesig.volatility import FlatIV, IVModel
 
 __all__ = ["SpotBook", "QuoteSource", "ChainSnapshots", "ModelledPremiums", "BrokerQuotes", "TickQuotes",
            "MIN_PREMIUM"]
@@ -103,14 +104,22 @@ class ChainSnapshots:
 
 class ModelledPremiums:
     """Backtest premiums: a real chain snapshot where one exists (``source="chain"``), else Black-Scholes on the
-    underlying's last price with ``settings.iv`` and ``settings.rate`` (``source="modelled"``). Time to expiry
-    is ACT/365 to 15:30 IST on the expiry date. The quote's ``ts`` is the underlying price's time. Prices are
-    floored at one tick and rounded to the tick (0.05)."""
+    underlying's last price with ``settings.rate`` and the IV of ``iv_models[symbol]`` (tradesig.volatility; a
+    flat ``settings.iv`` for symbols without one) (``source="modelled"``, ``extra`` naming ``iv`` and
+    ``iv_source``). Time to expiry is ACT/365 to 15:30 IST on the expiry date. The quote's ``ts`` is the
+    underlying price's time. Prices are floored at one tick and rounded to the tick (0.05)."""
 
-    def __init__(self, spots: SpotBook, settings: BacktestSettings, chain: ChainSnapshots | None = None) -> None:
+    def __init__(self, spots: SpotBook, settings: BacktestSettings, chain: ChainSnapshots | None = None,
+                 iv_models: dict[str, IVModel] | None = None) -> None:
         self.spots = spots
         self.settings = settings
         self.chain = chain
+        self.iv_models: dict[str, IVModel] = dict(iv_models or {})
+        self._flat = FlatIV(settings.iv)
+
+    def iv_model(self, symbol: str) -> IVModel:
+        """The IV model used for ``symbol``'s modelled premiums."""
+        return self.iv_models.get(symbol, self._flat)
 
     def quote(self, contract: OptionContract) -> Quote | None:
         known = self.spots.get(contract.symbol)
@@ -122,9 +131,12 @@ class ModelledPremiums:
             if real is not None:
                 return Quote(ltp=real, ts=ts, source="chain")
         t = year_fraction(ts, expiry_close(contract.expiry))
-        price = black_scholes(spot, contract.strike, t, self.settings.rate, self.settings.iv, contract.option_type)
+        model = self.iv_model(contract.symbol)
+        iv = model.iv(ist_date(ts), spot=spot, strike=contract.strike, t_years=t)
+        price = black_scholes(spot, contract.strike, t, self.settings.rate, iv, contract.option_type)
         price = max(MIN_PREMIUM, round(round(price / 0.05) * 0.05, 2))
-        return Quote(ltp=price, ts=ts, source="modelled", extra={"spot": spot, "iv": self.settings.iv})
+        return Quote(ltp=price, ts=ts, source="modelled",
+                     extra={"spot": spot, "iv": round(iv, 4), "iv_source": model.source})
 
 
 class BrokerQuotes:

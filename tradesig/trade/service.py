@@ -62,11 +62,12 @@ def event_sink(home: Path, clock: Clock) -> Callable[[str, dict[str, Any]], None
 
 def backtest_from_store(loaded: LoadedConfig, start: date, end: date, symbols: list[str], *,
                         lots: int | None = None, strategies: list[str] | None = None,
-                        chain_path: Path | None = None) -> Any:
+                        chain_path: Path | None = None, iv_file: Path | None = None) -> Any:
     """Backtest ``symbols`` over IST dates ``start``..``end`` from the Store's hourly bars (derived from stored
     1-minute bars where needed), with ``WARMUP_DAYS`` of earlier bars for the weekly context. Returns a
     :class:`tradesig.trade.backtest.BacktestResult`. Raises DataError when no bars are stored for a symbol or
-    the range is empty."""
+    the range is empty. Modelled premiums take their IV from ``iv_file`` (else ``pricing.iv_file``), else the
+    indices' stored daily closes (tradesig.volatility)."""
     from tradesig.calendar import get_calendar
     from tradesig.store.datasets import Store
     from tradesig.trade.backtest import default_instruments, run_backtest
@@ -84,8 +85,13 @@ def backtest_from_store(loaded: LoadedConfig, start: date, end: date, symbols: l
         hourly[sym] = frame
     chain = ChainSnapshots(chain_path) if chain_path else None
     instruments = default_instruments(get_calendar(loaded).weekly_expiry)
+    from tradesig.volatility import iv_models_from_store
+
+    configured = loaded.settings.pricing.iv_file
+    iv_models = iv_models_from_store(loaded.home, symbols, start, end, fallback=loaded.settings.backtest.iv,
+                                     iv_file=iv_file or (Path(configured).expanduser() if configured else None))
     return run_backtest(loaded.settings, hourly, start=start, end=end, instruments=instruments,
-                        strategies=strategies, lots=lots, chain=chain)
+                        strategies=strategies, lots=lots, chain=chain, iv_models=iv_models)
 
 
 BACKTEST_DIR = "backtest"
