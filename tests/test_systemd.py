@@ -10,7 +10,7 @@ import shlex
 import shutil
 import stat
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from email import policy
 from pathlib import Path
 
@@ -329,7 +329,7 @@ def test_parse_helper_rejects_bad_lines():
         _parse(["calendar", "in-session", "--from"])
     with pytest.raises(Exception):  # noqa: B017
         _parse(["calendar", "no-such-command"])
-    assert _parse(["calendar", "in-session", "--from", "08:55"])["start"] == "08:55"
+    assert _parse(["calendar", "in-session", "--from", "08:55"])["start"] == time(8, 55)
 
 
 # ---------------------------------------------------------------------------------------- committed copies
