@@ -1,4 +1,4 @@
-"""``tradesig calendar``: is-trading-day, in-session, status, next-open, holidays.
+"""``tradesig calendar``: is-trading-day, in-session, status, next-open, holidays, cron-check.
 
 Exit codes (for systemd ``ExecCondition=``): 0 yes, 1 no, 255 when the calendar has no data for the date
 (the message names the fix), 2 for a usage or config error.
@@ -131,3 +131,20 @@ def holidays(ctx: typer.Context,
     rows = [{"date": d.isoformat(), "weekday": d.strftime("%A"), "name": name}
             for d, name in _calendar(ctx).holidays(year)]
     typer.echo(output(rows, ["date", "weekday", "name"], fmt))
+
+
+@app.command("cron-check")
+def cron_check(ctx: typer.Context,
+               expect: time = time_option("--expect", default=..., help="The job's scheduled time, IST."),
+               at: datetime = datetime_option("--at", help="Instant to test (default: now).")) -> None:
+    """Exit 0 if cron started the job at its scheduled IST time (the host's zone is IST, or cron honours
+    CRON_TZ); else exit 1 and say so, once per day (the cron file's jobs run this first)."""
+    from tradesig.cronguard import first_warning_today, schedule_problem
+
+    when = _when(at)
+    problem = schedule_problem(when, expect)
+    if problem is None:
+        return
+    if first_warning_today(app_context(ctx).config().home, when.date()):
+        typer.echo(f"tradesig: {problem}")
+    raise typer.Exit(1)
