@@ -531,7 +531,8 @@ def _cron_command(job_word: str, tmp_path: Path, guard: Path, bin_path: str) -> 
 def test_cron_guard_and_quiet_holiday(tmp_path, systemd_running):
     log = tmp_path / "calls.log"
     fake = fake_exe(tmp_path / "bin" / "tradesig",
-                    f'echo "$*" >> {log}\n[ "$2" = cron-check ] && exit 0\n[ "$1" = calendar ] && exit 1\nexit 0')  # not a trading day
+                    f'echo "$*" >> {log}\n[ "$2" = cron-check ] && exit 0\n'  # on time
+                    '[ "$1" = calendar ] && exit 1\nexit 0')  # not a trading day
     (tmp_path / "state").mkdir()
     guard = tmp_path / "run-systemd-system"
     if systemd_running:
