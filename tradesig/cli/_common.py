@@ -99,45 +99,42 @@ def format_option(*supported: Format, help: str = "Output format.") -> Any:  # n
 # --------------------------------------------------------------------------------------- dates and times
 
 
-def _bad(message: str) -> typer.BadParameter:
-    return typer.BadParameter(message)
+def _hhmm(text: str) -> time:
+    hour, sep, minute = text.strip().partition(":")
+    if not sep or not (hour.isdigit() and minute.isdigit()) or int(hour) > 23 or int(minute) > 59:
+        raise ValueError(f"{text!r} is not an HH:MM time")
+    return time(int(hour), int(minute))
 
 
-def parse_date_option(value: Any) -> date | None:
-    """``YYYY-MM-DD`` (an IST trading date) → :class:`date`; anything else is a usage error."""
-    from tradesig.clock import parse_date
+def _option_parser(kind: type, parse: Callable[[str], Any]) -> Callable[[Any], Any]:
+    """A typer ``parser=``: ``parse(text)`` (raising ValueError) as a usage error naming the option."""
 
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return parse_date(value)
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
+    def parser(value: Any) -> Any:
+        if value is None or isinstance(value, kind):
+            return value
+        try:
+            return parse(str(value))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
 
-
-def parse_datetime_option(value: Any) -> datetime | None:
-    """``YYYY-MM-DD[ HH:MM[:SS]]`` (IST) or ISO 8601 with an offset → aware :class:`datetime`."""
-    from tradesig.clock import parse_datetime_ist
-
-    if value is None or isinstance(value, datetime):
-        return value
-    try:
-        return parse_datetime_ist(value)
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
+    return parser
 
 
-def parse_time_option(value: Any) -> time | None:
-    """``HH:MM`` (IST wall time) → :class:`time`; anything else is a usage error."""
-    if value is None or isinstance(value, time):
-        return value
-    hour, sep, minute = str(value).strip().partition(":")
-    try:
-        if not sep or not (hour.isdigit() and minute.isdigit()):
-            raise ValueError
-        return time(int(hour), int(minute))
-    except ValueError:
-        raise _bad(f"{value!r} is not an HH:MM time") from None
+def _clock(name: str) -> Callable[[str], Any]:
+    def call(text: str) -> Any:
+        from tradesig import clock  # imported on use: `tradesig --help` stays light
+
+        return getattr(clock, name)(text)
+
+    return call
+
+
+#: ``YYYY-MM-DD`` (an IST trading date) → :class:`date`.
+parse_date_option = _option_parser(date, _clock("parse_date"))
+#: ``YYYY-MM-DD[ HH:MM[:SS]]`` (IST) or ISO 8601 with an offset → aware :class:`datetime`.
+parse_datetime_option = _option_parser(datetime, _clock("parse_datetime_ist"))
+#: ``HH:MM`` (IST wall time) → :class:`time`.
+parse_time_option = _option_parser(time, _hhmm)
 
 
 def _dt_option(parser: Callable[[Any], Any], metavar: str, default: Any, names: tuple[str, ...], help: str,
