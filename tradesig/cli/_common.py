@@ -303,6 +303,11 @@ def _cell(value: Any, *, table: bool = True) -> str:
 # ------------------------------------------------------------------------------------------------- modes
 
 
+#: The configured default trading mode of the views (``report``, and ``trade positions/orders/status`` when no
+#: engine is running).
+DEFAULT_MODE = "paper"
+
+
 def running_mode(home: Path | str) -> str:
     """The trading mode to show when none is given: the engine that is running (live before paper), else the
     configured default, ``paper`` — the same default ``tradesig report`` uses."""
@@ -315,9 +320,6 @@ def running_mode(home: Path | str) -> str:
         if pid > 0 and _alive(pid):
             return mode
     return DEFAULT_MODE
-
-
-DEFAULT_MODE = "paper"
 
 
 def _alive(pid: int) -> bool:

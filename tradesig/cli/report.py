@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from tradesig.cli._common import Format, app_context, date_option, format_option
+from tradesig.cli._common import DEFAULT_MODE, Format, app_context, date_option, format_option
 
 app = typer.Typer(help="Daily/weekly/monthly P&L, signal stats, charges, feed health.",
                   add_completion=False, rich_markup_mode=None)
@@ -30,7 +30,7 @@ def report(
     ctx: typer.Context,
     period: Period = typer.Argument(Period.daily, help="Report period containing --date."),
     day: Any = date_option("--date", help="A date in the period (default: today, IST)."),
-    mode: Mode = typer.Option(Mode.paper, "--mode", help="Which trading mode's events to report."),
+    mode: Mode = typer.Option(DEFAULT_MODE, "--mode", help="Which trading mode's events to report."),
     fmt: Format = format_option(Format.text, Format.markdown, Format.html, Format.csv, Format.json, Format.mime),
     to: str = typer.Option(None, "--to", help="mime: recipient (default: report.mail_to)."),
     subject: str = typer.Option(None, "--subject", help="mime: subject (default: dated title)."),
