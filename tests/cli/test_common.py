@@ -185,3 +185,18 @@ def test_shell_completion(run_cli):
     assert code == 0 and "_TRADESIG_COMPLETE" in out
     code, out, _ = run_cli("--help")
     assert "--install-completion" in out
+
+
+def test_completion_offers_subcommands_and_a_commands_own_formats(home):
+    import subprocess
+    import sys
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "_TRADESIG_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        done = subprocess.run([sys.executable, "-m", "tradesig"], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert complete("tradesig trade po", 2) == ["positions"]
+    assert complete("tradesig calendar status --format ", 4) == ["text", "json"]
+    assert complete("tradesig trade backtest --format ", 4) == ["table", "json", "csv"]
