@@ -34,7 +34,7 @@ def test_a_bad_date_is_the_same_one_line_usage_error_everywhere(run_cli, args):
     assert code == 2 and out == ""
     assert err.count("\n") == 1, err
     assert "not a date" in err and "2024-13-01" in err and "--help" in err
-    assert err.startswith(f"tradesig {args[0]}")
+    assert err.startswith(f"tradesig: {args[0]}")
 
 
 def test_bad_time_and_unsupported_format_are_usage_errors(run_cli):

@@ -166,9 +166,10 @@ ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Cl
 
 
 def _usage_line(exc: Exception) -> str:
-    """``tradesig calendar status: Invalid value for '--at': … (see 'tradesig calendar status --help')``."""
+    """``tradesig: calendar status: Invalid value for '--at': … (see 'tradesig calendar status --help')``."""
     message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
     ctx = getattr(exc, "ctx", None)
     if ctx is None:
         return f"tradesig: {message}"
-    return f"{ctx.command_path}: {message} (see '{ctx.command_path} --help')"
+    where = ctx.command_path.partition(" ")[2]
+    return f"tradesig: {where + ': ' if where else ''}{message} (see '{ctx.command_path} --help')"
