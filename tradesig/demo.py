@@ -23,6 +23,7 @@ them (SIGKILL after a grace period), and removes its temporary data home unless 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -81,8 +82,30 @@ class DemoInterrupted(BaseException):
         self.signum = signum
 
 
-def _raise_interrupted(signum: int, _frame: object) -> None:
-    raise DemoInterrupted(signum)
+class _Signals:
+    """SIGINT/SIGTERM handler raising :class:`DemoInterrupted`, held back while a child is being spawned and
+    registered (so no child can start unseen by the clean-up)."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: int | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if self.holding:
+            self.pending = signum
+            return
+        raise DemoInterrupted(signum)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+            if self.pending is not None:
+                signum, self.pending = self.pending, None
+                raise DemoInterrupted(signum)
 
 
 def _free_port() -> int:
@@ -100,21 +123,24 @@ class _Procs:
         self.logs = home / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.running: dict[str, subprocess.Popen] = {}
+        self.held: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "tradesig", "--home", str(self.home), *args]
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("wb")
-        proc = subprocess.Popen(self.command(*args), stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        self.running[name] = proc
+        with self.held():
+            proc = subprocess.Popen(self.command(*args), stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            self.running[name] = proc
         return proc
 
     def run(self, name: str, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
-        child = subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 env=self.env, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.running[name] = child
+        with self.held():
+            child = subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=self.env, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.running[name] = child
         try:
             stdout, stderr = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -307,8 +333,10 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> DemoResul
     home = opts.home or Path(tempfile.mkdtemp(prefix="tradesig-demo-"))
     home.mkdir(parents=True, exist_ok=True)
     handle = threading.current_thread() is threading.main_thread()
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)} if handle else {}
+    signals = _Signals()
+    previous = {s: signal.signal(s, signals) for s in (signal.SIGINT, signal.SIGTERM)} if handle else {}
     procs = _Procs(home, {})
+    procs.held = signals.held
     stop_with, failed = signal.SIGTERM, False
     try:
         result = _run_day(opts, home, symbols, procs, say)
