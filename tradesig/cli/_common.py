@@ -218,8 +218,12 @@ WRITERS: dict[Format, Callable[[Iterable[Mapping[str, Any]], Sequence[str]], str
 
 
 def output(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: Format | str) -> str:
-    """``rows`` (records) rendered in ``fmt`` with ``columns`` in that order (:data:`WRITERS`)."""
-    return WRITERS[Format(fmt)](rows, columns)
+    """``rows`` (records) rendered in ``fmt`` with ``columns`` in that order (:data:`WRITERS`); ValueError for a
+    format that is not a rows format (``markdown``, ``html``, ``mime``, ``toml`` have their own renderers)."""
+    writer = WRITERS.get(Format(fmt))
+    if writer is None:
+        raise ValueError(f"--format {Format(fmt).value} does not render rows")
+    return writer(rows, columns)
 
 
 def is_tty() -> bool:

@@ -49,7 +49,6 @@ TRADE_TABLE_COLUMNS = ["id", "signal", "side", "opened_at", "closed_at", "main",
 TRADE_SCAN_COLUMNS = ["signal", "side", "opened_at", "closed_at", "main", "quantity", "exit_reason", "net_pnl"]
 
 
-
 def _mode(ctx: typer.Context, mode: Mode | None) -> str:
     """The mode asked for, else the one running (else the configured default, as 'tradesig report')."""
     return mode.value if mode is not None else running_mode(app_context(ctx).config().home)
@@ -167,7 +166,8 @@ def positions(ctx: typer.Context, mode: Mode = _mode_option(),
     """Open positions."""
     from tradesig.trade.service import positions as get_positions
 
-    rows = get_positions(app_context(ctx).config(), _mode(ctx, mode), source=source.value)
+    chosen = "live" if source is Source.broker and mode is None else _mode(ctx, mode)  # the broker's are live
+    rows = get_positions(app_context(ctx).config(), chosen, source=source.value)
     cols = (POSITION_COLUMNS if source is Source.engine
             else ["tradingsymbol", "exchange", "product", "quantity", "average_price", "last_price", "pnl"])
     typer.echo(to_json(rows) if fmt is Format.json else (output(rows, cols, fmt) if rows else "no open positions"))
