@@ -67,7 +67,8 @@ app = typer.Typer(
     cls=LazyGroup,
     name="tradesig",
     help="Intraday trading toolkit for NIFTY 50, NIFTY BANK and SENSEX (Zerodha Kite Connect).\n\n"
-    "Exit codes: 0 success, 1 the answer is no, 2 usage/config error, 3 broker unreachable, 255 unknown.",
+    "Exit codes: 0 success, 1 the answer is no, 2 usage/config error, 3 broker unreachable, 255 unknown. "
+    "--config, --home and -v may also follow the subcommand.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
