@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from tradesig.cli.main import app
+from tradesig.cli.main import app, hoist_global_options
 
 REPO = Path(__file__).resolve().parents[1]
 DOC_FILES = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
@@ -204,7 +204,11 @@ def _options(command) -> dict[str, object]:
 
 def _choices(param) -> list[str] | None:
     """The accepted values of an Enum / Literal typed parameter (typer builds its choices from the annotation)."""
-    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    descriptor = getattr(param, "type_descriptor", None)
+    restricted = getattr(getattr(getattr(descriptor, "parameter_info", None), "parser", None), "choices", None)
+    if restricted:  # a parser that accepts a subset (the CLI's --format options)
+        return [str(c) for c in restricted]
+    annotation = getattr(descriptor, "annotation", None)
     if typing.get_origin(annotation) in (list, tuple, typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(annotation) if a is not type(None) and a is not Ellipsis]
         annotation = inner[0] if len(inner) == 1 else annotation
@@ -307,6 +311,7 @@ def check_command(args: list[str] | tuple[str, ...]) -> list[str]:
     """Problems with ``tradesig ARGS`` as the CLI would parse it (an empty list when it is accepted)."""
     root = typer.main.get_command(app)
     words = [w for w in map(_clean, args) if w and w not in ("...", "…")]
+    words = hoist_global_options(words)  # global options after the subcommand, as the CLI accepts them
     return _check(root, "tradesig", words, None)
 
 

@@ -10,7 +10,7 @@ import shlex
 import shutil
 import stat
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from email import policy
 from pathlib import Path
 
@@ -336,7 +336,7 @@ def test_parse_helper_rejects_bad_lines():
         _parse(["calendar", "in-session", "--from"])
     with pytest.raises(Exception):  # noqa: B017
         _parse(["calendar", "no-such-command"])
-    assert _parse(["calendar", "in-session", "--from", "08:55"])["start"] == "08:55"
+    assert _parse(["calendar", "in-session", "--from", "08:55"])["start"] == time(8, 55)
 
 
 # ---------------------------------------------------------------------------------------- committed copies
@@ -531,7 +531,8 @@ def _cron_command(job_word: str, tmp_path: Path, guard: Path, bin_path: str) -> 
 def test_cron_guard_and_quiet_holiday(tmp_path, systemd_running):
     log = tmp_path / "calls.log"
     fake = fake_exe(tmp_path / "bin" / "tradesig",
-                    f'echo "$*" >> {log}\n[ "$1" = calendar ] && exit 1\nexit 0')  # not a trading day
+                    f'echo "$*" >> {log}\n[ "$2" = cron-check ] && exit 0\n'  # on time
+                    '[ "$1" = calendar ] && exit 1\nexit 0')  # not a trading day
     (tmp_path / "state").mkdir()
     guard = tmp_path / "run-systemd-system"
     if systemd_running:
@@ -540,12 +541,12 @@ def test_cron_guard_and_quiet_holiday(tmp_path, systemd_running):
     done = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout == "" and done.stderr == ""  # nothing to mail
     calls = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-    assert calls == ([] if systemd_running else ["calendar is-trading-day"])
+    assert calls == ([] if systemd_running else ["calendar cron-check --expect 08:50", "calendar is-trading-day"])
 
 
 def test_cron_token_failure_is_printed(tmp_path):
     fake = fake_exe(tmp_path / "bin" / "tradesig",
-                    '[ "$1" = calendar ] && exit 0\necho "tradesig: token expired" >&2; exit 1')
+                    '[ "$1" = calendar ] && exit 0\necho "tradesig: token expired" >&2; exit 1')  # on time
     (tmp_path / "state").mkdir()
     cmd = _cron_command("token-check", tmp_path, tmp_path / "no-systemd", str(fake))
     done = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
@@ -554,6 +555,7 @@ def test_cron_token_failure_is_printed(tmp_path):
 
 def test_cron_calendar_255_is_not_silent(tmp_path):
     fake = fake_exe(tmp_path / "bin" / "tradesig",
+                    '[ "$2" = cron-check ] && exit 0\n'
                     '[ "$1" = calendar ] && { echo "tradesig: no market calendar data" >&2; exit 255; }\nexit 0')
     (tmp_path / "state").mkdir()
     cmd = _cron_command("token-check", tmp_path, tmp_path / "no-systemd", str(fake))

@@ -14,19 +14,27 @@ Every step is the real command, run as its own process, exactly as systemd would
    recording and prints the closing board.
 
 Timing: a 375-minute session at 500× replays in 45 s of wall time.
+
+Process hygiene: each child runs in a process group of its own (a new session), so a terminal's Ctrl-C or a
+``kill`` of the demo reaches the demo alone; the demo forwards SIGINT/SIGTERM to every child's group, waits for
+them (SIGKILL after a grace period), and removes its temporary data home unless ``keep`` (a home given with
+``--home`` is never removed; after a failed step the temporary home is kept, since the error names its log).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -42,13 +50,15 @@ DEFAULT_SPEED = 500.0
 @dataclass
 class DemoOptions:
     """``data``: recorded 1-minute bar files (empty: synthetic); ``day``: session to replay (None: the sim's
-    default); ``speed``: sim seconds per wall second; ``home``: data home (None: a new temporary directory)."""
+    default); ``speed``: sim seconds per wall second; ``home``: data home (None: a new temporary directory,
+    removed at the end unless ``keep``)."""
 
     data: list[Path] = field(default_factory=list)
     day: date | None = None
     speed: float = DEFAULT_SPEED
     home: Path | None = None
     interval: str = "15m"
+    keep: bool = False
 
 
 @dataclass
@@ -59,6 +69,43 @@ class DemoResult:
     bars_checked: dict[str, tuple[int, int]]  # symbol -> (equal 1m bars, recorded 1m bars)
     report: str
     wall_seconds: float
+    kept: bool = True  # False: the temporary data home was removed
+
+
+class DemoInterrupted(BaseException):
+    """SIGINT or SIGTERM reached the demo; its children were stopped with the same signal and waited for.
+
+    A BaseException, so that the polling loops' ``except Exception`` never swallow it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT/SIGTERM handler raising :class:`DemoInterrupted`, held back while a child is being spawned and
+    registered (so no child can start unseen by the clean-up)."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: int | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if self.holding:
+            self.pending = signum
+            return
+        raise DemoInterrupted(signum)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+            if self.pending is not None:
+                signum, self.pending = self.pending, None
+                raise DemoInterrupted(signum)
 
 
 def _free_port() -> int:
@@ -68,27 +115,39 @@ def _free_port() -> int:
 
 
 class _Procs:
-    """The demo's child processes: started with their output in ``<home>/logs/NAME.log``; all stopped at the end."""
+    """The demo's child processes: each in its own process group (session), output in ``<home>/logs/NAME.log``;
+    all stopped at the end (:meth:`stop_all`)."""
 
     def __init__(self, home: Path, env: dict[str, str]) -> None:
         self.home, self.env = home, env
         self.logs = home / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.running: dict[str, subprocess.Popen] = {}
+        self.held: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "tradesig", "--home", str(self.home), *args]
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("wb")
-        proc = subprocess.Popen(self.command(*args), stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        self.running[name] = proc
+        with self.held():
+            proc = subprocess.Popen(self.command(*args), stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            self.running[name] = proc
         return proc
 
     def run(self, name: str, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(self.command(*args), capture_output=True, text=True, env=self.env,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+        with self.held():
+            child = subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=self.env, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.running[name] = child
+        try:
+            stdout, stderr = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(name)
+            raise
+        self.running.pop(name, None)
+        proc = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
         (self.logs / f"{name}.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
         if check and proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
@@ -96,27 +155,49 @@ class _Procs:
                                 f"see {self.logs / (name + '.log')}")
         return proc
 
-    def stop(self, name: str, timeout: float = 20.0) -> int | None:
+    def stop(self, name: str, timeout: float = 20.0, signum: int = signal.SIGTERM) -> int | None:
+        """Send ``signum`` to the child's process group, wait up to ``timeout`` s, then SIGKILL the group."""
         proc = self.running.pop(name, None)
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        _signal_group(proc, signum)
+        return _reap(proc, time.monotonic() + timeout)
 
-    def stop_all(self) -> None:
-        for name in list(self.running):
-            self.stop(name, timeout=10)
+    def stop_all(self, signum: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Forward ``signum`` to every running child's group at once, then wait for all of them (one shared
+        grace period; SIGKILL for the ones still running after it)."""
+        procs = [self.running.pop(name) for name in reversed(list(self.running))]
+        for proc in procs:
+            _signal_group(proc, signum)
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            _reap(proc, deadline)
 
     def tail(self, name: str, lines: int = 5) -> str:
         path = self.logs / f"{name}.log"
         text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signum)  # the child leads its own session: pgid == pid
+        except ProcessLookupError:
+            pass
+
+
+def _reap(proc: subprocess.Popen, deadline: float) -> int:
+    try:
+        return proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        return proc.wait()
+    finally:
+        try:  # the group's other members (a child's own children), if any outlived it
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _hub_health(hub: str, timeout: float = 2.0) -> dict:
@@ -244,84 +325,114 @@ def _check_bars(home: Path, day: date, symbols: list[str], data: list[Path],
 
 def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> DemoResult:
     """Run the whole day; ``say`` receives progress lines. Raises :class:`TradesigError` naming the failed step
-    and its log file. Children are always stopped, even on Ctrl-C."""
-    started = time.monotonic()
+    and its log file, :class:`DemoInterrupted` after SIGINT/SIGTERM (forwarded to the children, which are waited
+    for). Children are always stopped; a temporary data home is removed unless ``opts.keep`` (kept after a
+    failed step, whose log it holds)."""
     symbols = _data_symbols(opts.data) if opts.data else ["NIFTY", "BANKNIFTY", "SENSEX"]
+    temporary = opts.home is None
     home = opts.home or Path(tempfile.mkdtemp(prefix="tradesig-demo-"))
     home.mkdir(parents=True, exist_ok=True)
+    handle = threading.current_thread() is threading.main_thread()
+    signals = _Signals()
+    previous = {s: signal.signal(s, signals) for s in (signal.SIGINT, signal.SIGTERM)} if handle else {}
+    procs = _Procs(home, {})
+    procs.held = signals.held
+    stop_with, failed = signal.SIGTERM, False
+    try:
+        result = _run_day(opts, home, symbols, procs, say)
+    except DemoInterrupted as exc:
+        stop_with = exc.signum
+        raise
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        for s in previous:  # a second signal must not cut the clean-up short
+            signal.signal(s, signal.SIG_IGN)
+        procs.stop_all(stop_with)
+        remove = temporary and not opts.keep and not failed
+        if remove:
+            shutil.rmtree(home, ignore_errors=True)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    result.kept = not remove
+    return result
+
+
+def _run_day(opts: DemoOptions, home: Path, symbols: list[str], procs: _Procs,
+             say: Callable[[str], None]) -> DemoResult:
+    started = time.monotonic()
     sim_port, hub_port, redirect_port = _free_port(), _free_port(), _free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     cfg = _write_config(home, sim_url, hub_port, redirect_port, symbols)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADESIG_")}
     env.update({"TRADESIG_CONFIG": str(cfg), "TRADESIG_HOME": str(home), "TRADESIG_KITE_API_SECRET": SIM_API_SECRET,
                 "PYTHONUNBUFFERED": "1"})
-    procs = _Procs(home, env)
-    try:
-        say(f"data home   {home}")
-        sim_args = ["sim", "serve", "--port", str(sim_port), "--speed", f"{opts.speed:g}", "--wait-for-client",
-                    "--linger", "5", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
-        for path in opts.data:
-            sim_args += ["--data", str(path)]
-        if opts.day:
-            sim_args += ["--date", opts.day.isoformat()]
-        sim = procs.start("sim", *sim_args)
-        state = _wait("the sim answering", lambda: sim_state(sim_url, timeout=2.0), 60, sim, procs, "sim")
-        assert isinstance(state, dict)
-        day = date.fromisoformat(state["date"])
-        synthetic = bool(state.get("synthetic"))
-        label = "SYNTHETIC session (seeded)" if synthetic else "recorded " + ", ".join(p.name for p in opts.data)
-        say(f"[1/7] sim   {sim_url}  replaying {day} at {opts.speed:g}x: {label}")
+    procs.env = env
+    say(f"data home   {home}")
+    say(f"hub page    http://127.0.0.1:{hub_port}/  (served by the feed from step 4 on)")
+    sim_args = ["sim", "serve", "--port", str(sim_port), "--speed", f"{opts.speed:g}", "--wait-for-client",
+                "--linger", "5", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
+    for path in opts.data:
+        sim_args += ["--data", str(path)]
+    if opts.day:
+        sim_args += ["--date", opts.day.isoformat()]
+    sim = procs.start("sim", *sim_args)
+    state = _wait("the sim answering", lambda: sim_state(sim_url, timeout=2.0), 60, sim, procs, "sim")
+    assert isinstance(state, dict)
+    day = date.fromisoformat(state["date"])
+    synthetic = bool(state.get("synthetic"))
+    label = "SYNTHETIC session (seeded)" if synthetic else "recorded " + ", ".join(p.name for p in opts.data)
+    say(f"[1/7] sim   {sim_url}  replaying {day} at {opts.speed:g}x: {label}")
 
-        login = procs.start("login", "login", "--timeout", "60")
-        login_url = f"{sim_url}/connect/login?api_key={SIM_API_KEY}&v=3"
-        _wait("login's loopback listener", lambda: _port_open(redirect_port), 30, login, procs, "login")
-        _browse(login_url)
-        if login.wait(timeout=60) != 0:
-            raise TradesigError(f"login failed: {procs.tail('login', 1)}", f"see {procs.logs / 'login.log'}")
-        procs.running.pop("login", None)
-        say(f"[2/7] login {procs.tail('login', 1)}")
-        check = procs.run("token-check", "token-check", "--format", "json")
-        doc = json.loads(check.stdout)
-        user = doc.get("user") or {}
-        say(f"      token-check: {doc.get('status')} (user {user.get('id') if isinstance(user, dict) else user})")
+    login = procs.start("login", "login", "--timeout", "60")
+    login_url = f"{sim_url}/connect/login?api_key={SIM_API_KEY}&v=3"
+    _wait("login's loopback listener", lambda: _port_open(redirect_port), 30, login, procs, "login")
+    _browse(login_url)
+    if login.wait(timeout=60) != 0:
+        raise TradesigError(f"login failed: {procs.tail('login', 1)}", f"see {procs.logs / 'login.log'}")
+    procs.running.pop("login", None)
+    say(f"[2/7] login {procs.tail('login', 1)}")
+    check = procs.run("token-check", "token-check", "--format", "json")
+    doc = json.loads(check.stdout)
+    user = doc.get("user") or {}
+    say(f"      token-check: {doc.get('status')} (user {user.get('id') if isinstance(user, dict) else user})")
 
-        back = procs.run("history-backfill", "history", "backfill", *symbols, "--to",
-                         (day - timedelta(days=1)).isoformat(), "--days", "14", timeout=300)
-        for line in back.stdout.strip().splitlines():
-            say(f"[3/7] history backfill {line}")
+    back = procs.run("history-backfill", "history", "backfill", *symbols, "--to",
+                     (day - timedelta(days=1)).isoformat(), "--days", "14", timeout=300)
+    for line in back.stdout.strip().splitlines():
+        say(f"[3/7] history backfill {line}")
 
-        feed = procs.start("feed", "feed", "--sim-url", sim_url, "--serve", f"127.0.0.1:{hub_port}", "--format",
-                           "json")
-        hub = f"http://127.0.0.1:{hub_port}"
-        _wait("the feed's hub", lambda: _hub_health(hub), 60, feed, procs, "feed")
-        say(f"[4/7] feed  hub {hub}/  (open it in a browser to watch)  health {hub}/health")
-        procs.start("signals", "signals", "board", *symbols, "--follow", "--interval", opts.interval)
-        procs.start("trade", "trade", "start", "--mode", "paper")
-        say(f"[5/7] signals --follow ({opts.interval}) and trade start --mode paper are following the hub")
-        _progress(feed, sim_url, hub, home, symbols, say)
-        code = feed.wait(timeout=120)
-        procs.running.pop("feed", None)
-        if code != 0:
-            raise TradesigError(f"feed exited with {code}: {procs.tail('feed', 1)}", f"see {procs.logs / 'feed.log'}")
-        procs.stop("signals")
-        procs.stop("trade")
-        say("[6/7] session over: feed flushed and exited; signals and trade stopped")
+    feed = procs.start("feed", "feed", "--sim-url", sim_url, "--serve", f"127.0.0.1:{hub_port}", "--format",
+                       "json")
+    hub = f"http://127.0.0.1:{hub_port}"
+    _wait("the feed's hub", lambda: _hub_health(hub), 60, feed, procs, "feed")
+    say(f"[4/7] feed  hub {hub}/  (open it in a browser to watch)  health {hub}/health")
+    procs.start("signals", "signals", "board", *symbols, "--follow", "--interval", opts.interval)
+    procs.start("trade", "trade", "start", "--mode", "paper")
+    say(f"[5/7] signals --follow ({opts.interval}) and trade start --mode paper are following the hub")
+    _progress(feed, sim_url, hub, home, symbols, say)
+    code = feed.wait(timeout=120)
+    procs.running.pop("feed", None)
+    if code != 0:
+        raise TradesigError(f"feed exited with {code}: {procs.tail('feed', 1)}", f"see {procs.logs / 'feed.log'}")
+    procs.stop("signals")
+    procs.stop("trade")
+    say("[6/7] session over: feed flushed and exited; signals and trade stopped")
 
-        checked = _check_bars(home, day, symbols, opts.data, sim_url)
-        for sym, (equal, total) in checked.items():
-            say(f"      stored 1m bars equal to the recording, {sym}: {equal}/{total}")
-        board = procs.run("board", "signals", "board", symbols[0], "--at", f"{day} 15:30", "--interval",
-                          opts.interval, check=False)
-        if board.returncode == 0:
-            say("")
-            say(board.stdout.rstrip())
-        report = procs.run("report", "report", "daily", "--date", day.isoformat(), "--mode", "paper")
-        say("[7/7] report")
+    checked = _check_bars(home, day, symbols, opts.data, sim_url)
+    for sym, (equal, total) in checked.items():
+        say(f"      stored 1m bars equal to the recording, {sym}: {equal}/{total}")
+    board = procs.run("board", "signals", "board", symbols[0], "--at", f"{day} 15:30", "--interval",
+                      opts.interval, check=False)
+    if board.returncode == 0:
         say("")
-        say(report.stdout.rstrip())
-        return DemoResult(home, day, synthetic, checked, report.stdout, time.monotonic() - started)
-    finally:
-        procs.stop_all()
+        say(board.stdout.rstrip())
+    report = procs.run("report", "report", "daily", "--date", day.isoformat(), "--mode", "paper")
+    say("[7/7] report")
+    say("")
+    say(report.stdout.rstrip())
+    return DemoResult(home, day, synthetic, checked, report.stdout, time.monotonic() - started)
 
 
 def _port_open(port: int) -> bool:

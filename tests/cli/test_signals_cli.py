@@ -69,10 +69,15 @@ def test_single_board_table(imported, run_cli):
 
 
 def test_weekly_lists_and_records_once(imported, run_cli):
-    args = ("signals", "weekly", "NIFTY", "--from", "2024-05-27", "--to", "2024-06-07")
-    code, out, err = run_cli(*args)
+    query = ("signals", "weekly", "NIFTY", "--from", "2024-05-27", "--to", "2024-06-07")
+    code, out, err = run_cli(*query)  # a query records nothing
     assert code == 0, err
     assert "2024-06-04 10:15  NIFTY   S8      1H Breakdown" in out
+    assert "2 event(s) (not recorded" in out
+    assert not list((imported / "events").glob("*.jsonl"))
+    args = (*query, "--record")
+    code, out, err = run_cli(*args)
+    assert code == 0, err
     assert "2 event(s); 2 newly recorded" in out
     code, out, _ = run_cli(*args)
     assert "2 event(s); 0 newly recorded" in out

@@ -27,7 +27,14 @@ def test_backtest_real_2024_table_json_csv(imported):
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "Backtest NIFTY 2024-01-01 .. 2024-08-23 [modelled]"
-    assert lines[1].split()[:4] == ["id", "signal", "side", "opened_at"]
+    assert lines[1].split() == ["signal", "side", "opened_at", "closed_at", "main", "quantity", "exit_reason",
+                                "net_pnl"]  # the columns a trader scans
+    table = lines[1:lines.index("")]
+    assert max(map(len, table)) <= 120, max(map(len, table))
+    assert table[2].split()[2:4] == ["2024-01-08", "11:15"]  # IST, no seconds, no offset
+    wide = run("trade", "backtest", "--from", "2024-01-01", "--to", "2024-08-23", "--wide")[1].splitlines()
+    assert wide[1].split()[:4] == ["id", "signal", "side", "opened_at"] and "price_source" in wide[1]
+    assert len(wide) == len(lines)
     assert any(line.startswith("trades ") and "win rate" in line for line in lines)
     assert any(line.startswith("gross P&L") and "max drawdown" in line for line in lines)
     # the IV comes from the index's own stored closes (tradesig.volatility), and the note names that source

@@ -1,4 +1,4 @@
-"""``tradesig calendar``: is-trading-day, in-session, status, next-open, holidays.
+"""``tradesig calendar``: is-trading-day, in-session, status, next-open, holidays, cron-check.
 
 Exit codes (for systemd ``ExecCondition=``): 0 yes, 1 no, 255 when the calendar has no data for the date
 (the message names the fix), 2 for a usage or config error.
@@ -6,20 +6,24 @@ Exit codes (for systemd ``ExecCondition=``): 0 yes, 1 no, 255 when the calendar 
 
 from __future__ import annotations
 
-from datetime import datetime, time
-from enum import Enum
+from datetime import date, datetime, time
 
 import typer
 
-from tradesig.cli._common import TableFormat, app_context, render_rows, to_json
+from tradesig.cli._common import (
+    Format,
+    app_context,
+    date_option,
+    datetime_option,
+    format_option,
+    ist_text,
+    output,
+    time_option,
+    to_json,
+)
 
 app = typer.Typer(help="Trading days, session phase now, next open, holidays (exit 0 yes / 1 no / 255 no data).",
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None)
-
-
-class StatusFormat(str, Enum):
-    text = "text"
-    json = "json"
 
 
 def _calendar(ctx: typer.Context):
@@ -28,25 +32,10 @@ def _calendar(ctx: typer.Context):
     return get_calendar(app_context(ctx).config())
 
 
-def _when(at: str | None) -> datetime:
-    from tradesig.clock import IST, SystemClock, parse_datetime_ist
+def _when(at: datetime | None) -> datetime:
+    from tradesig.clock import IST, SystemClock
 
-    if at is None:
-        return SystemClock().now().astimezone(IST)
-    try:
-        return parse_datetime_ist(at).astimezone(IST)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--at") from None
-
-
-def _hhmm(value: str | None, name: str) -> time | None:
-    if value is None:
-        return None
-    try:
-        hour, minute = value.split(":")
-        return time(int(hour), int(minute))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an HH:MM time", param_hint=name) from None
+    return (at or SystemClock().now()).astimezone(IST)
 
 
 def _duration(seconds: int) -> str:
@@ -58,23 +47,14 @@ def _duration(seconds: int) -> str:
 
 
 def _stamp(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M:%S IST") if ts.second else ts.strftime("%Y-%m-%d %H:%M IST")
+    return f"{ist_text(ts)} IST"
 
 
 @app.command("is-trading-day")
 def is_trading_day(ctx: typer.Context,
-                   day: str = typer.Argument(None, metavar="[DATE]", help="YYYY-MM-DD (default: today, IST).")
-                   ) -> None:
+                   day: date = date_option(argument=True, help="YYYY-MM-DD (default: today, IST).")) -> None:
     """Exit 0 if DATE is a trading day, 1 if not, 255 if the calendar has no data for it."""
-    from tradesig.clock import parse_date
-
-    if day is None:
-        d = _when(None).date()
-    else:
-        try:
-            d = parse_date(day)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="DATE") from None
+    d = day or _when(None).date()
     info = _calendar(ctx).day(d)
     if info.session is None:
         typer.echo(f"{d.isoformat()}: not a trading day ({info.reason})")
@@ -85,12 +65,12 @@ def is_trading_day(ctx: typer.Context,
 
 @app.command("in-session")
 def in_session(ctx: typer.Context,
-               at: str = typer.Option(None, "--at", metavar="DATETIME", help="Instant to test (default: now; "
-                                      "'YYYY-MM-DD HH:MM' is IST)."),
-               start: str = typer.Option(None, "--from", metavar="HH:MM", help="Window start, IST (default: the "
-                                         "session's pre-open, 09:00)."),
-               end: str = typer.Option(None, "--to", metavar="HH:MM", help="Window end (exclusive), IST (default: "
-                                       "the closing session's end, 15:40)."),
+               at: datetime = datetime_option("--at", help="Instant to test (default: now; 'YYYY-MM-DD HH:MM' is "
+                                                           "IST)."),
+               start: time = time_option("--from", help="Window start, IST (default: the session's pre-open, "
+                                                        "09:00)."),
+               end: time = time_option("--to", help="Window end (exclusive), IST (default: the closing session's "
+                                                    "end, 15:40)."),
                ) -> None:
     """Exit 0 if the instant is on a trading day within [--from, --to), 1 if not, 255 if no calendar data.
 
@@ -99,8 +79,7 @@ def in_session(ctx: typer.Context,
     hours (Muhurat) the window is that session's pre-open to closing end.
     """
     when = _when(at)
-    lo, hi = _hhmm(start, "--from"), _hhmm(end, "--to")
-    if _calendar(ctx).in_window(when, lo, hi):
+    if _calendar(ctx).in_window(when, start, end):
         typer.echo(f"{_stamp(when)}: inside the session window")
         return
     typer.echo(f"{_stamp(when)}: outside the session window")
@@ -109,13 +88,13 @@ def in_session(ctx: typer.Context,
 
 @app.command("status")
 def status(ctx: typer.Context,
-           at: str = typer.Option(None, "--at", metavar="DATETIME", help="Instant (default: now; "
-                                  "'YYYY-MM-DD HH:MM' is IST, ISO with an offset accepted)."),
-           fmt: StatusFormat = typer.Option(StatusFormat.text, "--format", help="Output format."),
+           at: datetime = datetime_option("--at", help="Instant (default: now; 'YYYY-MM-DD HH:MM' is IST, ISO "
+                                                       "with an offset accepted)."),
+           fmt: Format = format_option(Format.text, Format.json),
            ) -> None:
     """The session phase at an instant and the time to the next phase."""
     st = _calendar(ctx).status(_when(at))
-    if fmt is StatusFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json({
             "at": st.at, "phase": st.phase.value, "trading_day": st.session is not None,
             "session": st.session.as_dict() if st.session else None, "next_phase": st.next_phase.value,
@@ -130,14 +109,14 @@ def status(ctx: typer.Context,
 
 @app.command("next-open")
 def next_open(ctx: typer.Context,
-              at: str = typer.Option(None, "--at", metavar="DATETIME", help="From this instant (default: now)."),
-              fmt: StatusFormat = typer.Option(StatusFormat.text, "--format", help="Output format."),
+              at: datetime = datetime_option("--at", help="From this instant (default: now)."),
+              fmt: Format = format_option(Format.text, Format.json),
               ) -> None:
     """The next start of continuous trading (09:15 IST on a regular day)."""
     when = _when(at)
     opens = _calendar(ctx).next_open(when)
     seconds = int((opens - when).total_seconds())
-    if fmt is StatusFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json({"at": when, "next_open": opens, "seconds": seconds}))
         return
     typer.echo(f"{_stamp(opens)} (in {_duration(seconds)})")
@@ -146,9 +125,26 @@ def next_open(ctx: typer.Context,
 @app.command("holidays")
 def holidays(ctx: typer.Context,
              year: int = typer.Argument(..., metavar="YEAR", help="Calendar year, e.g. 2026."),
-             fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format."),
+             fmt: Format = format_option(Format.table, Format.json, Format.csv),
              ) -> None:
     """Weekday exchange holidays of YEAR (exchange-calendars XBOM plus the override file)."""
     rows = [{"date": d.isoformat(), "weekday": d.strftime("%A"), "name": name}
             for d, name in _calendar(ctx).holidays(year)]
-    typer.echo(render_rows(rows, ["date", "weekday", "name"], fmt.value))
+    typer.echo(output(rows, ["date", "weekday", "name"], fmt))
+
+
+@app.command("cron-check")
+def cron_check(ctx: typer.Context,
+               expect: time = time_option("--expect", default=..., help="The job's scheduled time, IST."),
+               at: datetime = datetime_option("--at", help="Instant to test (default: now).")) -> None:
+    """Exit 0 if cron started the job at its scheduled IST time (the host's zone is IST, or cron honours
+    CRON_TZ); else exit 1 and say so, once per day (the cron file's jobs run this first)."""
+    from tradesig.cronguard import first_warning_today, schedule_problem
+
+    when = _when(at)
+    problem = schedule_problem(when, expect)
+    if problem is None:
+        return
+    if first_warning_today(app_context(ctx).config().home, when.date()):
+        typer.echo(f"tradesig: {problem}")
+    raise typer.Exit(1)

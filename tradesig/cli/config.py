@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-from tradesig.cli._common import app_context, to_json
+from tradesig.cli._common import Format, app_context, format_option, to_json
 
 app = typer.Typer(help="Write, show and check the configuration.", no_args_is_help=True,
                   add_completion=False, rich_markup_mode=None)
-
-
-class ConfigFormat(str, Enum):
-    toml = "toml"
-    json = "json"
 
 
 def _target(ctx: typer.Context) -> Path:
@@ -47,7 +41,7 @@ def init(ctx: typer.Context, force: bool = typer.Option(False, "--force", help="
 
 @app.command("show")
 def show(ctx: typer.Context,
-         fmt: ConfigFormat = typer.Option(ConfigFormat.toml, "--format", help="Output format.")) -> None:
+         fmt: Format = format_option(Format.toml, Format.json)) -> None:
     """Print the effective configuration (file + environment + defaults); secrets are never printed."""
     import tomli_w
 
@@ -56,7 +50,7 @@ def show(ctx: typer.Context,
     loaded = app_context(ctx).config()
     data = settings_to_dict(loaded.settings, redact_secrets=True)
     data["paths"]["home"] = str(loaded.home)
-    if fmt is ConfigFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json({"source": str(loaded.source) if loaded.source else None, "settings": data}))
     else:
         typer.echo(f"# source: {loaded.source or 'defaults (no config file)'}")

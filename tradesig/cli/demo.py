@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from tradesig.cli._common import app_context
+from tradesig.cli._common import app_context, date_option
 
 app = typer.Typer(help="The whole trading day end to end on recorded data, in one command.",
                   add_completion=False, rich_markup_mode=None)
@@ -18,27 +19,31 @@ def demo(
     data: list[Path] = typer.Option(None, "--data", metavar="FILE",
                                     help="Recorded 1-minute bars to replay (repeatable). Without it: a seeded "
                                          "SYNTHETIC session, labelled so everywhere."),
-    day: str = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="Session to replay (default: the last one)."),
+    day: Any = date_option("--date", help="Session to replay (default: the last one)."),
     speed: float = typer.Option(500.0, "--speed", min=1.0, max=1000.0,
                                 help="Sim seconds per wall second (500: a full session in about 45 s)."),
     interval: str = typer.Option("15m", "--interval", help="Interval of the live signal board."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the temporary data home for inspection."),
 ) -> None:
     """Run sim, login, token-check, history backfill, feed --serve, signals --follow, trade start --mode paper
     and report, each as its own process against the sim on 127.0.0.1, and print the day's report.
 
-    The data home is a new temporary directory unless --home is given; it is kept for inspection."""
-    from tradesig.clock import parse_date
-    from tradesig.demo import DemoOptions, run_demo
-    from tradesig.errors import DataError
+    The data home is a new temporary directory, removed at the end unless --keep; a --home is kept. SIGINT and
+    SIGTERM are forwarded to the children (each in its own process group), which are waited for."""
+    from tradesig.demo import DemoInterrupted, DemoOptions, run_demo
 
     actx = app_context(ctx)
+    opts = DemoOptions(data=list(data or []), day=day, speed=speed, home=Path(actx.home) if actx.home else None,
+                       interval=interval, keep=keep)
     try:
-        when = parse_date(day) if day else None
-    except ValueError as exc:
-        raise DataError(str(exc)) from None
-    opts = DemoOptions(data=list(data or []), day=when, speed=speed, home=Path(actx.home) if actx.home else None,
-                       interval=interval)
-    result = run_demo(opts, say=typer.echo)
+        result = run_demo(opts, say=typer.echo)
+    except DemoInterrupted as exc:
+        typer.echo(f"tradesig demo: stopped by {exc}; its processes were stopped"
+                   + ("" if opts.home or keep else " and the temporary data home removed"), err=True)
+        raise typer.Exit(128 + exc.signum) from None
     typer.echo("")
-    typer.echo(f"demo finished in {result.wall_seconds:.0f} s; data home kept at {result.home} "
-               f"(try: tradesig --home {result.home} history show NIFTY --interval 1h --from {result.day})")
+    if result.kept:
+        typer.echo(f"demo finished in {result.wall_seconds:.0f} s; data home kept at {result.home} "
+                   f"(try: tradesig --home {result.home} history show NIFTY --interval 1h --from {result.day})")
+    else:
+        typer.echo(f"demo finished in {result.wall_seconds:.0f} s; temporary data home removed (--keep keeps it)")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from tradesig.cli._common import app_context, to_json
+from tradesig.cli._common import Format, app_context, format_option, parse_time_option, to_json
 
 app = typer.Typer(help="Stream ticks, persist them, build bars; --serve the viewer hub.", add_completion=False)
 
@@ -20,11 +20,6 @@ class Source(str, Enum):
     kite = "kite"
     breeze = "breeze"
     sim = "sim"
-
-
-class SummaryFormat(str, Enum):
-    text = "text"
-    json = "json"
 
 
 def _read_token_file(path: str | None, what: str) -> str | None:
@@ -59,7 +54,7 @@ def feed(
                                 "(the ticker is on the same port). Implies --source sim."),
     chain_strikes: int = typer.Option(None, "--chain-strikes", help="Option strikes each side of spot to "
                                       "subscribe for OI/PCR (default feed.chain_strikes; 0: none)."),
-    fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", help="Summary printed on exit."),
+    fmt: Format = format_option(Format.text, Format.json, help="Summary printed on exit."),
 ) -> None:
     """Run the market-data service until --until, SIGTERM or Ctrl-C (exit 0 after flushing everything)."""
     from tradesig.clock import SystemClock
@@ -83,12 +78,10 @@ def feed(
     until_time = None
     if until_text and until_text.lower() != "none":
         try:
-            hh, mm = until_text.split(":")
-            from datetime import time
-
-            until_time = time(int(hh), int(mm))
-        except ValueError:
-            raise typer.BadParameter(f"{until_text!r} is not an HH:MM time", param_hint="--until") from None
+            until_time = parse_time_option(until_text)
+        except typer.BadParameter as exc:
+            exc.param_hint = "--until"
+            raise
     try:
         wanted = [canonical_symbol(s) for s in symbols] if symbols else None
     except KeyError as exc:
@@ -102,7 +95,7 @@ def feed(
 
     _warn_calendar_horizon(loaded)
     summary = run_feed(loaded, options, clock=SystemClock())
-    if fmt is SummaryFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json(summary))
     else:
         bars = ", ".join(f"{k} {v}" for k, v in summary.bars_written.items()) or "none"

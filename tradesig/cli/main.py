@@ -7,7 +7,6 @@ kiteconnect). Library errors become one line on stderr and the documented exit c
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from importlib.util import find_spec
 
@@ -69,9 +68,10 @@ app = typer.Typer(
     cls=LazyGroup,
     name="tradesig",
     help="Intraday trading toolkit for NIFTY 50, NIFTY BANK and SENSEX (Zerodha Kite Connect).\n\n"
-    "Exit codes: 0 success, 1 the answer is no, 2 usage/config error, 3 broker unreachable, 255 unknown.",
+    "Exit codes: 0 success, 1 the answer is no, 2 usage/config error, 3 broker unreachable, 255 unknown. "
+    "--config, --home and -v may also follow the subcommand.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -95,21 +95,83 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Intraday trading toolkit for India's index markets."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tradesig.logsetup import configure_logging
+
+    configure_logging(verbose)
     ctx.obj = AppContext(config_path=config, home=home, verbose=verbose)
+
+
+# Global options that take a value, and the flags; accepted after the subcommand too (hoist_global_options).
+GLOBAL_VALUE_OPTIONS = ("--config", "--home")
+GLOBAL_FLAGS = ("--verbose",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``tradesig trade status -v --home H`` → ``tradesig -v --home H trade status``: the global options moved
+    before the subcommand (no subcommand declares these names). Words after ``--`` are left alone."""
+    if not args or args[0].startswith("-"):
+        # options before the subcommand: find where the subcommand starts
+        i = 0
+        while i < len(args) and args[i].startswith("-"):
+            i += 2 if args[i] in GLOBAL_VALUE_OPTIONS else 1
+        head, rest = args[:i], args[i:]
+    else:
+        head, rest = [], args
+    if not rest:
+        return args
+    moved: list[str] = []
+    kept = rest[:1]
+    i = 1
+    while i < len(rest):
+        word = rest[i]
+        if word == "--":
+            kept += rest[i:]
+            break
+        if word in GLOBAL_VALUE_OPTIONS and i + 1 < len(rest):
+            moved += rest[i:i + 2]
+            i += 2
+            continue
+        if word.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS and "=" in word or word in GLOBAL_FLAGS \
+                or (len(word) > 1 and word.startswith("-") and set(word[1:]) == {"v"}):
+            moved.append(word)
+        else:
+            kept.append(word)
+        i += 1
+    return head + moved + kept
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the CLI and maps :class:`TradesigError` to its exit code (one line)."""
     command = typer.main.get_command(app)
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        command.main(args=argv, prog_name="tradesig", standalone_mode=True)
+        code = command.main(args=args, prog_name="tradesig", standalone_mode=False)
     except TradesigError as exc:
         typer.echo(f"tradesig: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("tradesig: interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except ClickException as exc:  # usage errors: one line, exit 2 (a group run bare shows its help)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+        else:
+            typer.echo(_usage_line(exc), err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+# typer 0.29 vendors click: its ClickException is the base of the public typer.BadParameter.
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _usage_line(exc: Exception) -> str:
+    """``tradesig: calendar status: Invalid value for '--at': … (see 'tradesig calendar status --help')``."""
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return f"tradesig: {message}"
+    where = ctx.command_path.partition(" ")[2]
+    return f"tradesig: {where + ': ' if where else ''}{message} (see '{ctx.command_path} --help')"

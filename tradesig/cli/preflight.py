@@ -6,7 +6,7 @@ from enum import Enum
 
 import typer
 
-from tradesig.cli._common import app_context, to_json
+from tradesig.cli._common import Format, app_context, format_option, to_json
 
 app = typer.Typer(help="Every check a trading morning needs, one line each (exit 1 if any fails).",
                   add_completion=False, rich_markup_mode=None)
@@ -15,11 +15,6 @@ app = typer.Typer(help="Every check a trading morning needs, one line each (exit
 class Mode(str, Enum):
     paper = "paper"
     live = "live"
-
-
-class CheckFormat(str, Enum):
-    text = "text"
-    json = "json"
 
 
 @app.command("preflight")
@@ -40,7 +35,7 @@ def preflight(
     min_free: float = typer.Option(1.0, "--min-free", metavar="GIB", help="Free space wanted at least."),
     alert: bool = typer.Option(False, "--alert", help="Also send the failures to the alert channels (webhook, "
                                                      "Telegram) configured under [alerts]."),
-    fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", help="Output format (json: docs/operations.md)."),
+    fmt: Format = format_option(Format.text, Format.json),
 ) -> None:
     """One line per check (ok / FAIL / skip, what was found, what to do). Exit 0 when none fails, 1 otherwise."""
     from datetime import datetime, timedelta
@@ -62,7 +57,7 @@ def preflight(
                                min_free_bytes=int(min_free * GIB))
     checks = run_preflight(loaded, options, clock=clock, market_now=market_now)
     failed = [c for c in checks if not c.ok]
-    if fmt is CheckFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json({"ok": not failed, "checks": [c.to_json() for c in checks]}))
     else:
         for c in checks:

@@ -2,19 +2,27 @@
 
 ``tradesig signals [SYMBOL...] [--interval 5m] [--at DT | --date D | --from D --to D] [--follow] [--format F]``
 prints the board (a first word that is not a subcommand is taken as a symbol: it runs ``signals board``);
-``tradesig signals weekly [SYMBOL...] --from D --to D`` lists the S1–S8 events and records them in the events
-log once. Output schemas: docs/signals.md.
+``tradesig signals weekly [SYMBOL...] --from D --to D`` lists the S1–S8 events (``--record`` also appends them to
+the events log, each once). Output schemas: docs/signals.md.
 """
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from tradesig.cli._common import TableFormat, app_context, render_rows, to_json
+from tradesig.cli._common import (
+    Format,
+    Interval,
+    app_context,
+    date_option,
+    datetime_option,
+    format_option,
+    output,
+    to_json,
+)
 
 
 class _SignalsGroup(TyperGroup):
@@ -32,39 +40,20 @@ app = typer.Typer(cls=_SignalsGroup, add_completion=False, rich_markup_mode=None
                   "'signals weekly' lists S1-S8.")
 
 
-class Interval(str, Enum):
-    m1 = "1m"
-    m5 = "5m"
-    m15 = "15m"
-    h1 = "1h"
-    h4 = "4h"
-
-
 _SHORT = {"BUY": "BUY", "SELL": "SELL", "NEUTRAL": "-", "UNAVAILABLE": "n/a"}
 
 
-def _parse_day(text: str | None, option: str) -> Any:
-    from tradesig.clock import parse_date
-
-    if text is None:
-        return None
-    try:
-        return parse_date(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
-
-
-def _render_boards(boards: list[Any], fmt: TableFormat, timeline: bool) -> str:
-    if fmt is TableFormat.json:
+def _render_boards(boards: list[Any], fmt: Format, timeline: bool) -> str:
+    if fmt is Format.json:
         return to_json([b.to_dict() for b in boards])
-    if fmt is TableFormat.csv:
+    if fmt is Format.csv:
         rows = [{"symbol": b.symbol, "interval": b.interval, "ts": b.ts, "close": b.close,
                  "score": round(b.score, 2), "label": b.label, "available": b.available, "signal": r.name,
                  "call": r.call.value, "confidence": round(r.confidence, 4), "weight": r.weight, "reason": r.reason}
                 for b in boards for r in b.readings]
         cols = ["symbol", "interval", "ts", "close", "score", "label", "available", "signal", "call", "confidence",
                 "weight", "reason"]
-        return render_rows(rows, cols, "csv")
+        return output(rows, cols, fmt)
     if timeline:
         blocks = []
         for sym in dict.fromkeys(b.symbol for b in boards):
@@ -77,8 +66,7 @@ def _render_boards(boards: list[Any], fmt: TableFormat, timeline: bool) -> str:
                 row.update({"score": round(b.score, 1), "label": b.label, "avail": b.available})
                 rows.append(row)
             head = f"{sym} {mine[0].interval} board, {len(mine)} bars (n/a = unavailable, - = neutral)"
-            blocks.append(head + "\n" + render_rows(rows, ["time (IST)", "close", *names, "score", "label", "avail"],
-                                                    "table"))
+            blocks.append(head + "\n" + output(rows, ["time (IST)", "close", *names, "score", "label", "avail"], fmt))
             notes = sorted({(b.readings[i].name, b.readings[i].reason) for b in mine[-1:]
                             for i in range(len(b.readings)) if b.readings[i].call.value == "UNAVAILABLE"})
             if notes:
@@ -94,7 +82,7 @@ def _render_boards(boards: list[Any], fmt: TableFormat, timeline: bool) -> str:
             head += f"\n{b.note}"
         rows = [{"signal": r.name, "call": r.call.value, "conf": round(r.confidence, 2), "weight": r.weight,
                  "reason": r.reason} for r in b.readings]
-        blocks.append(head + "\n" + render_rows(rows, ["signal", "call", "conf", "weight", "reason"], "table"))
+        blocks.append(head + "\n" + output(rows, ["signal", "call", "conf", "weight", "reason"], fmt))
     return "\n\n".join(blocks)
 
 
@@ -103,17 +91,17 @@ def board(
     ctx: typer.Context,
     symbols: list[str] = typer.Argument(None, metavar="[SYMBOL]...", help="Indices (default: feed.symbols)."),
     interval: Interval = typer.Option(Interval.m5, "--interval", "-i", help="Bar interval of the board."),
-    at: str = typer.Option(None, "--at", metavar="DATETIME", help="Board on the last bar closed at this IST time."),
-    day: str = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="Board on every closed bar of the date."),
-    start: str = typer.Option(None, "--from", metavar="YYYY-MM-DD", help="First date of a range (with --to)."),
-    end: str = typer.Option(None, "--to", metavar="YYYY-MM-DD", help="Last date of a range (default: --from)."),
+    at: Any = datetime_option("--at", help="Board on the last bar closed at this IST time."),
+    day: Any = date_option("--date", help="Board on every closed bar of the date."),
+    start: Any = date_option("--from", help="First date of a range (with --to)."),
+    end: Any = date_option("--to", help="Last date of a range (default: --from)."),
     follow: bool = typer.Option(False, "--follow", help="Live: follow the feed hub, print each closed bar's board "
                                 "and publish S1-S8 events to the hub and the events log."),
     chain: str = typer.Option(None, "--chain", metavar="PATH", help="Option-chain snapshots (Parquet) for PCR."),
-    fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format."),
+    fmt: Format = format_option(Format.table, Format.json, Format.csv),
 ) -> None:
     """The signal board: 13 signals (BUY/SELL/NEUTRAL/UNAVAILABLE, confidence, reason) and the aggregate."""
-    from tradesig.clock import SystemClock, parse_datetime_ist
+    from tradesig.clock import SystemClock
 
     chosen = [name for name, v in (("--at", at), ("--date", day), ("--from", start)) if v]
     if len(chosen) > 1:
@@ -136,14 +124,9 @@ def board(
         return
     from tradesig.signals.service import boards
 
-    moment = None
-    if at:
-        try:
-            moment = parse_datetime_ist(at)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--at") from None
-    first = _parse_day(day or start, "--date" if day else "--from")
-    last = _parse_day(end, "--to") if end else first
+    moment = at
+    first = day or start
+    last = end or first
     if first and last and last < first:
         raise typer.BadParameter("--to is before --from")
     result = boards(loaded, symbols or [], interval.value, clock=SystemClock(), at=moment, start=first, end=last,
@@ -155,20 +138,21 @@ def board(
 def weekly(
     ctx: typer.Context,
     symbols: list[str] = typer.Argument(None, metavar="[SYMBOL]...", help="Indices (default: feed.symbols)."),
-    start: str = typer.Option(..., "--from", metavar="YYYY-MM-DD", help="First date (IST)."),
-    end: str = typer.Option(None, "--to", metavar="YYYY-MM-DD", help="Last date (default: --from)."),
-    record: bool = typer.Option(True, "--record/--no-record", help="Append new events to the events log."),
-    fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format."),
+    start: Any = date_option("--from", default=..., help="First date (IST)."),
+    end: Any = date_option("--to", help="Last date (default: --from)."),
+    record: bool = typer.Option(False, "--record/--no-record", help="Also append new events to the events log "
+                                "(each event once); a query records nothing."),
+    fmt: Format = format_option(Format.table, Format.json, Format.csv),
 ) -> None:
-    """S1-S8 weekly-zone events from stored hourly bars (each recorded in the events log once)."""
+    """S1-S8 weekly-zone events from stored hourly bars (with --record, each recorded in the events log once)."""
     from tradesig.clock import SystemClock
     from tradesig.signals.service import weekly_events
 
     loaded = app_context(ctx).config()
-    first = _parse_day(start, "--from")
-    last = _parse_day(end, "--to") if end else first
+    first = start
+    last = end or first
     events, added = weekly_events(loaded, symbols or [], first, last, clock=SystemClock(), record=record)
-    if fmt is TableFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json([e.to_dict() for e in events]))
         return
     rows = [{"bar (IST)": e.bar_ts, "symbol": e.symbol, "signal": e.signal, "name": e.name, "side": e.side,
@@ -177,8 +161,7 @@ def weekly(
              "bias": e.context.bias.value} for e in events]
     cols = ["bar (IST)", "symbol", "signal", "name", "side", "entry", "stop", "option", "strike", "hedge", "expiry",
             "bias"]
-    if fmt is TableFormat.csv:
-        typer.echo(render_rows(rows, cols, "csv"))
-        return
-    typer.echo(render_rows(rows, cols, "table"))
-    typer.echo(f"{len(events)} event(s); {added} newly recorded in the events log")
+    typer.echo(output(rows, cols, fmt))
+    if fmt is Format.table:
+        typer.echo(f"{len(events)} event(s); {added} newly recorded in the events log" if record
+                   else f"{len(events)} event(s) (not recorded; --record appends them to the events log)")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from tradesig.cli._common import app_context, to_json
+from tradesig.cli._common import app_context, date_option, time_option, to_json
 
 app = typer.Typer(help="A local exchange speaking Kite's REST and ticker protocols, replaying real data.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -20,13 +21,12 @@ def serve(
     data: list[Path] = typer.Option(None, "--data", metavar="FILE", help="1-minute bars to replay (Parquet/CSV: ts, "
                                     "symbol, open, high, low, close); repeat for several indices. Without it: a "
                                     "seeded SYNTHETIC session, marked synthetic everywhere."),
-    day: str = typer.Option(None, "--date", metavar="YYYY-MM-DD", help="Session to replay (default: the last "
-                            "date in the data; synthetic: today or the next weekday)."),
+    day: Any = date_option("--date", help="Session to replay (default: the last date in the data; synthetic: "
+                                          "today or the next weekday)."),
     speed: float = typer.Option(1.0, "--speed", min=1.0, max=1000.0, help="Sim seconds per real second (1-1000)."),
     port: int = typer.Option(DEFAULT_PORT, "--port", min=0, max=65535, help="Port on 127.0.0.1 for REST and the "
                              "ticker WebSocket (0: any free port)."),
-    start: str = typer.Option(None, "--start", metavar="HH:MM", help="IST time the replay starts (default: the "
-                              "first bar, 09:15)."),
+    start: Any = time_option("--start", help="IST time the replay starts (default: the first bar, 09:15)."),
     redirect_url: str = typer.Option(None, "--redirect-url", metavar="URL", help="Where /connect/login redirects "
                                      "with request_token (default: kite.redirect_url of the config)."),
     api_key: str = typer.Option("tradesig-sim", "--api-key", help="API key the sim accepts."),
@@ -59,17 +59,11 @@ def serve(
     Log in through GET /connect/login?api_key=tradesig-sim&v=3 (redirects with request_token), then
     POST /session/token. Control: GET /_sim/state, POST /_sim/fault. Default API key 'tradesig-sim', secret
     'tradesig-sim-secret'."""
-    from datetime import time
-
-    from tradesig.clock import IST, parse_date
-    from tradesig.errors import DataError, redact
+    from tradesig.clock import IST
+    from tradesig.errors import redact
     from tradesig.sim.exchange import DEFAULT_API_SECRET, serve_from_options
 
-    try:
-        d = parse_date(day) if day else None
-        t = time.fromisoformat(start) if start else None
-    except ValueError as exc:
-        raise DataError(str(exc), "use --date YYYY-MM-DD and --start HH:MM") from None
+    d, t = day, start
     settings = app_context(ctx).config().settings
 
     def announce(sim) -> None:

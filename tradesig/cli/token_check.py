@@ -7,7 +7,7 @@ from enum import Enum
 
 import typer
 
-from tradesig.cli._common import app_context, to_json
+from tradesig.cli._common import Format, app_context, format_option, to_json
 
 app = typer.Typer(help="Is the stored token present, unexpired and accepted? (exit 0/1/2/3)",
                   add_completion=False, rich_markup_mode=None)
@@ -16,11 +16,6 @@ app = typer.Typer(help="Is the stored token present, unexpired and accepted? (ex
 class Broker(str, Enum):
     kite = "kite"
     breeze = "breeze"
-
-
-class CheckFormat(str, Enum):
-    text = "text"
-    json = "json"
 
 
 def _login_command(ctx: typer.Context, broker: str, sim_url: str | None) -> str:
@@ -52,8 +47,7 @@ def token_check(
     offline: bool = typer.Option(False, "--offline", help="Do not ask the broker; check presence and expiry only."),
     min_remaining: str = typer.Option("0", "--min-remaining", metavar="DURATION",
                                       help="Fail unless at least this much validity is left (e.g. 30m, 2h)."),
-    fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", help="Output format (json: stable schema, "
-                                    "docs/login.md)."),
+    fmt: Format = format_option(Format.text, Format.json, help="Output format (json: stable schema, docs/login.md)."),
     sim_url: str = typer.Option(None, "--sim-url", metavar="URL", help="Check against 'tradesig sim' at URL."),
 ) -> None:
     """Exit 0: the token is present, unexpired (with --min-remaining to spare) and accepted by the broker
@@ -74,7 +68,7 @@ def token_check(
     try:
         loaded = app_context(ctx).config()
     except ConfigError as exc:
-        if fmt is CheckFormat.json:
+        if fmt is Format.json:
             from tradesig.broker.login import TokenCheck
 
             typer.echo(to_json(TokenCheck(broker.value, "config_error", exc.message, clock.now(),
@@ -84,7 +78,7 @@ def token_check(
     result = check_token(loaded, broker.value, clock=clock, offline=offline, min_remaining=margin,
                          sim_url=sim_url, login_command=fix_cmd)
     _warn_calendar_horizon(loaded)
-    if fmt is CheckFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json(result.to_json()))
     elif result.exit_code == 0:
         typer.echo(result.message)

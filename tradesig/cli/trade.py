@@ -11,7 +11,16 @@ from typing import Any
 
 import typer
 
-from tradesig.cli._common import TableFormat, app_context, render_rows, to_json
+from tradesig.cli._common import (
+    Format,
+    app_context,
+    date_option,
+    format_option,
+    output,
+    running_mode,
+    time_option,
+    to_json,
+)
 
 app = typer.Typer(help="The strategy engine: start, backtest, status, positions, orders, exit, flatten, resume.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -33,37 +42,27 @@ class ClockChoice(str, Enum):
     sim = "sim"
 
 
-class ShortFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
-def _day(text: str, option: str) -> Any:
-    from tradesig.clock import parse_date
-
-    try:
-        return parse_date(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
-
-
 TRADE_TABLE_COLUMNS = ["id", "signal", "side", "opened_at", "closed_at", "main", "hedge", "quantity", "main_entry",
                        "hedge_entry", "main_exit", "hedge_exit", "exit_reason", "gross_pnl", "charges", "net_pnl",
                        "price_source"]
+#: The backtest columns a trader scans (``--wide``: all of TRADE_TABLE_COLUMNS).
+TRADE_SCAN_COLUMNS = ["signal", "side", "opened_at", "closed_at", "main", "quantity", "exit_reason", "net_pnl"]
 
 
-def _with_times(row: dict[str, Any]) -> dict[str, Any]:
-    """ISO timestamps → datetimes, so the table shows them in IST."""
-    from datetime import datetime
+def _mode(ctx: typer.Context, mode: Mode | None) -> str:
+    """The mode asked for, else the one running (else the configured default, as 'tradesig report')."""
+    return mode.value if mode is not None else running_mode(app_context(ctx).config().home)
 
-    return {k: (datetime.fromisoformat(v) if k in ("opened_at", "closed_at") and isinstance(v, str) else v)
-            for k, v in row.items()}
+
+def _mode_option() -> Any:
+    return typer.Option(None, "--mode", help="Which engine (default: the one running, else paper).",
+                        show_default=False)
 
 
 @app.command("backtest")
 def backtest(ctx: typer.Context,
-             start: str = typer.Option(..., "--from", help="First IST date traded (YYYY-MM-DD)."),
-             end: str = typer.Option(..., "--to", help="Last IST date (YYYY-MM-DD)."),
+             start: Any = date_option("--from", default=..., help="First IST date traded."),
+             end: Any = date_option("--to", default=..., help="Last IST date."),
              symbol: str = typer.Option("NIFTY", "--symbol", help="Index or comma-separated indices."),
              lots: int = typer.Option(0, "--lots", min=0, help="Lots per leg (0: strategy.lots)."),
              strategies: str = typer.Option("", "--strategies", help="Signals that trade, e.g. S1,S3 (default: "
@@ -71,7 +70,9 @@ def backtest(ctx: typer.Context,
              chain: Path = typer.Option(None, "--chain", help="Option-chain snapshots (Parquet) for real premiums."),
              iv_file: Path = typer.Option(None, "--iv-file", help="Daily IV series for modelled premiums: CSV "
                                                                   "date,iv (percent, e.g. India VIX closes)."),
-             fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format.")) -> None:
+             wide: bool = typer.Option(False, "--wide", help="Table: every column (default: the ones a trader "
+                                                             "scans)."),
+             fmt: Format = format_option(Format.table, Format.json, Format.csv)) -> None:
     """Backtest S1-S8 over stored bars: the trade list and a summary (trades, win rate, gross/net P&L, charges,
     max drawdown). Premiums not found in --chain are Black-Scholes modelled, and every output says so. The run's
     events replace earlier backtest events of the same dates: 'tradesig report --mode backtest' reports them."""
@@ -79,23 +80,23 @@ def backtest(ctx: typer.Context,
     from tradesig.trade.service import backtest_from_store, parse_strategies, save_backtest_events, symbols_arg
 
     loaded = app_context(ctx).config()
-    first, last = _day(start, "--from"), _day(end, "--to")
+    first, last = start, end
     result = backtest_from_store(loaded, first, last, symbols_arg(symbol, loaded),
                                  lots=lots or None, strategies=parse_strategies(strategies), chain_path=chain,
                                  iv_file=iv_file)
     save_backtest_events(loaded.home, result, first, last)
     s = result.summary
-    if fmt is TableFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json({"summary": s, "trades": result.trades}))
         return
-    if fmt is TableFormat.csv:
-        typer.echo(render_rows(result.trades, TRADE_COLUMNS + ["modelled"], "csv"))
+    if fmt is Format.csv:
+        typer.echo(output(result.trades, TRADE_COLUMNS + ["modelled"], fmt))
         return
     label = " [modelled]" if s["modelled"] else ""
     typer.echo(f"Backtest {', '.join(sorted({t['symbol'] for t in result.trades}) or [symbol])} "
                f"{s['from']} .. {s['to']}{label}")
     if result.trades:
-        typer.echo(render_rows([_with_times(t) for t in result.trades], TRADE_TABLE_COLUMNS, "table"))
+        typer.echo(output(result.trades, TRADE_TABLE_COLUMNS if wide else TRADE_SCAN_COLUMNS, fmt))
     else:
         typer.echo("no trades")
     typer.echo("")
@@ -111,15 +112,14 @@ def start(ctx: typer.Context,
           mode: Mode = typer.Option(..., "--mode", help="paper: simulated fills on live quotes; live: Kite orders."),
           strategies: str = typer.Option("", "--strategies", help="Signals that trade, e.g. S1,S2."),
           lots: int = typer.Option(0, "--lots", min=0, help="Lots per leg (0: strategy.lots)."),
-          until: str = typer.Option("", "--until", help="Stop at this IST time HH:MM (default: run until "
-                                                        "stopped)."),
+          until: Any = time_option("--until", help="Stop at this IST time (default: run until stopped)."),
           hub: str = typer.Option("", "--hub", help="Hub WebSocket URL (default: ws://<hub.listen>/ws)."),
           clock: ClockChoice = typer.Option(ClockChoice.auto, "--clock",
                                             help="system: real time; sim: follow the replayed day of the "
                                                  "'tradesig sim' at kite.root; auto: sim when kite.root is a "
                                                  "loopback sim, else system.")) -> None:
     """Run the engine, following the feed hub (systemd Type=notify: READY, WATCHDOG, STATUS)."""
-    from datetime import datetime, time
+    from datetime import datetime
 
     from tradesig.clock import IST
     from tradesig.trade.runner import pick_clock, run
@@ -128,33 +128,31 @@ def start(ctx: typer.Context,
     loaded = app_context(ctx).config()
     engine_clock = pick_clock(loaded.settings.kite.root, clock.value)
     stop_at = None
-    if until:
-        hh, _, mm = until.partition(":")
-        if not (hh.isdigit() and mm.isdigit()):
-            raise typer.BadParameter(f"not HH:MM: {until!r}", param_hint="--until")
+    if until is not None:
         today = engine_clock.now().astimezone(IST).date()
-        stop_at = datetime.combine(today, time(int(hh), int(mm)), tzinfo=IST)
+        stop_at = datetime.combine(today, until, tzinfo=IST)
     snap = run(loaded, mode.value, strategies=parse_strategies(strategies), lots=lots or None, until=stop_at,
                hub_url=hub or None, clock=engine_clock)
     typer.echo(f"trade {mode.value} stopped: {len(snap['open'])} open, day P&L {snap['day_pnl']:.2f}")
 
 
 @app.command("status")
-def status(ctx: typer.Context,
-           fmt: ShortFormat = typer.Option(ShortFormat.table, "--format", help="Output format.")) -> None:
-    """Kill switch, and per mode the engine's last state: open positions, day P&L, age."""
+def status(ctx: typer.Context, fmt: Format = format_option(Format.table, Format.json)) -> None:
+    """Kill switch, and per mode the engine's last state: open positions, day P&L, age (the running mode
+    first)."""
     from tradesig.trade.service import status as get_status
 
     data = get_status(app_context(ctx).config())
-    if fmt is ShortFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json(data))
         return
     ks = data["kill_switch"]
     typer.echo(f"kill switch: {'ENGAGED (' + str(ks.get('reason')) + ')' if ks else 'off'}")
-    rows = [{"mode": m, **v} for m, v in data["modes"].items()]
+    first = _mode(ctx, None)
+    rows = sorted(({"mode": m, **v} for m, v in data["modes"].items()), key=lambda r: r["mode"] != first)
     if rows:
-        typer.echo(render_rows(rows, ["mode", "updated", "age_seconds", "pid", "open_positions", "closed_today",
-                                      "day_pnl", "daily_loss_breached"], "table"))
+        typer.echo(output(rows, ["mode", "updated", "age_seconds", "pid", "open_positions", "closed_today",
+                                 "day_pnl", "daily_loss_breached"], fmt))
     else:
         typer.echo("no engine has run in this data home")
 
@@ -164,32 +162,31 @@ POSITION_COLUMNS = ["id", "symbol", "signal", "main", "hedge", "main_qty", "hedg
 
 
 @app.command("positions")
-def positions(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode", help="Which engine."),
+def positions(ctx: typer.Context, mode: Mode = _mode_option(),
               source: Source = typer.Option(Source.engine, "--source",
                                             help="engine: its baskets; broker: Kite net positions (live)."),
-              fmt: ShortFormat = typer.Option(ShortFormat.table, "--format", help="Output format.")) -> None:
+              fmt: Format = format_option(Format.table, Format.json)) -> None:
     """Open positions."""
     from tradesig.trade.service import positions as get_positions
 
-    rows = get_positions(app_context(ctx).config(), mode.value, source=source.value)
+    chosen = "live" if source is Source.broker and mode is None else _mode(ctx, mode)  # the broker's are live
+    rows = get_positions(app_context(ctx).config(), chosen, source=source.value)
     cols = (POSITION_COLUMNS if source is Source.engine
             else ["tradingsymbol", "exchange", "product", "quantity", "average_price", "last_price", "pnl"])
-    typer.echo(to_json(rows) if fmt is ShortFormat.json else
-               (render_rows([_with_times(r) for r in rows], cols, "table") if rows else "no open positions"))
+    typer.echo(to_json(rows) if fmt is Format.json else (output(rows, cols, fmt) if rows else "no open positions"))
 
 
 @app.command("orders")
-def orders(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode", help="Which engine."),
-           day: str = typer.Option("", "--date", help="IST date (paper only; default today)."),
-           fmt: ShortFormat = typer.Option(ShortFormat.table, "--format", help="Output format.")) -> None:
-    """Today's orders (live: the broker's order book; paper: from the events log)."""
+def orders(ctx: typer.Context, mode: Mode = _mode_option(),
+           day: Any = date_option("--date", help="IST date (paper only; default today)."),
+           fmt: Format = format_option(Format.table, Format.json)) -> None:
+    """Today's orders (live: the broker's order book; paper: from the events log). Times in IST."""
     from tradesig.trade.service import orders as get_orders
 
-    rows = get_orders(app_context(ctx).config(), mode.value, _day(day, "--date") if day else None)
+    rows = get_orders(app_context(ctx).config(), _mode(ctx, mode), day)
     cols = ["order_id", "tag", "tradingsymbol", "transaction_type", "quantity", "filled_quantity",
             "average_price", "status", "order_timestamp", "status_message"]
-    typer.echo(to_json(rows) if fmt is ShortFormat.json else
-               (render_rows(rows, cols, "table") if rows else "no orders today"))
+    typer.echo(to_json(rows) if fmt is Format.json else (output(rows, cols, fmt) if rows else "no orders today"))
 
 
 @app.command("exit")
@@ -210,20 +207,19 @@ def exit_position(ctx: typer.Context, position_id: str = typer.Argument(..., met
 @app.command("flatten")
 def flatten(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode", help="Which engine."),
             reason: str = typer.Option("manual flatten", "--reason", help="Recorded in the kill-switch flag."),
-            fmt: ShortFormat = typer.Option(ShortFormat.table, "--format", help="Output format.")) -> None:
+            fmt: Format = format_option(Format.table, Format.json)) -> None:
     """Kill switch: close everything at market (live: from the broker's positions, even from a fresh process)
     and block new entries until 'trade resume'."""
     from tradesig.errors import OrderRejected
     from tradesig.trade.service import flatten as do_flatten
 
     result = do_flatten(app_context(ctx).config(), mode.value, reason)
-    if fmt is ShortFormat.json:
+    if fmt is Format.json:
         typer.echo(to_json(result))
     else:
         typer.echo("kill switch engaged: new entries blocked until 'tradesig trade resume'")
         if result["orders"]:
-            typer.echo(render_rows(result["orders"], ["tradingsymbol", "quantity", "action", "filled", "status"],
-                                   "table"))
+            typer.echo(output(result["orders"], ["tradingsymbol", "quantity", "action", "filled", "status"], fmt))
         elif mode is Mode.live:
             typer.echo("no open positions at the broker")
         else:

@@ -33,7 +33,6 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -79,14 +78,7 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=_default, allow_nan=False)
 
 
-def _default(obj: Any) -> Any:
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if hasattr(obj, "value"):  # Enums
-        return obj.value
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+from tradesig.jsonenc import json_default as _default  # noqa: E402 - the one encoder
 
 
 def _with_type(response: Response, content_type: str) -> Response:

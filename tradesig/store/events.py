@@ -27,18 +27,7 @@ log = logging.getLogger(__name__)
 RESERVED_KEYS = ("kind", "ts")
 
 
-def _default(obj: Any) -> Any:
-    if isinstance(obj, datetime):
-        return obj.astimezone(UTC).isoformat() if obj.tzinfo else obj.isoformat()
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    if hasattr(obj, "value"):
-        return obj.value
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+from tradesig.jsonenc import json_default_utc as _default  # noqa: E402 - the one encoder
 
 
 class EventLog:
