@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         command.main(args=argv, prog_name="tradesig", standalone_mode=True)
     except TradesigError as exc:
+        for line in exc.details:  # e.g. each problem of an invalid config, one per line
+            typer.echo(f"tradesig: {line}", err=True)
         typer.echo(f"tradesig: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
