@@ -581,7 +581,8 @@ def require_writable_home(home: Path) -> Path:
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
-            problem = f"data home {home}: cannot be written ({exc.strerror or exc})"
+            verb = "cannot be written" if home.is_dir() else "cannot be created"
+            problem = f"data home {home}: {verb} ({exc.strerror or exc})"
     if problem is not None:
         raise ConfigError(problem, "choose a writable data home with --home or $TRADESIG_HOME")
     return home

@@ -210,10 +210,13 @@ def flatten(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode", h
             fmt: ShortFormat = typer.Option(ShortFormat.table, "--format", help="Output format.")) -> None:
     """Kill switch: close everything at market (live: from the broker's positions, even from a fresh process)
     and block new entries until 'trade resume'."""
+    from tradesig.config import require_writable_home
     from tradesig.errors import OrderRejected
     from tradesig.trade.service import flatten as do_flatten
 
-    result = do_flatten(app_context(ctx).config(), mode.value, reason)
+    loaded = app_context(ctx).config()
+    require_writable_home(loaded.home)  # the kill-switch flag must be writable before anything is sent
+    result = do_flatten(loaded, mode.value, reason)
     if fmt is ShortFormat.json:
         typer.echo(to_json(result))
     else:
