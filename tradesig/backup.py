@@ -250,8 +250,9 @@ def create_backup(home: Path, dest: Path, *, now: datetime, config_file: Path | 
     """Write a consistent, verified archive of ``home`` into directory ``dest``; return where and how much.
 
     ``now`` (aware) names the archive. ``config_file`` (the TOML config; secrets are references, never values) is
-    stored as ``config/<name>``. Raises :class:`DataError` if ``home`` does not exist, :class:`VerifyFailed` if the
-    written archive does not verify (nothing is left behind then).
+    stored as ``config/<name>``. Raises :class:`DataError` if ``home`` does not exist, cannot be read, ``dest``
+    cannot be written, or the written archive does not verify because a file of the home is corrupt (an
+    unreadable Parquet part, an events line that is not JSON); nothing is left behind then.
     """
     if not home.is_dir():
         raise DataError(f"data home {home} does not exist", "check --home / $TRADESIG_HOME")
@@ -298,7 +299,13 @@ def create_backup(home: Path, dest: Path, *, now: datetime, config_file: Path | 
                     progress(1)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        verify_archive(tmp)
+        try:
+            verify_archive(tmp)
+        except VerifyFailed as exc:  # what was read from the home does not verify: a corrupt file in the home
+            raise DataError(f"{home} holds files a restore could not use: " + "; ".join(exc.problems[:3])
+                            + (" …" if len(exc.problems) > 3 else ""),
+                            "restore those files from an earlier archive or move them aside; no archive was "
+                            "written") from None
         os.replace(tmp, final)
         _write_verified_marker(final)
     except OSError as exc:

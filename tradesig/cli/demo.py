@@ -36,6 +36,10 @@ def demo(
         when = parse_date(day) if day else None
     except ValueError as exc:
         raise DataError(str(exc)) from None
+    if actx.home:
+        from tradesig.config import require_writable_home
+
+        require_writable_home(Path(actx.home))  # exit 2 at once, not a traceback once the sim is up
     opts = DemoOptions(data=list(data or []), day=when, speed=speed, home=Path(actx.home) if actx.home else None,
                        interval=interval)
     result = run_demo(opts, say=typer.echo)

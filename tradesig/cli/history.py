@@ -68,7 +68,8 @@ def import_(
     if failed:
         unusable = any(not r.examples for r in failed)
         error = DataError("; ".join(r.error or "" for r in failed),
-                          "fix or remove the file; nothing was imported from it" if unusable else None)
+                          "fix or remove the file; nothing was imported from it" if unusable
+                          else "its bad lines are listed above")
         error.details = tuple(str(p) for r in failed for p in r.examples)
         raise error
 

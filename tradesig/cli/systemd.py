@@ -75,8 +75,12 @@ def alert(
     except ConfigError as exc:  # a broken config may be why the unit failed: alert anyway (to root)
         typer.echo(f"config unusable ({exc.message}); alerting with default recipients", err=True)
         report = ReportSettings()
-    path = write_alert(unit, outbox, mail_to=report.mail_to, mail_from=report.mail_from,
-                       now=SystemClock().now(), user=user)
+    try:
+        path = write_alert(unit, outbox, mail_to=report.mail_to, mail_from=report.mail_from,
+                           now=SystemClock().now(), user=user)
+    except OSError as exc:  # error mapping: an outbox that cannot be written is a configuration error
+        raise ConfigError(f"cannot queue the alert in {outbox}: {exc.strerror or exc}",
+                          "check --outbox (tradesig-alert@.service)") from None
     typer.echo(f"queued {path}")
 
 

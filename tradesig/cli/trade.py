@@ -236,7 +236,10 @@ def flatten(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode", h
 @app.command("resume")
 def resume(ctx: typer.Context) -> None:
     """Release the kill switch: new entries are allowed again."""
+    from tradesig.config import require_writable_home
     from tradesig.trade.service import resume as do_resume
 
-    was = do_resume(app_context(ctx).config())
+    loaded = app_context(ctx).config()
+    require_writable_home(loaded.home)
+    was = do_resume(loaded)
     typer.echo("kill switch released" if was else "kill switch was not engaged")
