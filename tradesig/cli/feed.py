@@ -70,6 +70,9 @@ def feed(
 
     loaded = app_context(ctx).config()
     require_writable_home(loaded.home)  # fail at start (exit 2), not at shutdown after waiting for a token
+    from tradesig.calendar import load_overrides, overrides_path
+
+    load_overrides(overrides_path(loaded))  # likewise a broken calendar override file (exit 2, one line)
     settings = loaded.settings
     chosen = Source.sim.value if sim_url else source.value
     if chosen == "sim" and not sim_url:
