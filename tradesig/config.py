@@ -136,8 +136,8 @@ def _default_instruments() -> dict[str, InstrumentSettings]:
 class FeedSettings:
     symbols: list[str] = _f(lambda: ["NIFTY", "BANKNIFTY", "SENSEX"], "indices to stream", factory=True,
                             check=each(one_of(_index_names, "index")))
-    chain_strikes: int = _f(10, "option-chain strikes each side of spot subscribed for OI/PCR",
-                            check=between(1, 100))
+    chain_strikes: int = _f(10, "option-chain strikes each side of spot subscribed for OI/PCR (0: none, as "
+                            "`feed --chain-strikes 0`)", check=between(0, 100))
     until: str = _f("15:35", "stop streaming at this IST time", check=hhmm())
     stall_seconds: float = _f(15.0, "no market data for this long in market hours: reconnect", check=above(0, 3600))
     backoff_cap_seconds: float = _f(30.0, "cap of the exponential reconnect backoff, seconds", check=above(0, 3600))
