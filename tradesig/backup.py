@@ -547,3 +547,12 @@ def prune(dest: Path, home: Path, *, today: date, keep_daily: int, keep_weekly: 
             path.unlink(missing_ok=True)
             path.with_name(path.name + ".verified").unlink(missing_ok=True)
     return PruneResult(kept, removed, removed_ticks, unprotected)
+
+
+def __getattr__(name: str):  # noqa: ANN202
+    """``restore_archive`` moved to :mod:`tradesig.backup_restore`; the old name stays importable from here."""
+    if name == "restore_archive":
+        from tradesig.backup_restore import restore_archive
+
+        return restore_archive
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

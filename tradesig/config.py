@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-import tempfile
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from tradesig.config_checks import (
     secret_reference,
     url,
 )
+from tradesig.datahome import home_problem, require_writable_home
 from tradesig.errors import ConfigError
 
 SECRET_PREFIX = "secret:"
@@ -546,49 +546,21 @@ def check_config(loaded: LoadedConfig, raw_problems: list[str] | None = None,
                 except ConfigError as exc:
                     if str(exc) not in problems:
                         problems.append(f"{section}.api_secret: {exc}")
-    if (problem := _home_problem(loaded.home)) is not None:
+    if (problem := home_problem(loaded.home)) is not None:
         problems.append(problem)
     return problems
-
-
-def _home_problem(home: Path) -> str | None:
-    """Why the data home cannot be created or written, without creating anything; None when it can."""
-    probe = home
-    try:
-        while not probe.exists() and probe.parent != probe:
-            probe = probe.parent
-        writable = (probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
-                    and not os.statvfs(probe).f_flag & os.ST_RDONLY)
-    except OSError as exc:
-        return f"data home {home}: cannot be used ({probe}: {exc.strerror or exc})"
-    if not writable:
-        verb = "cannot be written" if probe == home else "cannot be created"
-        return f"data home {home}: {verb} ({probe} is not a writable directory)"
-    return None
-
-
-def require_writable_home(home: Path) -> Path:
-    """Create the data home if needed and prove it writable (a probe file is created and removed), before a
-    command that writes starts its work (the feed before it waits for a token, an import before it reads).
-
-    Returns ``home``. Raises :class:`ConfigError` (exit 2, one line) naming the path and the reason: under a
-    file, no permission, read-only file system, full disk."""
-    problem = _home_problem(home)
-    if problem is None:
-        try:
-            home.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=home)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            verb = "cannot be written" if home.is_dir() else "cannot be created"
-            problem = f"data home {home}: {verb} ({exc.strerror or exc})"
-    if problem is not None:
-        raise ConfigError(problem, "choose a writable data home with --home or $TRADESIG_HOME")
-    return home
 
 
 __all__ = [
     "Settings", "LoadedConfig", "load_config", "parse_settings", "check_config", "resolve_secret",
     "resolve_home", "default_config_path", "read_toml", "ENV", "SECRET_PREFIX", "require_writable_home",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The renderers moved to :mod:`tradesig.config_render`; the old names stay importable from here."""
+    if name in ("settings_to_dict", "default_config_toml", "schema_reference", "write_default_config"):
+        from tradesig import config_render
+
+        return getattr(config_render, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
