@@ -382,3 +382,30 @@ def test_backup_while_writing_restores_identical_duckdb_results(tmp_path):
         assert ev_got.height <= ev_all.height
         if ev_got.height:
             assert ev_got.equals(ev_all.head(ev_got.height))
+
+
+def test_restore_force_without_an_atomic_exchange_still_replaces(tmp_path, monkeypatch):
+    """Where renameat2(RENAME_EXCHANGE) is missing, two renames do the swap; the result is the same."""
+    import tradesig.backup_restore as br
+
+    monkeypatch.setattr(br, "_exchange", lambda a, b: False)
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    target = tmp_path / "t"
+    (target / "ticks" / "date=2020-01-01").mkdir(parents=True)
+    (target / "ticks" / "date=2020-01-01" / "part-9.parquet").write_bytes(b"stray")
+    restore_archive(archive, target, force=True)
+    assert not (target / "ticks" / "date=2020-01-01").exists() and (target / "events").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "home", "t"]
+
+
+def test_restore_into_a_target_that_cannot_be_written_is_one_line(run_cli, tmp_path):
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    code, out, err = run_cli("backup", "restore", str(archive), "--to", str(blocker / "home"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "cannot restore into" in err
+    code, out, err = run_cli("backup", "restore", str(archive), "--to", str(blocker))
+    assert code == 2 and err.count("\n") == 1 and "is not a directory" in err
+    assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["b", "blocker", "home"]
