@@ -18,10 +18,12 @@ Validation (every rejected row is counted by reason and listed with file and lin
 * ``price``: a price that is not a finite number (``nan``, ``inf``), ≤ 0, or above :data:`MAX_PRICE` (``1e308``);
 * ``ohlc``: high < low, or open/close outside [low, high];
 * ``circuit``: high or low further than the circuit band (``circuit_band_pct``, default 20 %) from the previous
-  bar's close of the same symbol. 20 % is NSE/BSE's widest index-based market-wide circuit breaker (10/15/20 % of
-  the index's previous close halt trading: SEBI circular CIR/MRD/DP/25/2013), so a real index bar cannot move
-  further in a day; the widest move in ../shared/data (NIFTY, 2009-05-18) is 19.4 %. Pass a wider band (or 0 to
-  turn it off) for instruments without that limit, e.g. option premiums;
+  bar's close of the same symbol. 20 % is the widest index-based market-wide circuit breaker: a 10/15/20 % move of
+  NIFTY 50 or SENSEX from the previous day's close halts all equity and equity-derivative trading, at 20 % for the
+  rest of the day (SEBI circulars SMDRPD/Policy/Cir-37/2001 of 2001-06-28 and CIR/MRD/DP/25/2013 of 2013-09-03), so
+  a real bar of those indices cannot move further from the previous close. NIFTY BANK has no breaker of its own;
+  its widest move in ../shared/data is 15.4 %, NIFTY's 19.4 % (2009-05-18). Pass a wider band (or 0 to turn it
+  off) for instruments without that limit, e.g. option premiums;
 * ``misaligned``: a bar start not on the interval's 09:15-anchored grid (or with seconds);
 * ``conflicting duplicate``: the same (symbol, ts) more than once with different values — all copies rejected.
   Exact repeats are dropped after the first and counted as ``duplicates``.
