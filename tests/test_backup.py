@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import tarfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -21,10 +22,10 @@ from tradesig.backup import (
     list_archives,
     prune,
     read_manifest,
-    restore_archive,
     select_kept,
     verify_archive,
 )
+from tradesig.backup_restore import restore_archive
 from tradesig.errors import DataError
 
 NOW = datetime(2024, 6, 4, 21, 0, tzinfo=UTC)
@@ -80,7 +81,114 @@ def test_restore_refuses_non_empty_target_without_force(tmp_path):
     with pytest.raises(DataError, match="not empty"):
         restore_archive(archive, target)
     restore_archive(archive, target, force=True)
-    assert (target / "keep.txt").exists() and (target / "events").is_dir()
+    assert not (target / "keep.txt").exists() and (target / "events").is_dir()
+
+
+def test_restore_force_replaces_and_keeps_only_tokens_backups_secrets(tmp_path):
+    """Issue 15 item 7: --force does not merge; a stray Parquet part the store would read is gone."""
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    target = make_home(tmp_path / "other")
+    stray = target / "bars" / "interval=1m" / "date=2024-06-05" / "part-0001.parquet"
+    stray.parent.mkdir(parents=True)
+    pl.DataFrame({"symbol": ["NIFTY"], "close": [99.0]}).write_parquet(stray)
+    (target / "backups").mkdir()
+    (target / "backups" / "old.tar.gz").write_bytes(b"kept")
+    (target / "secrets.toml").write_text("x = 1\n")
+    token = (target / "tokens" / "kite.json").read_text()
+    restore_archive(archive, target, force=True)
+    assert not stray.exists() and not stray.parent.exists()
+    assert (target / "tokens" / "kite.json").read_text() == token
+    assert (target / "backups" / "old.tar.gz").read_bytes() == b"kept" and (target / "secrets.toml").exists()
+    restored = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    archived = sorted(e.path for e in read_manifest(archive).files)
+    assert restored == sorted(archived + ["backups/old.tar.gz", "secrets.toml", "tokens/kite.json"])
+    assert sorted(p.name for p in target.parent.iterdir()) == ["home"]  # no staging or old home left beside it
+
+
+# ------------------------------------------------------------------------ crafted archives (issue 15 item 7)
+
+
+def _craft(path: Path, members: list[tuple[tarfile.TarInfo, bytes]], manifest_paths: list[str] | None = None) -> Path:
+    """An archive with a valid manifest (listing ``manifest_paths``, default every regular member) + ``members``."""
+    import hashlib
+    import io
+
+    from tradesig.backup import Manifest, ManifestEntry
+
+    files = {m.name: data for m, data in members if m.isreg()}
+    listed = files if manifest_paths is None else {p: files.get(p, b"") for p in manifest_paths}
+    manifest = Manifest(created_at=NOW, files=[ManifestEntry(p, len(d), hashlib.sha256(d).hexdigest())
+                                               for p, d in listed.items()])
+    with tarfile.open(path, "w:gz") as tar:
+        raw = manifest.to_json()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(raw))
+        for member, data in members:
+            member.size = len(data) if member.isreg() else 0
+            tar.addfile(member, io.BytesIO(data) if member.isreg() else None)
+    return path
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, 0o600
+    return info
+
+
+@pytest.mark.parametrize("member, fragment", [
+    (_member("../../evil.txt"), "'..'"),
+    (_member("bars/../../evil.txt"), "'..'"),
+    (_member("/tmp/evil.txt"), "absolute path refused"),
+    (_member("tokens/kite.json"), "outside the data home's layout"),
+    (_member("bars/interval=1m/.part.parquet.tmp"), "temporary, hidden or excluded"),
+    (_member("events/link.jsonl", tarfile.SYMTYPE, "/etc/passwd"), "symlink refused"),
+    (_member("events/hard.jsonl", tarfile.LNKTYPE, "events/a.jsonl"), "hard link refused"),
+    (_member("journal/dev", tarfile.CHRTYPE), "device refused"),
+    (_member("journal/fifo", tarfile.FIFOTYPE), "FIFO refused"),
+    (_member("journal/dir", tarfile.DIRTYPE), "directory entry refused"),
+])
+def test_verify_refuses_members_outside_the_layout(run_cli, tmp_path, member, fragment):
+    archive = _craft(tmp_path / "tradesig-20240604T210000Z.tar.gz",
+                     [(_member("events/a.jsonl"), b'{"kind": "fill"}\n'), (member, b"payload\n")])
+    with pytest.raises(VerifyFailed) as info:
+        verify_archive(archive)
+    assert any(p.startswith(f"{member.name}: ") and fragment in p for p in info.value.problems), info.value.problems
+    target = tmp_path / "restore-here"
+    for args in (("backup", "verify", str(archive)),
+                 ("backup", "restore", str(archive), "--to", str(target)),
+                 ("backup", "restore", str(archive), "--to", str(target), "--force")):
+        code, out, err = run_cli(*args)
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err and fragment in err
+    assert not target.exists() and not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [archive.name]  # no staging directory left
+
+
+def test_manifest_entry_outside_the_layout_is_refused(tmp_path):
+    archive = _craft(tmp_path / "a.tar.gz", [(_member("events/a.jsonl"), b"{}\n")],
+                     manifest_paths=["events/a.jsonl", "../x"])
+    with pytest.raises(VerifyFailed, match=r"manifest entry \.\./x: path with '\.\.'"):
+        verify_archive(archive)
+
+
+def test_create_does_not_follow_symlinks_out_of_the_home(run_cli, tmp_path):
+    home = make_home(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text('{"private": true}\n')
+    (home / "events" / "leak.jsonl").symlink_to(outside / "secret.jsonl")
+    (home / "bars" / "interval=5m").symlink_to(outside, target_is_directory=True)
+    (home / "state").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(home / "journal" / "2024-06-04" / "pipe")  # would block a reader forever
+    code, out, err = run_cli("--home", str(home), "backup", "create")
+    assert code == 0, err
+    assert err.count("\n") == 1 and "not archived" in err and "events/leak.jsonl" in err
+    archive = list_archives(home / "backups")[0][1]
+    paths = {e.path for e in read_manifest(archive).files}
+    assert not any("leak" in p or p.startswith(("state", "bars/interval=5m")) or p.endswith("pipe") for p in paths)
+    with tarfile.open(archive) as tar:
+        assert all(m.isreg() for m in tar.getmembers())
 
 
 def _rewrite_gz(archive: Path, mutate) -> None:
@@ -274,3 +382,30 @@ def test_backup_while_writing_restores_identical_duckdb_results(tmp_path):
         assert ev_got.height <= ev_all.height
         if ev_got.height:
             assert ev_got.equals(ev_all.head(ev_got.height))
+
+
+def test_restore_force_without_an_atomic_exchange_still_replaces(tmp_path, monkeypatch):
+    """Where renameat2(RENAME_EXCHANGE) is missing, two renames do the swap; the result is the same."""
+    import tradesig.backup_restore as br
+
+    monkeypatch.setattr(br, "_exchange", lambda a, b: False)
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    target = tmp_path / "t"
+    (target / "ticks" / "date=2020-01-01").mkdir(parents=True)
+    (target / "ticks" / "date=2020-01-01" / "part-9.parquet").write_bytes(b"stray")
+    restore_archive(archive, target, force=True)
+    assert not (target / "ticks" / "date=2020-01-01").exists() and (target / "events").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "home", "t"]
+
+
+def test_restore_into_a_target_that_cannot_be_written_is_one_line(run_cli, tmp_path):
+    home = make_home(tmp_path)
+    archive = create_backup(home, tmp_path / "b", now=NOW).archive
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    code, out, err = run_cli("backup", "restore", str(archive), "--to", str(blocker / "home"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "cannot restore into" in err
+    code, out, err = run_cli("backup", "restore", str(archive), "--to", str(blocker))
+    assert code == 2 and err.count("\n") == 1 and "is not a directory" in err
+    assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["b", "blocker", "home"]

@@ -283,3 +283,107 @@ def test_init_writes_a_valid_default_and_refuses_overwrite(run_cli, cfg_dir):
     path.write_text("# changed\n", encoding="utf-8")
     assert run_cli("config", "init", "--force")[0] == 0
     assert "[kite]" in path.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------ each field's check
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[hub]\nlisten = "0.0.0.0:99999"\n', "hub.listen: '0.0.0.0:99999' is not HOST:PORT with a port from 1 to 65535"),
+    ('[hub]\nlisten = "8765"\n', "hub.listen: '8765' is not HOST:PORT"),
+    ("[risk]\nmarket_protection = -5.0\n", "risk.market_protection: must be -1 (automatic) or a percentage"),
+    ("[risk]\nmarket_protection = 0\n", "risk.market_protection: must be -1 (automatic)"),
+    ("[risk]\nmax_orders_per_minute = 401\n", "risk.max_orders_per_minute: must be between 1 and 400, got 401"),
+    ("[risk]\nmax_daily_loss = -1.0\n", "risk.max_daily_loss: must be greater than 0, got -1.0"),
+    ("[risk]\nmax_daily_loss = nan\n", "risk.max_daily_loss: must be a finite number, got nan"),
+    ("timeout_seconds = inf\n", "kite.timeout_seconds: must be a finite number, got inf"),
+    ("[paper]\nlatency_ms = -1\n", "paper.latency_ms: must be between 0 and 60000, got -1"),
+    ("[backtest]\niv = 0\n", "backtest.iv: must be greater than 0, got 0.0"),
+    ("[charges]\ngst_pct = 118.0\n", "charges.gst_pct: must be between 0 and 100, got 118.0"),
+    ('[charges]\neffective_from = "2024-13-01"\n', "charges.effective_from: '2024-13-01' is not a YYYY-MM-DD date"),
+    ("[instruments.NIFTY]\nstrike_step = 0\n", "instruments.NIFTY.strike_step: must be between 1 and 10000, got 0"),
+    ('root = "ftp://example.com"\n', "kite.root: 'ftp://example.com' is not a http/https URL"),
+    ('[feed]\nuntil = "25:00"\n', "feed.until: '25:00' is not an HH:MM time"),
+    ('[feed]\nsymbols = ["NIFTY", "DOW"]\n', "feed.symbols: unknown index 'DOW'"),
+    ('[session]\nopen = "09:05"\n', "session.open: 09:05 must be after session.pre_open_match (09:08)"),
+    ("[strategy]\nprofit_lock_floor_pct = 20.0\n", "strategy.profit_lock_floor_pct: 20.0 must be below"),
+])
+def test_check_rejects_out_of_range_values_one_line_each(run_cli, cfg_dir, monkeypatch, text, fragment):
+    monkeypatch.setenv("TRADESIG_KITE_API_SECRET", ENV_SECRET)
+    write_config(cfg_dir, GOOD + text)
+    code, _, err = run_cli("config", "check")
+    lines = problem_lines(err)
+    assert code == 2 and len(lines) == 1, lines
+    assert fragment in lines[0]
+    assert "Traceback" not in err
+
+
+def test_market_protection_automatic_is_accepted(run_cli, cfg_dir, monkeypatch):
+    monkeypatch.setenv("TRADESIG_KITE_API_SECRET", ENV_SECRET)
+    write_config(cfg_dir, GOOD + '[risk]\nmarket_protection = -1\n[hub]\nlisten = "[::1]:9000"\n')
+    code, out, err = run_cli("config", "check")
+    assert (code, err) == (0, "") and ": ok " in out
+
+
+def test_every_default_passes_its_own_check():
+    from tradesig.config import parse_settings
+    from tradesig.config_render import Settings as RenderedSettings
+    from tradesig.config_render import settings_to_dict
+
+    settings, problems = parse_settings(settings_to_dict(RenderedSettings(), redact_secrets=False))
+    assert problems == []
+
+
+def test_env_override_is_validated_with_the_file(run_cli, cfg_dir, monkeypatch):
+    monkeypatch.setenv("TRADESIG_KITE_API_SECRET", ENV_SECRET)
+    monkeypatch.setenv("TRADESIG_KITE_ROOT", "127.0.0.1:9999")
+    write_config(cfg_dir, GOOD + "[risk]\nmax_positions = 0\n")
+    code, _, err = run_cli("config", "check")
+    lines = problem_lines(err)
+    assert code == 2 and len(lines) == 2
+    assert any("kite.root (from $TRADESIG_KITE_ROOT): '127.0.0.1:9999' is not a http/https URL" in line
+               for line in lines)
+    # a good override wins over the file and is used
+    monkeypatch.setenv("TRADESIG_KITE_ROOT", "http://127.0.0.1:9999")
+    write_config(cfg_dir, GOOD)
+    assert load_config(cfg_dir / "config.toml").settings.kite.root == "http://127.0.0.1:9999"
+
+
+def test_other_commands_list_every_problem_one_per_line(run_cli, cfg_dir):
+    path = write_config(cfg_dir, GOOD + '[hub]\nlisten = "0.0.0.0:99999"\n[risk]\nmarket_protection = -5.0\n')
+    code, out, err = run_cli("config", "show")
+    lines = err.splitlines()
+    assert code == 2 and out == ""
+    assert lines[0].startswith(f"tradesig: {path}: hub.listen: ")
+    assert lines[1].startswith(f"tradesig: {path}: risk.market_protection: ")
+    assert lines[2].startswith(f"tradesig: {path}: 2 problems in the configuration")
+    assert len(lines) == 3
+
+
+# ------------------------------------------------------------------------------------------ unreadable files
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b'[kite]\napi_key = "\xff\xfe"\n', "not UTF-8 text (byte offset 18)"),
+    (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "not valid TOML"),
+    (b"x = " + b"{a = " * 5000 + b"1" + b"}" * 5000 + b"\n", "not valid TOML"),
+])
+@pytest.mark.parametrize("command", [("config", "check"), ("config", "show")])
+def test_unparseable_config_is_one_line(run_cli, cfg_dir, raw, fragment, command):
+    (cfg_dir / "config.toml").write_bytes(raw)
+    code, out, err = run_cli(*command)
+    assert code == 2 and fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_init_under_a_file_is_one_line_and_leaves_nothing(run_cli, tmp_path):
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("x\n", encoding="utf-8")
+    code, out, err = run_cli("--config", str(blocker / "sub" / "config.toml"), "config", "init")
+    assert code == 2 and err.count("\n") == 1 and "cannot write" in err and "Traceback" not in err
+    assert blocker.read_text(encoding="utf-8") == "x\n" and not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_init_in_proc_is_one_line(run_cli):
+    code, out, err = run_cli("--config", "/proc/tradesig-config.toml", "config", "init")
+    assert code == 2 and err.count("\n") == 1 and "cannot write /proc/tradesig-config.toml" in err

@@ -103,7 +103,8 @@ def test_utc_variant_is_committed_and_consistent():
     assert utc == utc_variant(ist)
     assert "CRON_TZ" not in "\n".join(line for line in utc.splitlines() if not line.startswith("#"))
     jobs = [line.split(None, 6) for line in utc.splitlines() if re.match(r"^\d", line)]
-    assert sorted((int(j[1]), int(j[0])) for j in jobs) == [(3, 20), (3, 25), (3, 35), (3, 44), (10, 5), (10, 30), (21, 0)]
+    assert sorted((int(j[1]), int(j[0])) for j in jobs) == [(3, 20), (3, 25), (3, 35), (3, 44), (10, 5), (10, 30),
+                                                            (21, 0)]
     for minute, hour, *_, command in jobs:  # each job's guard expects its UTC time + 05:30
         expected = (datetime(2000, 1, 1, int(hour), int(minute)) + timedelta(hours=5, minutes=30)).strftime("%H:%M")
         assert f"calendar cron-check --expect {expected} " in command

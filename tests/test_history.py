@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.conftest import shared_file
 from tradesig.clock import IST
 from tradesig.errors import DataError
-from tradesig.history import import_file, import_files, read_ohlc_file, show_bars
+from tradesig.history import RejectedFile, import_file, import_files, read_ohlc_file, show_bars
 from tradesig.store.bars import BAR_SCHEMA
 from tradesig.store.datasets import Store
 
@@ -148,7 +148,11 @@ def test_15m_history_resamples_up_and_rejects_bad_ohlc(tmp_path):
     sample = src.filter(pl.col("ts").dt.date() <= date(2018, 1, 31))
     path = tmp_path / "bnf15.parquet"
     sample.write_parquet(path)
-    report = import_file(Store(tmp_path / "h"), path, symbol="BANKNIFTY")
+    with pytest.raises(RejectedFile, match="nothing imported") as rejected:
+        import_file(Store(tmp_path / "h"), path, symbol="BANKNIFTY")
+    assert not (tmp_path / "h").exists()  # nothing of a rejected file is stored
+    assert rejected.value.report.rejected.get("ohlc", 0) > 0
+    report = import_file(Store(tmp_path / "h"), path, symbol="BANKNIFTY", skip_bad_rows=True)
     bad = sample.filter((pl.col("high") < pl.max_horizontal("open", "close"))
                         | (pl.col("low") > pl.min_horizontal("open", "close")))
     assert report.interval == "15m" and report.rejected == {"ohlc": bad.height} and bad.height > 0
@@ -186,13 +190,13 @@ def test_each_problem_is_rejected_counted_and_located(tmp_path):
         "NIFTY,20240603,09:23,100,102,99,100\n",     # line 12
         "NIFTY,20240603,09:24,0,101,99,100\n",       # line 13 non-positive
     ]))
-    report = import_file(Store(tmp_path / "h"), path, interval="1m")
+    report = import_file(Store(tmp_path / "h"), path, interval="1m", skip_bad_rows=True)
     assert report.rows == 12
-    assert report.rejected == {"parse": 3, "ohlc": 3, "misaligned": 1, "conflicting duplicate": 2}
+    assert report.rejected == {"parse": 3, "ohlc": 2, "price": 1, "misaligned": 1, "conflicting duplicate": 2}
     assert report.duplicates == 1 and report.accepted == 2 and report.added == 2
     located = {(p.line, p.kind) for p in report.examples}
     assert located == {(3, "parse"), (4, "parse"), (5, "ohlc"), (6, "ohlc"), (7, "parse"), (8, "misaligned"),
-                       (11, "conflicting duplicate"), (12, "conflicting duplicate"), (13, "ohlc")}
+                       (11, "conflicting duplicate"), (12, "conflicting duplicate"), (13, "price")}
     text = report.summary()
     assert f"{path}:3: parse: bad high: 'abc'" in text and f"{path}:7: parse: expected 7 fields, got 6" in text
     stored = Store(tmp_path / "h").read_bars("NIFTY", "1m")
@@ -237,7 +241,7 @@ def test_daily_csv_with_offset_dates(tmp_path):
     ("nosym.csv", "date,time,open,high,low,close\n20240603,09:15,1,1,1,1\n20240603,09:16,1,1,1,1\n", None, None,
      "names no symbol"),
     ("allbad.csv", HEADER + "NIFTY,20240603,09:15,1,0.5,1,1\nNIFTY,20240603,09:16,1,0.5,1,1\n", None, "1m",
-     "no valid rows"),
+     r"2 bad row\(s\) \(ohlc 2\); nothing imported"),
     ("one.csv", HEADER + "NIFTY,20240603,09:15,1,1,1,1\n", None, None, "cannot infer the bar interval"),
     ("bin.parquet", "not parquet", "NIFTY", "1m", "not a readable Parquet file"),
 ])
@@ -287,9 +291,13 @@ def test_csv_roundtrip_and_rejections_property(tmp_path_factory, rows):
     n_bad = sum(1 for r in rows if r[5])
     if not want_ok:
         with pytest.raises(DataError):
-            import_file(store, path, interval="1m")
+            import_file(store, path, interval="1m", circuit_band_pct=0, skip_bad_rows=True)
         return
-    report = import_file(store, path, interval="1m")
+    if n_bad:
+        with pytest.raises(RejectedFile):
+            import_file(store, path, interval="1m", circuit_band_pct=0)
+        assert store.read_bars("NIFTY", "1m").is_empty()
+    report = import_file(store, path, interval="1m", circuit_band_pct=0, skip_bad_rows=True)
     assert report.rejected == ({"ohlc": n_bad} if n_bad else {})
     assert report.added == len(want_ok)
     assert report.missing_bars == 375 - len(want_ok)

@@ -13,7 +13,21 @@ Consistency while ``feed`` and ``trade`` write (DESIGN.md storage rules make thi
 
 ``create`` writes to a temporary name, verifies the result and only then renames it into place and writes
 ``<archive>.verified`` (the manifest's SHA-256): ``prune --ticks-days`` deletes a tick partition only when a verified
-archive holds every one of its files with the same checksum.
+archive holds every one of its files with the same checksum. ``create`` archives regular files only: a symlink
+(file or directory, at any depth, including a top-level entry such as ``ticks``) is never followed, so nothing
+outside the home is read; each one skipped is named in :attr:`BackupResult.skipped`.
+
+Archives are checked member by member against the home's layout (:func:`member_problem`) before anything is
+written: only regular files named ``journal/…``, ``ticks/…``, ``bars/…``, ``events/…``, ``state/…``,
+``tradesig.duckdb`` or ``config/NAME``; no absolute path, no ``..`` or empty component, no dot/temp files, no
+symlink, hard link, device, FIFO or directory entry, no name twice, each listed in the manifest.
+
+``restore --force`` into a non-empty home does not merge: it *replaces* the home. The archive is unpacked into a
+staging directory beside the target; the entries backups never hold (``tokens/``, ``backups/``, ``secrets.toml``)
+are carried over by hard link; then the staging directory and the target are swapped atomically (Linux
+``renameat2(RENAME_EXCHANGE)``; elsewhere two renames, with the old home at ``.NAME.old-PID`` beside it in between)
+and the old home is removed. So anything else that was in the target — stray Parquet files the store would read,
+datasets newer than the archive — is gone. Stop ``feed`` and ``trade`` on that home first.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
@@ -86,9 +101,13 @@ class Manifest:
 
 @dataclass(frozen=True)
 class BackupResult:
+    """``files`` archived, ``bytes`` of file data; ``skipped``: home-relative paths not archived because they are
+    symlinks or not regular files (never followed)."""
+
     archive: Path
     files: int
     bytes: int
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,7 +143,7 @@ def _snapshot_length(path: Path) -> int:
     size = path.stat().st_size
     if path.suffix != ".jsonl" or size == 0:
         return size
-    with path.open("rb") as fh:
+    with _open_regular(path) as fh:
         pos = size
         while pos > 0:
             step = min(_CHUNK, pos)
@@ -137,28 +156,58 @@ def _snapshot_length(path: Path) -> int:
     return 0
 
 
-def _home_files(home: Path) -> list[tuple[Path, str]]:
+def scan_home(home: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Files to archive as (path, home-relative name), and what was skipped because it is a symlink or not a
+    regular file (named relative to the home). Symlinks are never followed, so nothing outside the home is read."""
     files: list[tuple[Path, str]] = []
+    skipped: list[str] = []
     for top in INCLUDED:
         root = home / top
-        if root.is_file():
+        try:
+            mode = root.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(mode):
             files.append((root, top))
             continue
-        if not root.is_dir():
+        if not stat.S_ISDIR(mode):
+            skipped.append(top)
             continue
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in EXCLUDED_NAMES)
+            base = Path(dirpath)
+            keep = []
+            for d in sorted(dirnames):
+                if d.startswith(".") or d in EXCLUDED_NAMES:
+                    continue
+                if (base / d).is_symlink():
+                    skipped.append((base / d).relative_to(home).as_posix())
+                    continue
+                keep.append(d)
+            dirnames[:] = keep
             for name in sorted(filenames):
                 if name.startswith(".") or ".tmp" in name:
                     continue
-                full = Path(dirpath) / name
-                files.append((full, full.relative_to(home).as_posix()))
-    return files
+                full = base / name
+                rel = full.relative_to(home).as_posix()
+                if stat.S_ISREG(full.lstat().st_mode):
+                    files.append((full, rel))
+                else:
+                    skipped.append(rel)
+    return files, skipped
+
+
+def _home_files(home: Path) -> list[tuple[Path, str]]:
+    return scan_home(home)[0]
+
+
+def _open_regular(path: Path):
+    """Open ``path`` for reading without following a symlink (ELOOP if it became one since the scan)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
 
 
 def _sha256_range(path: Path, length: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with _open_regular(path) as fh:
         remaining = length
         while remaining:
             chunk = fh.read(min(_CHUNK, remaining))
@@ -173,7 +222,7 @@ class _LimitedReader(io.RawIOBase):
     """Reads at most ``length`` bytes of a file (the snapshot length), feeding a running SHA-256."""
 
     def __init__(self, path: Path, length: int) -> None:
-        self._fh = path.open("rb")
+        self._fh = _open_regular(path)
         self._left = length
         self.digest = hashlib.sha256()
 
@@ -201,20 +250,26 @@ def create_backup(home: Path, dest: Path, *, now: datetime, config_file: Path | 
     """Write a consistent, verified archive of ``home`` into directory ``dest``; return where and how much.
 
     ``now`` (aware) names the archive. ``config_file`` (the TOML config; secrets are references, never values) is
-    stored as ``config/<name>``. Raises :class:`DataError` if ``home`` does not exist, :class:`VerifyFailed` if the
-    written archive does not verify (nothing is left behind then).
+    stored as ``config/<name>``. Raises :class:`DataError` if ``home`` does not exist, cannot be read, ``dest``
+    cannot be written, or the written archive does not verify because a file of the home is corrupt (an
+    unreadable Parquet part, an events line that is not JSON); nothing is left behind then.
     """
     if not home.is_dir():
         raise DataError(f"data home {home} does not exist", "check --home / $TRADESIG_HOME")
-    dest.mkdir(parents=True, exist_ok=True)
-    sources = [(path, rel, _snapshot_length(path)) for path, rel in _home_files(home)]
-    if config_file is not None and config_file.is_file():
-        sources.append((config_file, f"config/{config_file.name}", config_file.stat().st_size))
-    final = dest / archive_name(now)
-    if final.exists():
-        raise DataError(f"{final} already exists", "wait a second and run again")
-    fd, tmp_name = tempfile.mkstemp(prefix=".backup-", suffix=".tmp", dir=dest)
-    os.close(fd)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        found, skipped = scan_home(home)
+        sources = [(path, rel, _snapshot_length(path)) for path, rel in found]
+        if config_file is not None and config_file.is_file():
+            sources.append((config_file, f"config/{config_file.name}", config_file.stat().st_size))
+        final = dest / archive_name(now)
+        if final.exists():
+            raise DataError(f"{final} already exists", "wait a second and run again")
+        fd, tmp_name = tempfile.mkstemp(prefix=".backup-", suffix=".tmp", dir=dest)
+        os.close(fd)
+    except OSError as exc:
+        raise DataError(f"cannot back up {home} into {dest}: {exc.strerror or exc}"
+                        + (f" ({exc.filename})" if exc.filename else "")) from None
     tmp = Path(tmp_name)
     total = 0
     try:
@@ -244,13 +299,23 @@ def create_backup(home: Path, dest: Path, *, now: datetime, config_file: Path | 
                     progress(1)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        verify_archive(tmp)
+        try:
+            verify_archive(tmp)
+        except VerifyFailed as exc:  # what was read from the home does not verify: a corrupt file in the home
+            raise DataError(f"{home} holds files a restore could not use: " + "; ".join(exc.problems[:3])
+                            + (" …" if len(exc.problems) > 3 else ""),
+                            "restore those files from an earlier archive or move them aside; no archive was "
+                            "written") from None
         os.replace(tmp, final)
         _write_verified_marker(final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write the backup into {dest}: {exc.strerror or exc}"
+                        + (f" ({exc.filename})" if exc.filename else ""), "nothing was left behind") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return BackupResult(final, len(sources), total)
+    return BackupResult(final, len(sources), total, tuple(skipped))
 
 
 def _write_verified_marker(archive: Path) -> None:
@@ -276,32 +341,95 @@ def read_manifest(archive: Path) -> Manifest:
         raise VerifyFailed(archive, [f"unreadable archive: {exc}"]) from None
 
 
+_DIR_TOPS = tuple(t for t in INCLUDED if t != "tradesig.duckdb")
+
+
+def member_problem(name: str) -> str | None:
+    """Why an archive member (or manifest) path does not belong in a data home, or None when it does.
+
+    Allowed: ``MANIFEST.json``, ``tradesig.duckdb``, ``config/NAME`` and ``TOP/…`` for TOP in journal, ticks,
+    bars, events, state; never absolute, never a ``..``/``.``/empty component, no dot or temp files, nothing named
+    like the entries backups leave out (tokens, backups, secrets.toml)."""
+    if name == MANIFEST:
+        return None
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "absolute path refused"
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts) or "\\" in name or "\x00" in name:
+        return "path with '..', '.', an empty component or a backslash refused"
+    top, rest = parts[0], parts[1:]
+    fits = ((top == "tradesig.duckdb" and not rest) or (top == "config" and len(rest) == 1)
+            or (top in _DIR_TOPS and len(rest) >= 1))
+    if not fits:
+        return ("outside the data home's layout (journal/, ticks/, bars/, events/, state/, tradesig.duckdb, "
+                "config/NAME)")
+    if any(part.startswith(".") or part in EXCLUDED_NAMES for part in rest) or ".tmp" in parts[-1]:
+        return "a temporary, hidden or excluded file refused"
+    return None
+
+
+def _type_problem(member: tarfile.TarInfo) -> str | None:
+    if member.isreg():
+        return None
+    kind = ("symlink" if member.issym() else "hard link" if member.islnk() else "directory entry" if member.isdir()
+            else "device" if member.ischr() or member.isblk() else "FIFO" if member.isfifo() else "special member")
+    return f"{kind} refused (only regular files are restored)"
+
+
+def _content_problems(name: str, data: bytes) -> tuple[list[str], int, int]:
+    """Problems of a member's content (Parquet reads, events lines parse) and the (parts, lines) it counts."""
+    if name.endswith(".parquet"):
+        import polars as pl
+
+        try:
+            pl.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # noqa: BLE001 - any reader failure means "unreadable part"
+            return [f"{name}: unreadable Parquet ({type(exc).__name__})"], 0, 0
+        return [], 1, 0
+    if name.endswith(".jsonl"):
+        lines = 0
+        for n, line in enumerate(data.splitlines(), 1):
+            try:
+                json.loads(line)
+            except ValueError:
+                return [f"{name}: line {n} is not JSON"], 0, lines
+            lines += 1
+        return [], 0, lines
+    return [], 0, 0
+
+
 def verify_archive(archive: Path, progress: Progress | None = None) -> VerifyResult:
-    """Check every member against the manifest (size, SHA-256), that every Parquet part reads and every events line
-    parses as JSON. Raises :class:`VerifyFailed` naming each bad member (a truncated or corrupt archive included);
-    :class:`DataError` when the file does not exist."""
+    """Check every member against the home's layout (:func:`member_problem`: name, type) and the manifest (size,
+    SHA-256), that every Parquet part reads and every events line parses. Raises :class:`VerifyFailed` naming each
+    bad member (a truncated or corrupt archive, a traversal or absolute name, a link or device included);
+    :class:`DataError` when the file does not exist. Reads only; writes nothing."""
     if not archive.is_file():
         raise DataError(f"{archive} does not exist")
-    import polars as pl
-
     problems: list[str] = []
     parts = lines = 0
     manifest: Manifest | None = None
+    expected: dict[str, ManifestEntry] = {}
     seen: set[str] = set()
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
-                fh = tar.extractfile(member) if member.isfile() else None
-                if fh is None:
-                    problems.append(f"{member.name}: not a regular file")
+                bad = member_problem(member.name) or _type_problem(member)
+                if bad:
+                    problems.append(f"{member.name}: {bad}")
                     continue
-                data = fh.read()
+                if member.name in seen or (member.name == MANIFEST and manifest is not None):
+                    problems.append(f"{member.name}: appears twice")
+                    continue
+                fh = tar.extractfile(member)
+                data = fh.read() if fh is not None else b""
                 if manifest is None:
                     if member.name != MANIFEST:
                         problems.append(f"{MANIFEST} is not the first member")
                         break
                     manifest = Manifest.from_json(data)
                     expected = {e.path: e for e in manifest.files}
+                    problems += [f"manifest entry {e.path}: {why}" for e in manifest.files
+                                 if (why := member_problem(e.path)) or e.path == MANIFEST]
                     continue
                 entry = expected.get(member.name)
                 if entry is None:
@@ -311,28 +439,19 @@ def verify_archive(archive: Path, progress: Progress | None = None) -> VerifyRes
                 if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
                     problems.append(f"{member.name}: checksum mismatch")
                     continue
-                if member.name.endswith(".parquet"):
-                    try:
-                        pl.read_parquet(io.BytesIO(data))
-                        parts += 1
-                    except Exception as exc:  # noqa: BLE001 - any reader failure means "unreadable part"
-                        problems.append(f"{member.name}: unreadable Parquet ({type(exc).__name__})")
-                elif member.name.endswith(".jsonl"):
-                    for n, line in enumerate(data.splitlines(), 1):
-                        try:
-                            json.loads(line)
-                            lines += 1
-                        except ValueError:
-                            problems.append(f"{member.name}: line {n} is not JSON")
-                            break
+                bad_content, n_parts, n_lines = _content_problems(member.name, data)
+                problems += bad_content
+                parts, lines = parts + n_parts, lines + n_lines
                 if progress:
                     progress(1)
-    except (tarfile.TarError, OSError, EOFError, ValueError, KeyError) as exc:
+    except (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         problems.append(f"truncated or corrupt archive ({type(exc).__name__}: {exc})")
+    problems += [f"{name}: both a file and a directory" for name in sorted(seen)
+                 if any("/".join(name.split("/")[:i]) in seen for i in range(1, name.count("/") + 1))]
     if manifest is None:
         problems.append(f"no {MANIFEST}")
     else:
-        missing = sorted({e.path for e in manifest.files} - seen)
+        missing = sorted(set(expected) - seen)
         if missing and not any("truncated" in p for p in problems):
             problems.extend(f"{path}: missing from the archive" for path in missing)
         elif missing:
@@ -341,33 +460,6 @@ def verify_archive(archive: Path, progress: Progress | None = None) -> VerifyRes
         raise VerifyFailed(archive, problems)
     assert manifest is not None
     return VerifyResult(archive, len(manifest.files), parts, lines)
-
-
-def restore_archive(archive: Path, target: Path, *, force: bool = False) -> VerifyResult:
-    """Verify ``archive`` and unpack it into ``target`` (the new data home; the config goes to ``target/config/``).
-
-    Refuses (:class:`DataError`) a non-empty ``target`` unless ``force``; with ``force`` archived files overwrite
-    existing ones. Unpacks into a temporary directory beside ``target`` first, so a failure leaves ``target`` as it
-    was. Raises :class:`VerifyFailed` for a bad archive.
-    """
-    result = verify_archive(archive)
-    if target.exists() and any(target.iterdir()) and not force:
-        raise DataError(f"{target} is not empty", "restore into an empty directory, or pass --force")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=target.parent))
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = [m for m in tar.getmembers() if m.name != MANIFEST]
-            tar.extractall(staging, members=members, filter="data")
-        target.mkdir(parents=True, exist_ok=True)
-        for path in sorted(staging.rglob("*")):
-            if path.is_file():
-                dest = target / path.relative_to(staging)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return result
 
 
 # ------------------------------------------------------------------------------------------------------ prune
@@ -450,7 +542,7 @@ def prune(dest: Path, home: Path, *, today: date, keep_daily: int, keep_weekly: 
                 continue
             if day >= cutoff:
                 continue
-            files = [f for f in part_dir.rglob("*") if f.is_file()]
+            files = [f for f in part_dir.rglob("*") if f.is_file() and not f.is_symlink()]
             rel = part_dir.relative_to(home).as_posix()
             safe = all(protected.get(f.relative_to(home).as_posix()) == _sha256_range(f, f.stat().st_size)
                        for f in files)
@@ -465,3 +557,12 @@ def prune(dest: Path, home: Path, *, today: date, keep_daily: int, keep_weekly: 
             path.unlink(missing_ok=True)
             path.with_name(path.name + ".verified").unlink(missing_ok=True)
     return PruneResult(kept, removed, removed_ticks, unprotected)
+
+
+def __getattr__(name: str):  # noqa: ANN202
+    """``restore_archive`` moved to :mod:`tradesig.backup_restore`; the old name stays importable from here."""
+    if name == "restore_archive":
+        from tradesig.backup_restore import restore_archive
+
+        return restore_archive
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

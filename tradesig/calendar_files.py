@@ -160,18 +160,13 @@ def parse_overrides(data: dict[str, Any], path: Path | None = None) -> Overrides
 
 
 def load_overrides(path: Path) -> Overrides:
-    """Read ``calendar-overrides.toml``; an absent file means no overrides. Raises :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """Read ``calendar-overrides.toml``; an absent file means no overrides. Raises :class:`ConfigError` (also for
+    a file that is not UTF-8 or nests too deeply: one line, via :func:`tradesig.config.read_toml`)."""
+    from tradesig.config import read_toml
+
+    if not (path.exists() or path.is_symlink()):
         return Overrides(path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", "fix the file (format: docs/calendar.md)") from None
-    return parse_overrides(data, path)
+    return parse_overrides(read_toml(path, "fix the file (format: docs/calendar.md)"), path)
 
 
 _SHIPPED: Overrides | None = None

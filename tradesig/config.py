@@ -16,7 +16,8 @@ this order:
 3. the key ``NAME`` of the secrets file (``secrets.file``, TOML), which must not be readable by group or others
    (refused as ssh refuses a private key with loose permissions).
 
-The schema below is the reference: ``docs/configuration.md`` and ``config init`` are generated from it.
+The schema below is the reference: ``docs/configuration.md`` and ``config init`` are generated from it
+(:mod:`tradesig.config_render`); each field carries its check (:mod:`tradesig.config_checks`).
 """
 
 from __future__ import annotations
@@ -30,17 +31,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tradesig.config_checks import (
+    Check,
+    above,
+    between,
+    each,
+    hhmm,
+    host_port,
+    iso_date,
+    market_protection,
+    one_of,
+    optional,
+    secret_reference,
+    url,
+)
+from tradesig.datahome import home_problem, require_writable_home
 from tradesig.errors import ConfigError
 
 SECRET_PREFIX = "secret:"
 PLACEHOLDER_PREFIX = "YOUR_"
 
 
-def _f(default: Any, doc: str, *, secret: bool = False, factory: bool = False) -> Any:
-    meta = {"doc": doc, "secret": secret}
+def _f(default: Any, doc: str, *, check: Check | None = None, secret: bool = False, factory: bool = False) -> Any:
+    """A settings field: default, one-line doc and the :class:`~tradesig.config_checks.Check` it must pass
+    (printed in docs/configuration.md). A secret field always carries :func:`secret_reference`."""
+    meta = {"doc": doc, "secret": secret, "check": secret_reference() if secret else check}
     if factory:
         return field(default_factory=default, metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def _index_names() -> list[str]:
+    from tradesig.market import INDICES
+
+    return list(INDICES)
+
+
+_HTTP = url("http", "https")
+_MINUTES_A_DAY = 24 * 60
+_PCT = between(0, 100)
 
 
 @dataclass(frozen=True)
@@ -52,11 +81,15 @@ class PathsSettings:
 class KiteSettings:
     api_key: str = _f("YOUR_KITE_API_KEY", "Kite Connect API key (public, from developers.kite.trade)")
     api_secret: str = _f("secret:kite_api_secret", "reference to the Kite API secret", secret=True)
-    root: str = _f("https://api.kite.trade", "REST root (env TRADESIG_KITE_ROOT); point at `tradesig sim`")
-    ws_root: str = _f("wss://ws.kite.trade", "ticker WebSocket root (env TRADESIG_KITE_WS_ROOT)")
-    login_url: str = _f("https://kite.zerodha.com/connect/login", "login page; the sim serves /connect/login")
-    redirect_url: str = _f("http://127.0.0.1:5005/callback", "redirect URL registered for the app (loopback)")
-    timeout_seconds: float = _f(7.0, "REST request timeout, seconds")
+    root: str = _f("https://api.kite.trade", "REST root (env TRADESIG_KITE_ROOT); point at `tradesig sim`",
+                   check=_HTTP)
+    ws_root: str = _f("wss://ws.kite.trade", "ticker WebSocket root (env TRADESIG_KITE_WS_ROOT)",
+                      check=url("ws", "wss"))
+    login_url: str = _f("https://kite.zerodha.com/connect/login", "login page; the sim serves /connect/login",
+                        check=_HTTP)
+    redirect_url: str = _f("http://127.0.0.1:5005/callback", "redirect URL registered for the app (loopback)",
+                           check=_HTTP)
+    timeout_seconds: float = _f(7.0, "REST request timeout, seconds", check=above(0, 300))
 
 
 @dataclass(frozen=True)
@@ -73,22 +106,23 @@ class SecretsSettings:
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """NSE/BSE session phases, IST (NSE circular on pre-open, NSE/CMTR/ 2010 and later)."""
+    """NSE/BSE session phases, IST (NSE circular on pre-open, NSE/CMTR/ 2010 and later); in this order."""
 
-    pre_open: str = _f("09:00", "pre-open order entry starts")
-    pre_open_match: str = _f("09:08", "pre-open order matching starts")
-    open: str = _f("09:15", "continuous trading starts")
-    close: str = _f("15:30", "continuous trading ends")
-    closing_end: str = _f("15:40", "closing session ends")
-    post_close_end: str = _f("16:00", "post-close session ends")
+    pre_open: str = _f("09:00", "pre-open order entry starts", check=hhmm())
+    pre_open_match: str = _f("09:08", "pre-open order matching starts", check=hhmm())
+    open: str = _f("09:15", "continuous trading starts", check=hhmm())
+    close: str = _f("15:30", "continuous trading ends", check=hhmm())
+    closing_end: str = _f("15:40", "closing session ends", check=hhmm())
+    post_close_end: str = _f("16:00", "post-close session ends", check=hhmm())
 
 
 @dataclass(frozen=True)
 class InstrumentSettings:
     """Per-index contract facts that change by circular (lot size is read from the instruments dump)."""
 
-    strike_step: int = _f(50, "option strike step, index points")
-    freeze_quantity: int = _f(1800, "freeze quantity, units (not lots): NSE/BSE circulars")
+    strike_step: int = _f(50, "option strike step, index points", check=between(1, 10_000))
+    freeze_quantity: int = _f(1800, "freeze quantity, units (not lots): NSE/BSE circulars",
+                              check=between(1, 1_000_000))
 
 
 def _default_instruments() -> dict[str, InstrumentSettings]:
@@ -101,73 +135,87 @@ def _default_instruments() -> dict[str, InstrumentSettings]:
 
 @dataclass(frozen=True)
 class FeedSettings:
-    symbols: list[str] = _f(lambda: ["NIFTY", "BANKNIFTY", "SENSEX"], "indices to stream", factory=True)
-    chain_strikes: int = _f(10, "option-chain strikes each side of spot subscribed for OI/PCR")
-    until: str = _f("15:35", "stop streaming at this IST time")
-    stall_seconds: float = _f(15.0, "no market data for this long in market hours: reconnect")
-    backoff_cap_seconds: float = _f(30.0, "cap of the exponential reconnect backoff, seconds")
-    poll_after_seconds: float = _f(10.0, "WebSocket down for this long: poll /quote (1 request/s)")
-    token_reload_seconds: float = _f(1.0, "how often the token file is checked for a new token, seconds")
+    symbols: list[str] = _f(lambda: ["NIFTY", "BANKNIFTY", "SENSEX"], "indices to stream", factory=True,
+                            check=each(one_of(_index_names, "index")))
+    chain_strikes: int = _f(10, "option-chain strikes each side of spot subscribed for OI/PCR (0: none, as "
+                            "`feed --chain-strikes 0`)", check=between(0, 100))
+    until: str = _f("15:35", "stop streaming at this IST time", check=hhmm())
+    stall_seconds: float = _f(15.0, "no market data for this long in market hours: reconnect", check=above(0, 3600))
+    backoff_cap_seconds: float = _f(30.0, "cap of the exponential reconnect backoff, seconds", check=above(0, 3600))
+    poll_after_seconds: float = _f(10.0, "WebSocket down for this long: poll /quote (1 request/s)",
+                                   check=between(0, 3600))
+    token_reload_seconds: float = _f(1.0, "how often the token file is checked for a new token, seconds",
+                                     check=above(0, 3600))
 
 
 @dataclass(frozen=True)
 class HubSettings:
-    listen: str = _f("127.0.0.1:8765", "viewer hub address; non-loopback needs token_file")
+    listen: str = _f("127.0.0.1:8765", "viewer hub address; non-loopback needs token_file", check=host_port())
     token_file: str = _f("", "file holding the token viewers must present (required off loopback)")
-    client_queue: int = _f(1000, "messages queued per viewer before coalescing; twice that drops the viewer")
+    client_queue: int = _f(1000, "messages queued per viewer before coalescing; twice that drops the viewer",
+                           check=between(1, 1_000_000))
 
 
 @dataclass(frozen=True)
 class StrategySettings:
     """S1–S8 option-selling rules, shared/SIGNALS.md "From signal to trade"."""
 
-    enabled: list[str] = _f(lambda: [f"S{i}" for i in range(1, 9)], "weekly-zone signals that trade", factory=True)
-    lots: int = _f(1, "lots per main leg (the hedge leg has the same quantity)")
-    hedge_offset: int = _f(200, "hedge strike distance further out of the money, index points")
-    expiry_cutoff: str = _f("12:00", "on expiry day after this IST time, trade the next expiry")
-    expiry_exit: str = _f("15:15", "square-off time on expiry day, IST")
+    enabled: list[str] = _f(lambda: [f"S{i}" for i in range(1, 9)], "weekly-zone signals that trade", factory=True,
+                            check=each(one_of([f"S{i}" for i in range(1, 9)], "signal")))
+    lots: int = _f(1, "lots per main leg (the hedge leg has the same quantity)", check=between(1, 1000))
+    hedge_offset: int = _f(200, "hedge strike distance further out of the money, index points",
+                           check=between(1, 10_000))
+    expiry_cutoff: str = _f("12:00", "on expiry day after this IST time, trade the next expiry", check=hhmm())
+    expiry_exit: str = _f("15:15", "square-off time on expiry day, IST", check=hhmm())
     profit_lock: bool = _f(False, "enable the profit lock / trailing exit")
-    profit_lock_arm_pct: float = _f(10.0, "arm the lock at this % of net premium collected")
-    profit_lock_floor_pct: float = _f(5.0, "exit when profit falls back below this % once armed")
-    trail_step_pct: float = _f(1.0, "trailing step, % of net premium")
+    profit_lock_arm_pct: float = _f(10.0, "arm the lock at this % of net premium collected", check=above(0, 100))
+    profit_lock_floor_pct: float = _f(5.0, "exit when profit falls back below this % once armed (below the arm)",
+                                      check=_PCT)
+    trail_step_pct: float = _f(1.0, "trailing step, % of net premium", check=above(0, 100))
 
 
 @dataclass(frozen=True)
 class RiskSettings:
-    max_positions: int = _f(3, "maximum concurrent positions (baskets)")
-    max_daily_loss: float = _f(50000.0, "daily loss (rupees, net of charges) that blocks new entries")
+    max_positions: int = _f(3, "maximum concurrent positions (baskets)", check=between(1, 100))
+    max_daily_loss: float = _f(50000.0, "daily loss (rupees, net of charges) that blocks new entries",
+                               check=above(0, 1e10))
     flatten_on_daily_loss: bool = _f(False, "also square off everything when the daily loss is breached")
-    signal_cooldown_minutes: int = _f(60, "minimum minutes between two entries on one symbol")
-    max_orders_per_minute: int = _f(200, "orders per minute (Kite allows 400/min, 10/s)")
-    market_protection: float = _f(2.0, "market_protection % sent with market orders (Kite, since April 2026)")
+    signal_cooldown_minutes: int = _f(60, "minimum minutes between two entries on one symbol",
+                                      check=between(0, _MINUTES_A_DAY))
+    max_orders_per_minute: int = _f(200, "orders per minute (Kite allows 400/min, 10/s)", check=between(1, 400))
+    market_protection: float = _f(2.0, "market_protection % sent with market orders (Kite, since April 2026)",
+                                  check=market_protection())
 
 
 @dataclass(frozen=True)
 class PaperSettings:
-    latency_ms: int = _f(200, "simulated order latency, milliseconds")
-    slippage_ticks: int = _f(1, "adverse slippage on market orders, in price ticks (0.05 rupee)")
-    max_quote_age_seconds: float = _f(5.0, "a quote older than this is not filled against")
+    latency_ms: int = _f(200, "simulated order latency, milliseconds", check=between(0, 60_000))
+    slippage_ticks: int = _f(1, "adverse slippage on market orders, in price ticks (0.05 rupee)",
+                             check=between(0, 1000))
+    max_quote_age_seconds: float = _f(5.0, "a quote older than this is not filled against", check=above(0, 3600))
 
 
 @dataclass(frozen=True)
 class ChargesSettings:
     """Charges on index options, rates as published by Zerodha's charges page and the circulars named."""
 
-    effective_from: str = _f("2024-11-20", "date these rates took effect")
-    brokerage_per_order: float = _f(20.0, "rupees per executed order (Zerodha F&O flat fee)")
-    stt_sell_pct: float = _f(0.1, "STT on option sell premium, % (Finance Act 2024, from 2024-10-01)")
-    exchange_txn_nse_pct: float = _f(0.03503, "NSE transaction charge on option premium, % (NSE circular 2024-10-01)")
-    exchange_txn_bse_pct: float = _f(0.0325, "BSE transaction charge on SENSEX option premium, %")
-    sebi_per_crore: float = _f(10.0, "SEBI turnover fee, rupees per crore of premium")
-    stamp_buy_pct: float = _f(0.003, "stamp duty on buy premium, % (Indian Stamp Act, 2020 amendment)")
-    gst_pct: float = _f(18.0, "GST on brokerage + transaction + SEBI fees, %")
+    effective_from: str = _f("2024-11-20", "date these rates took effect", check=iso_date())
+    brokerage_per_order: float = _f(20.0, "rupees per executed order (Zerodha F&O flat fee)", check=between(0, 1000))
+    stt_sell_pct: float = _f(0.1, "STT on option sell premium, % (Finance Act 2024, from 2024-10-01)", check=_PCT)
+    exchange_txn_nse_pct: float = _f(0.03503, "NSE transaction charge on option premium, % (NSE circular 2024-10-01)",
+                                     check=_PCT)
+    exchange_txn_bse_pct: float = _f(0.0325, "BSE transaction charge on SENSEX option premium, %", check=_PCT)
+    sebi_per_crore: float = _f(10.0, "SEBI turnover fee, rupees per crore of premium", check=between(0, 1_000_000))
+    stamp_buy_pct: float = _f(0.003, "stamp duty on buy premium, % (Indian Stamp Act, 2020 amendment)", check=_PCT)
+    gst_pct: float = _f(18.0, "GST on brokerage + transaction + SEBI fees, %", check=_PCT)
 
 
 @dataclass(frozen=True)
 class BacktestSettings:
-    iv: float = _f(0.15, "implied volatility for modelled (Black-Scholes) premiums, annualised")
-    rate: float = _f(0.065, "risk-free rate for Black-Scholes, annualised")
-    carry_pct: float = _f(0.5, "future's premium over spot, % (cost of carry) where no future data exists")
+    iv: float = _f(0.15, "implied volatility for modelled (Black-Scholes) premiums, annualised", check=above(0, 5))
+    rate: float = _f(0.065, "risk-free rate for Black-Scholes, annualised", check=between(-0.1, 1))
+    carry_pct: float = _f(0.5, "future's premium over spot, % (cost of carry) where no future data exists",
+                          check=between(-20, 20))
 
 
 @dataclass(frozen=True)
@@ -186,13 +234,14 @@ class ReportSettings:
 class AlertSettings:
     """Alert channels besides mail (tradesig.alerts; docs/operations.md). Empty values turn a channel off."""
 
-    webhook_url: str = _f("", "generic webhook: JSON POST (Slack, Discord, Mattermost; ntfy: the server root)")
+    webhook_url: str = _f("", "generic webhook: JSON POST (Slack, Discord, Mattermost; ntfy: the server root)",
+                          check=optional(url("http", "https")))
     webhook_topic: str = _f("", "ntfy topic, sent as 'topic' in the webhook's JSON")
     telegram_bot_token: str = _f("", "reference 'secret:telegram_bot_token' to the Telegram bot token", secret=True)
     telegram_chat_id: str = _f("", "Telegram chat id the bot posts to")
-    telegram_api: str = _f("https://api.telegram.org", "Telegram Bot API root")
-    timeout_seconds: float = _f(5.0, "seconds per delivery attempt")
-    retries: int = _f(3, "attempts per channel before an alert is given up (logged)")
+    telegram_api: str = _f("https://api.telegram.org", "Telegram Bot API root", check=url("http", "https"))
+    timeout_seconds: float = _f(5.0, "seconds per delivery attempt", check=above(0, 120))
+    retries: int = _f(3, "attempts per channel before an alert is given up (logged)", check=between(1, 10))
 
 
 @dataclass(frozen=True)
@@ -217,6 +266,14 @@ class Settings:
     alerts: AlertSettings = _f(AlertSettings, "", factory=True)
 
 
+#: Environment variables overlaid on the raw TOML before validation (so they are checked like the file):
+#: name -> (section, key). ``TRADESIG_HOME`` and ``TRADESIG_CONFIG`` choose paths instead (see the docstring).
+ENV: dict[str, tuple[str, str]] = {
+    "TRADESIG_KITE_ROOT": ("kite", "root"),
+    "TRADESIG_KITE_WS_ROOT": ("kite", "ws_root"),
+}
+
+
 @dataclass(frozen=True)
 class LoadedConfig:
     """Settings plus where they came from. ``source`` is None when no config file exists (defaults)."""
@@ -224,6 +281,9 @@ class LoadedConfig:
     settings: Settings
     source: Path | None
     home: Path
+    #: every schema problem found (type, unknown key, a field's check, env overrides included), one per line;
+    #: empty for a strict load, which raises instead
+    problems: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------------- paths
@@ -253,10 +313,10 @@ def resolve_home(settings: Settings, override: str | Path | None = None,
 # --------------------------------------------------------------------------------------------- parse & validate
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is list:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
+        return f"list of {type_name(typing.get_args(tp)[0])}"
     if origin is dict:
         return "table"
     if dataclasses.is_dataclass(tp):
@@ -288,35 +348,41 @@ def _coerce(tp: Any, value: Any, where: str, problems: list[str], secret: bool =
     if origin is list:
         (itype,) = typing.get_args(tp)
         if not isinstance(value, list):
-            problems.append(f"{where}: expected a {_type_name(tp)}, got {type(value).__name__}")
+            problems.append(f"{where}: expected a {type_name(tp)}, got {type(value).__name__}")
             return None
         items = [_coerce(itype, item, f"{where}[{i}]", problems) for i, item in enumerate(value)]
         return None if any(item is None for item in items) else items
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp in (int, float) and isinstance(value, bool):
-        problems.append(f"{where}: expected a {_type_name(tp)}, got boolean")
+        problems.append(f"{where}: expected a {type_name(tp)}, got boolean")
         return None
     if not isinstance(value, tp):
         shown = "" if secret else f" {value!r}"
-        problems.append(f"{where}: expected a {_type_name(tp)}, got {type(value).__name__}{shown}")
+        problems.append(f"{where}: expected a {type_name(tp)}, got {type(value).__name__}{shown}")
         return None
     return value
 
 
 def _build(cls: Any, data: dict[str, Any], where: str, problems: list[str]) -> Any:
+    """Build dataclass ``cls`` from ``data``: unknown keys, wrong types and each field's check become problems."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    prefix = where + "." if where else ""
     for key in data:
         if key not in names:
-            problems.append(f"{where + '.' if where else ''}{key}: unknown key")
+            problems.append(f"{prefix}{key}: unknown key")
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
-            built = _coerce(hints[f.name], data[f.name], f"{where + '.' if where else ''}{f.name}", problems,
+            built = _coerce(hints[f.name], data[f.name], f"{prefix}{f.name}", problems,
                             secret=bool(f.metadata.get("secret")))
-            if built is not None:
-                kwargs[f.name] = built
+            if built is None:
+                continue
+            check = f.metadata.get("check")
+            if check is not None and (problem := check(built)):
+                problems.append(f"{prefix}{f.name}: {problem}")
+            kwargs[f.name] = built
     if cls is Settings and "instruments" in kwargs:
         merged = _default_instruments()
         merged.update(kwargs["instruments"])
@@ -324,102 +390,105 @@ def _build(cls: Any, data: dict[str, Any], where: str, problems: list[str]) -> A
     return cls(**kwargs)
 
 
-def _check_time(value: str, where: str, problems: list[str]) -> None:
-    parts = value.split(":")
-    ok = len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[0]) < 24 and int(parts[1]) < 60
-    if not ok:
-        problems.append(f"{where}: {value!r} is not an HH:MM time")
-
-
-def _semantic_problems(s: Settings) -> list[str]:
+def _cross_problems(s: Settings) -> list[str]:
+    """Checks that relate two fields or a table's keys (each field's own check ran in :func:`_build`)."""
     problems: list[str] = []
-    for name in ("pre_open", "pre_open_match", "open", "close", "closing_end", "post_close_end"):
-        _check_time(getattr(s.session, name), f"session.{name}", problems)
-    for where, value in (("feed.until", s.feed.until), ("strategy.expiry_cutoff", s.strategy.expiry_cutoff),
-                         ("strategy.expiry_exit", s.strategy.expiry_exit)):
-        _check_time(value, where, problems)
-    from tradesig.market import INDICES
-
-    for sym in s.feed.symbols:
-        if sym not in INDICES:
-            problems.append(f"feed.symbols: unknown index {sym!r} (known: {', '.join(INDICES)})")
-    for sym, inst in s.instruments.items():
-        if sym not in INDICES:
-            problems.append(f"instruments.{sym}: unknown index (known: {', '.join(INDICES)})")
-        if inst.strike_step <= 0 or inst.freeze_quantity <= 0:
-            problems.append(f"instruments.{sym}: strike_step and freeze_quantity must be positive")
-    for name in s.strategy.enabled:
-        if name not in {f"S{i}" for i in range(1, 9)}:
-            problems.append(f"strategy.enabled: unknown signal {name!r} (S1..S8)")
-    positives = {
-        "strategy.lots": s.strategy.lots, "strategy.hedge_offset": s.strategy.hedge_offset,
-        "risk.max_positions": s.risk.max_positions, "risk.max_daily_loss": s.risk.max_daily_loss,
-        "risk.max_orders_per_minute": s.risk.max_orders_per_minute, "feed.chain_strikes": s.feed.chain_strikes,
-        "feed.stall_seconds": s.feed.stall_seconds, "hub.client_queue": s.hub.client_queue,
-        "backtest.iv": s.backtest.iv, "alerts.timeout_seconds": s.alerts.timeout_seconds,
-        "alerts.retries": s.alerts.retries,
-    }
-    for where, value in positives.items():
-        if value <= 0:
-            problems.append(f"{where}: must be positive, got {value}")
-    if s.risk.max_orders_per_minute > 400:
-        problems.append("risk.max_orders_per_minute: Kite allows at most 400 orders a minute")
-    for section, obj in (("kite", s.kite), ("breeze", s.breeze), ("alerts", s.alerts)):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.metadata.get("secret") and isinstance(value, str) and value and not value.startswith(SECRET_PREFIX):
-                problems.append(f"{section}.{f.name}: a literal secret in the config file; "
-                                f"write 'secret:NAME' and put the value in env, a credential or the secrets file")
+    known = _index_names()
+    for sym in s.instruments:
+        if sym not in known:
+            problems.append(f"instruments.{sym}: unknown index (known: {', '.join(known)})")
+    phases = [(f.name, getattr(s.session, f.name)) for f in dataclasses.fields(SessionSettings)]
+    if not any(hhmm()(value) for _, value in phases):
+        for (a, va), (b, vb) in zip(phases, phases[1:], strict=False):
+            if va >= vb:
+                problems.append(f"session.{b}: {vb} must be after session.{a} ({va})")
+    st = s.strategy
+    if st.profit_lock_floor_pct >= st.profit_lock_arm_pct:
+        problems.append(f"strategy.profit_lock_floor_pct: {st.profit_lock_floor_pct} must be below "
+                        f"strategy.profit_lock_arm_pct ({st.profit_lock_arm_pct})")
     return problems
 
 
-def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[str]]:
-    """Build :class:`Settings` from a parsed TOML mapping; return it with every problem found (may be empty)."""
+def _overlay_env(data: dict[str, Any], env: typing.Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data`` with the :data:`ENV` variables set in ``env`` overlaid; also ``{"kite.root": "TRADESIG_KITE_ROOT"}``
+    for each key that came from the environment (named in problems)."""
+    data = dict(data)
+    origins: dict[str, str] = {}
+    for name, (section, key) in ENV.items():
+        if env.get(name) and isinstance(data.get(section, {}), dict):
+            data[section] = {**data.get(section, {}), key: env[name]}
+            origins[f"{section}.{key}"] = name
+    return data, origins
+
+
+def parse_settings(data: dict[str, Any], env: typing.Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
+    """Build :class:`Settings` from a parsed TOML mapping with the :data:`ENV` overrides of ``env`` (default: none)
+    overlaid, validated in one pass; return it with every problem found, one per line (may be empty)."""
+    data, origins = _overlay_env(data, env or {})
     problems: list[str] = []
     settings = _build(Settings, data, "", problems)
-    problems.extend(_semantic_problems(settings))
+    problems.extend(_cross_problems(settings))
+    for i, problem in enumerate(problems):
+        key, sep, rest = problem.partition(": ")
+        if key in origins:
+            problems[i] = f"{key} (from ${origins[key]}){sep}{rest}"
     return settings, problems
 
 
-def _apply_env(settings: Settings, env: typing.Mapping[str, str]) -> Settings:
-    kite = settings.kite
-    if env.get("TRADESIG_KITE_ROOT"):
-        kite = dataclasses.replace(kite, root=env["TRADESIG_KITE_ROOT"])
-    if env.get("TRADESIG_KITE_WS_ROOT"):
-        kite = dataclasses.replace(kite, ws_root=env["TRADESIG_KITE_WS_ROOT"])
-    return dataclasses.replace(settings, kite=kite)
+def read_toml(path: Path, hint: str) -> dict[str, Any]:
+    """Parse a TOML file. Raises :class:`ConfigError` (one line) when it cannot be read, is not UTF-8, is not
+    TOML, or nests too deeply for the parser."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte offset {exc.start})", hint) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply", hint) from None
 
 
 def load_config(path: str | Path | None = None, home: str | Path | None = None, *,
                 env: typing.Mapping[str, str] | None = None, strict: bool = True) -> LoadedConfig:
-    """Load the config file (or defaults when absent), apply env overrides, resolve the data home.
+    """Load the config file (or defaults when absent), overlay the :data:`ENV` overrides, validate everything in
+    one pass, resolve the data home.
 
     ``path`` None: :func:`default_config_path`; an explicitly named file that does not exist is an error.
-    With ``strict`` (the default) any problem raises :class:`ConfigError` listing all of them; ``config check``
-    passes ``strict=False`` and reports them itself via :func:`check_config`.
+    With ``strict`` (the default) any problem raises :class:`ConfigError` (its ``problems`` lists them, one line
+    each); ``config check`` passes ``strict=False`` and reads ``LoadedConfig.problems``.
     """
     env = os.environ if env is None else env
     explicit = path is not None or bool(env.get("TRADESIG_CONFIG"))
     cfg_path = Path(path).expanduser() if path is not None else default_config_path(env)
     data: dict[str, Any] = {}
     source: Path | None = None
-    if cfg_path.exists():
-        try:
-            data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{cfg_path}: not valid TOML: {exc}",
-                              "fix the file or run 'tradesig config init --force'") from None
-        except OSError as exc:
-            raise ConfigError(f"{cfg_path}: cannot read: {exc.strerror}") from None
+    try:
+        is_dir = stat.S_ISDIR(cfg_path.stat().st_mode)
+        exists = True
+    except (FileNotFoundError, NotADirectoryError):
+        exists = False
+    except OSError as exc:
+        raise ConfigError(f"{cfg_path}: cannot read: {exc.strerror or exc}") from None
+    if exists and is_dir:
+        raise ConfigError(f"config file {cfg_path} is a directory", "name a TOML file with --config")
+    if exists:
+        data = read_toml(cfg_path, "fix the file or run 'tradesig config init --force'")
         source = cfg_path
     elif explicit:
         raise ConfigError(f"config file {cfg_path} does not exist", "run 'tradesig config init' to write one")
-    settings, problems = parse_settings(data)
+    settings, problems = parse_settings(data, env)
     if problems and strict:
-        raise ConfigError(f"{cfg_path}: {len(problems)} problem(s): " + "; ".join(problems),
-                          "run 'tradesig config check' for the list", problems)
-    settings = _apply_env(settings, env)
-    return LoadedConfig(settings, source, resolve_home(settings, home, env))
+        if len(problems) == 1:
+            raise ConfigError(f"{cfg_path}: {problems[0]}", "run 'tradesig config check'")
+        error = ConfigError(f"{cfg_path}: {len(problems)} problems in the configuration (listed above)",
+                            "run 'tradesig config check'", list(problems))
+        error.details = tuple(f"{cfg_path}: {p}" for p in problems)
+        raise error
+    return LoadedConfig(settings, source, resolve_home(settings, home, env), tuple(problems))
 
 
 # --------------------------------------------------------------------------------------------------- secrets
@@ -465,22 +534,20 @@ def resolve_secret(loaded: LoadedConfig, reference: str, env: typing.Mapping[str
         problem = _secrets_file_problem(path)
         if problem:
             raise ConfigError(problem)
-        try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, OSError) as exc:
-            raise ConfigError(f"secrets file {path} unreadable: {exc}") from None
+        values = read_toml(path, "fix the secrets file (TOML: name = \"value\")")
         if isinstance(values.get(name), str) and values[name]:
             return values[name]
     raise ConfigError(f"secret {name!r} not found",
                       f"set {env_name}, a systemd credential '{name}', or '{name}' in the 0600 secrets file")
 
 
-def check_config(loaded: LoadedConfig, raw_problems: list[str], env: typing.Mapping[str, str] | None = None,
-                 *, need_brokers: bool = True) -> list[str]:
-    """Every problem of a loaded config, one line each: schema problems plus placeholders, missing secrets,
-    loose secrets-file permissions and a data home that cannot be created. Empty list: all good."""
+def check_config(loaded: LoadedConfig, raw_problems: list[str] | None = None,
+                 env: typing.Mapping[str, str] | None = None, *, need_brokers: bool = True) -> list[str]:
+    """Every problem of a loaded config, one line each: schema problems (``raw_problems``, default
+    ``loaded.problems``) plus placeholders, missing secrets, loose secrets-file permissions and a data home that
+    cannot be created. Empty list: all good."""
     env = os.environ if env is None else env
-    problems = list(raw_problems)
+    problems = list(loaded.problems if raw_problems is None else raw_problems)
     s = loaded.settings
     path = secrets_file_path(loaded)
     if path is not None:
@@ -502,72 +569,21 @@ def check_config(loaded: LoadedConfig, raw_problems: list[str], env: typing.Mapp
                 except ConfigError as exc:
                     if str(exc) not in problems:
                         problems.append(f"{section}.api_secret: {exc}")
-    home = loaded.home
-    probe = home
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK)
-                           or os.statvfs(probe).f_flag & os.ST_RDONLY):
-        problems.append(f"data home {home}: cannot be created ({probe} is not a writable directory)")
+    if (problem := home_problem(loaded.home)) is not None:
+        problems.append(problem)
     return problems
-
-
-# ------------------------------------------------------------------------------------------------ rendering
-
-
-def _plain(obj: Any, redact_secrets: bool) -> Any:
-    if dataclasses.is_dataclass(obj):
-        out = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.metadata.get("secret") and redact_secrets and not str(value).startswith(SECRET_PREFIX):
-                value = "<redacted>"
-            out[f.name] = _plain(value, redact_secrets)
-        return out
-    if isinstance(obj, dict):
-        return {k: _plain(v, redact_secrets) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_plain(v, redact_secrets) for v in obj]
-    return obj
-
-
-def settings_to_dict(settings: Settings, redact_secrets: bool = True) -> dict[str, Any]:
-    """Plain nested dict of the settings; secret fields keep their ``secret:NAME`` reference (never a value)."""
-    return _plain(settings, redact_secrets)
-
-
-def default_config_toml() -> str:
-    """The complete default config file (generated from the schema, so it always validates)."""
-    import tomli_w
-
-    header = ("# tradesig configuration: every key with its default. Reference: docs/configuration.md\n"
-              "# Secrets are references 'secret:NAME' resolved from env TRADESIG_NAME, $CREDENTIALS_DIRECTORY/NAME\n"
-              "# or the 0600 secrets file. Never write a secret value here.\n\n")
-    return header + tomli_w.dumps(settings_to_dict(Settings(), redact_secrets=False))
-
-
-def schema_reference() -> list[tuple[str, str, Any, str]]:
-    """Rows (key, type, default, doc) for every setting: used to generate docs/configuration.md."""
-    rows: list[tuple[str, str, Any, str]] = []
-
-    def walk(cls: Any, prefix: str, instance: Any) -> None:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            value = getattr(instance, f.name)
-            tp = hints[f.name]
-            if dataclasses.is_dataclass(tp):
-                walk(tp, f"{prefix}{f.name}.", value)
-            elif typing.get_origin(tp) is dict:
-                for key, item in value.items():
-                    walk(type(item), f"{prefix}{f.name}.{key}.", item)
-            else:
-                rows.append((f"{prefix}{f.name}", _type_name(tp), value, f.metadata.get("doc", "")))
-
-    walk(Settings, "", Settings())
-    return rows
 
 
 __all__ = [
     "Settings", "LoadedConfig", "load_config", "parse_settings", "check_config", "resolve_secret",
-    "resolve_home", "default_config_path", "default_config_toml", "settings_to_dict", "schema_reference",
+    "resolve_home", "default_config_path", "read_toml", "ENV", "SECRET_PREFIX", "require_writable_home",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The renderers moved to :mod:`tradesig.config_render`; the old names stay importable from here."""
+    if name in ("settings_to_dict", "default_config_toml", "schema_reference", "write_default_config"):
+        from tradesig import config_render
+
+        return getattr(config_render, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,6 +31,8 @@ class TradesigError(Exception):
     """
 
     exit_code: int = EXIT_USAGE
+    #: lines the CLI prints before the message, one problem each (e.g. every problem of an invalid config)
+    details: tuple[str, ...] = ()
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)

@@ -11,14 +11,27 @@ Accepted inputs (``.csv``, ``.csv.gz``, ``.txt``, ``.parquet``):
 * Parquet with ``ts`` (tz-aware, or naive = IST), ``symbol`` (optional with ``symbol=``), open/high/low/close
   and optional volume/oi (e.g. the 1-min and 15-min files of ../shared/data/intraday).
 
-Validation (every rejected row is counted by reason and the first ones are listed with file and line; nothing is
-silently "fixed"):
+Validation (every rejected row is counted by reason and listed with file and line, the first
+:data:`MAX_EXAMPLES`; nothing is silently "fixed"):
 
 * ``parse``: a field that does not parse (bad number, bad date/time, wrong number of CSV fields);
-* ``ohlc``: a price ≤ 0, high < max(open, close) or low > min(open, close);
+* ``price``: a price that is not a finite number (``nan``, ``inf``), ≤ 0, or above :data:`MAX_PRICE` (``1e308``);
+* ``ohlc``: high < low, or open/close outside [low, high];
+* ``circuit``: high or low further than the circuit band (``circuit_band_pct``, default 20 %) from the previous
+  bar's close of the same symbol. 20 % is the widest index-based market-wide circuit breaker: a 10/15/20 % move of
+  NIFTY 50 or SENSEX from the previous day's close halts all equity and equity-derivative trading, at 20 % for the
+  rest of the day (SEBI circulars SMDRPD/Policy/Cir-37/2001 of 2001-06-28 and CIR/MRD/DP/25/2013 of 2013-09-03), so
+  a real bar of those indices cannot move further from the previous close. NIFTY BANK has no breaker of its own;
+  its widest move in ../shared/data is 15.4 %, NIFTY's 19.4 % (2009-05-18). Pass a wider band (or 0 to turn it
+  off) for instruments without that limit, e.g. option premiums;
 * ``misaligned``: a bar start not on the interval's 09:15-anchored grid (or with seconds);
 * ``conflicting duplicate``: the same (symbol, ts) more than once with different values — all copies rejected.
   Exact repeats are dropped after the first and counted as ``duplicates``.
+
+Policy: a file with any rejected row is rejected whole — nothing of it is stored — and its bad lines are listed
+(:class:`RejectedFile`, exit 2), unless the caller passes ``skip_bad_rows`` (``--skip-bad-rows``): then the valid
+rows are stored and each rejected one leaves a reported gap (a vendor file with a few inconsistent bars, like the
+real NIFTY BANK 15-minute file, is imported that way).
 
 Reported but stored: bars outside the regular session (e.g. the 2024-01-20 post-close flat bars 15:30–18:16)
 go to the separate ``bars/extended/`` dataset (docs/data-layout.md) and never enter regular or derived bars;
@@ -27,8 +40,8 @@ gaps (regular-session slots with no bar) are counted per day. Rows already store
 
 from __future__ import annotations
 
-import gzip
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -38,23 +51,17 @@ from typing import Any
 import polars as pl
 
 from tradesig.errors import DataError
+from tradesig.history_files import _PRICE, read_ohlc_file
 from tradesig.store.bars import ANCHOR_MINUTE, INTERVALS, conform, interval_minutes, session_breaks, with_session
 
 log = logging.getLogger(__name__)
 
 MAX_EXAMPLES = 20
+#: rupees; no index or instrument tradesig imports is near it, so a larger price is a corrupt value (1e308, …)
+MAX_PRICE = 10_000_000.0
+#: default circuit band, % of the previous bar's close (SEBI's widest index circuit breaker, see the docstring)
+CIRCUIT_BAND_PCT = 20.0
 MAX_DAYS_LISTED = 10
-_PRICE = ("open", "high", "low", "close")
-_ALIASES = {
-    "instrument": "symbol", "symbol": "symbol", "ticker": "symbol", "tradingsymbol": "symbol", "name": "symbol",
-    "date": "date", "day": "date", "time": "time",
-    "ts": "ts", "datetime": "ts", "timestamp": "ts", "date_time": "ts",
-    "open": "open", "o": "open", "high": "high", "h": "high", "low": "low", "l": "low", "close": "close",
-    "c": "close", "volume": "volume", "vol": "volume", "v": "volume",
-    "oi": "oi", "open_interest": "oi", "openinterest": "oi",
-}
-
-
 @dataclass
 class Problem:
     """One rejected row (or a file-level problem when ``line`` is None). ``line``: CSV line number (the header is
@@ -155,182 +162,6 @@ class ImportReport:
         return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------------------------- reading
-def _norm(name: str) -> str:
-    import re
-
-    name = re.sub(r"\(.*?\)", "", name).strip().strip('"').strip().lower()
-    return re.sub(r"[\s-]+", "_", name)
-
-
-def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path}: not a readable gzip file ({exc})") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})", "convert the file to UTF-8 CSV") from None
-
-
-def read_csv_rows(path: Path) -> pl.DataFrame:
-    """Parse a CSV into string columns (canonical names) plus ``_line`` and ``_problem`` (field-count errors).
-
-    Raises DataError when the file is empty or its columns cannot be identified."""
-    text = _read_text(path)
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise DataError(f"{path}: empty file")
-    first = [f.strip().strip('"') for f in lines[0].split(",")]
-    headerless = len(first) >= 7 and first[1].isdigit()
-    if headerless:
-        names = ["symbol", "date", "time", "open", "high", "low", "close", "volume", "oi"][: len(first)]
-        body, offset = lines, 1
-    else:
-        names = []
-        for f in first:
-            key = _ALIASES.get(_norm(f))
-            names.append(key if key and key not in names else f"_ignored_{len(names)}")
-        body, offset = lines[1:], 2
-    have = set(names)
-    if not {"open", "high", "low", "close"} <= have or not ("ts" in have or "date" in have):
-        raise DataError(f"{path}: cannot identify the columns {first}",
-                        "expected a header with date,time (or ts),open,high,low,close[,volume,oi]")
-    n = len(names)
-    df = pl.DataFrame({"_raw": pl.Series(body, dtype=pl.Utf8)}).with_row_index("_line", offset=offset)
-    df = df.with_columns(_line=pl.col("_line").cast(pl.Int64)).filter(pl.col("_raw").str.strip_chars() != "")
-    fields = pl.col("_raw").str.split(",")
-    df = df.with_columns(
-        pl.when(fields.list.len() != n)
-        .then(pl.format("expected {} fields, got {}", pl.lit(n), fields.list.len()))
-        .alias("_problem"),
-        *[fields.list.get(i, null_on_oob=True).str.strip_chars().str.strip_chars('"').alias(name)
-          for i, name in enumerate(names) if not name.startswith("_ignored_")],
-    )
-    return df.drop("_raw")
-
-
-def _parse_ts_strings(df: pl.DataFrame) -> pl.Expr:
-    """Expression giving a naive datetime (IST wall time) from date/time or ts string columns."""
-    if "ts" in df.columns or "time" not in df.columns:
-        s = pl.col("ts" if "ts" in df.columns else "date")
-        aware = pl.coalesce(
-            s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us"),
-            s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_unit="us"),
-            s.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_unit="us"),
-            s.str.to_datetime("%Y-%m-%d %H:%M:%S%z", strict=False, time_unit="us"),
-            s.str.to_datetime("%Y-%m-%dT%H:%M%z", strict=False, time_unit="us"),
-        ).dt.convert_time_zone("Asia/Kolkata").dt.replace_time_zone(None)
-        naive = pl.coalesce(*[s.str.to_datetime(f, strict=False, time_unit="us") for f in (
-            "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y%m%d %H:%M:%S",
-            "%Y%m%d %H:%M", "%Y-%m-%d %H:%M:%S%.f")])
-        day_only = pl.coalesce(*[s.str.to_date(f, strict=False) for f in ("%Y-%m-%d", "%Y%m%d", "%d-%m-%Y")])
-        return pl.coalesce(aware, naive, day_only.cast(pl.Datetime("us")))
-    d = pl.coalesce(pl.col("date").str.to_date("%Y%m%d", strict=False),
-                    pl.col("date").str.to_date("%Y-%m-%d", strict=False),
-                    pl.col("date").str.to_date("%d-%m-%Y", strict=False))
-    t = pl.coalesce(pl.col("time").str.to_time("%H:%M:%S", strict=False),
-                    pl.col("time").str.to_time("%H:%M", strict=False))
-    return d.dt.combine(t, time_unit="us")
-
-
-def _typed_from_strings(df: pl.DataFrame, path: Path) -> pl.DataFrame:
-    """String columns → typed columns, recording the first parse problem of each row in ``_problem``."""
-    out = df.with_columns(_parse_ts_strings(df).alias("_ts"))
-    checks: list[tuple[str, pl.Expr]] = []
-    cols = []
-    for name in _PRICE:
-        cols.append(pl.col(name).cast(pl.Float64, strict=False).alias(f"_{name}"))
-    for name in ("volume", "oi"):
-        if name in df.columns:
-            cols.append(pl.col(name).cast(pl.Float64, strict=False).alias(f"_{name}"))
-    out = out.with_columns(cols)
-    when_col = "ts" if "ts" in df.columns else "date"
-    checks.append((f"bad date/time {when_col}", pl.col("_ts").is_null()))
-    for name in _PRICE:
-        checks.append((f"bad {name}", pl.col(f"_{name}").is_null()))
-    for name in ("volume", "oi"):
-        if name in df.columns:
-            bad = (pl.col(name).is_not_null() & (pl.col(name) != "")
-                   & (pl.col(f"_{name}").is_null() | (pl.col(f"_{name}") != pl.col(f"_{name}").round(0))))
-            checks.append((f"bad {name}", bad))
-    problem = pl.col("_problem")
-    for message, cond in checks:
-        problem = pl.when(problem.is_not_null()).then(problem).when(cond).then(pl.lit(message)).otherwise(None)
-    out = out.with_columns(problem.alias("_problem"))
-    select = [
-        pl.col("_line"),
-        (pl.col("symbol") if "symbol" in df.columns else pl.lit(None, dtype=pl.Utf8)).alias("symbol"),
-        pl.col("_ts").dt.replace_time_zone("Asia/Kolkata", ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC").alias("ts"),
-        *[pl.col(f"_{n}").alias(n) for n in _PRICE],
-        *[(pl.col(f"_{n}").cast(pl.Int64, strict=False) if n in df.columns else pl.lit(None, dtype=pl.Int64))
-          .alias(n) for n in ("volume", "oi")],
-        pl.col("_problem"),
-    ]
-    raw_cols = [c for c in (*_PRICE, "ts", "date", "time", "volume", "oi") if c in df.columns]
-    return out.select(select + [pl.col(c).alias(f"_raw_{c}") for c in raw_cols])
-
-
-def read_parquet_rows(path: Path) -> pl.DataFrame:
-    """Read an OHLC Parquet file into the typed import frame (``_line`` = 1-based row number)."""
-    try:
-        df = pl.read_parquet(path)
-    except Exception as exc:  # polars raises several unrelated exception types for a bad file
-        raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-    rename = {}
-    for c in df.columns:
-        key = _ALIASES.get(_norm(c))
-        if key and key not in rename.values():
-            rename[c] = key
-    df = df.rename(rename).select(list(rename.values()))
-    if not {"open", "high", "low", "close"} <= set(df.columns) or "ts" not in df.columns:
-        raise DataError(f"{path}: needs columns ts, open, high, low, close (has {list(rename.values())})")
-    dtype = df.schema["ts"]
-    if isinstance(dtype, pl.Datetime):
-        ts = pl.col("ts").dt.cast_time_unit("us")
-        ts = (ts.dt.replace_time_zone("Asia/Kolkata") if dtype.time_zone is None else ts).dt.convert_time_zone("UTC")
-    elif dtype == pl.Date:
-        ts = pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("Asia/Kolkata").dt.convert_time_zone("UTC")
-    else:
-        raise DataError(f"{path}: column ts has type {dtype}, expected a datetime")
-    problem: pl.Expr = pl.lit(None, dtype=pl.Utf8)
-    for name in reversed(("ts", *_PRICE)):
-        problem = pl.when(pl.col(name).is_null()).then(pl.lit(f"missing {name}")).otherwise(problem)
-    prices = []
-    for name in _PRICE:
-        if not df.schema[name].is_numeric():
-            raise DataError(f"{path}: column {name} has type {df.schema[name]}, expected numbers")
-        prices.append(pl.col(name).cast(pl.Float64))
-    return df.with_row_index("_line", offset=1).select(
-        pl.col("_line").cast(pl.Int64),
-        (pl.col("symbol").cast(pl.Utf8) if "symbol" in df.columns else pl.lit(None, dtype=pl.Utf8)).alias("symbol"),
-        ts.alias("ts"), *prices,
-        *[(pl.col(n).cast(pl.Int64, strict=False) if n in df.columns else pl.lit(None, dtype=pl.Int64)).alias(n)
-          for n in ("volume", "oi")],
-        problem.alias("_problem"),
-    )
-
-
-def read_ohlc_file(path: Path | str) -> pl.DataFrame:
-    """Typed rows of a CSV/Parquet OHLC file: _line, symbol, ts (UTC), open..close, volume, oi, _problem.
-
-    Raises DataError when the file cannot be read or its columns cannot be identified."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    if magic == b"PAR1" or path.suffix == ".parquet":
-        return read_parquet_rows(path)
-    return _typed_from_strings(read_csv_rows(path), path)
-
-
 # ---------------------------------------------------------------------------------------------------- validation
 def infer_interval(df: pl.DataFrame) -> str | None:
     """The interval whose length is the most common spacing of consecutive bars within a day, or None."""
@@ -403,10 +234,34 @@ def _runs(slots: list[int], step: int) -> list[str]:
     return out
 
 
-def validate(rows: pl.DataFrame, interval: str, file: str, report: ImportReport) -> pl.DataFrame:
+def _mark_circuit_jumps(df: pl.DataFrame, band_pct: float) -> pl.DataFrame:
+    """Set ``_kind = "circuit"`` on rows (not already rejected) whose high or low is more than ``band_pct`` % from
+    the close of the symbol's previous such row (by time); ``_prev_line``/``_prev_close`` say which. 0: off."""
+    df = df.with_columns(pl.lit(None, dtype=pl.Int64).alias("_prev_line"),
+                         pl.lit(None, dtype=pl.Float64).alias("_prev_close"))
+    if band_pct <= 0:
+        return df
+    ok = df.filter(pl.col("_kind").is_null()).sort("symbol", "ts")
+    prev = ok.select(
+        "_line", pl.col("_line").shift(1).over("symbol").alias("_pl"), pl.col("close").shift(1).over("symbol")
+        .alias("_pc"), "high", "low")
+    band = band_pct / 100
+    jumps = prev.filter(((pl.col("high") / pl.col("_pc") - 1).abs() > band)
+                        | ((pl.col("low") / pl.col("_pc") - 1).abs() > band)).select("_line", "_pl", "_pc")
+    if jumps.is_empty():
+        return df
+    return (df.join(jumps, on="_line", how="left")
+            .with_columns(pl.when(pl.col("_pl").is_not_null()).then(pl.lit("circuit")).otherwise(pl.col("_kind"))
+                          .alias("_kind"), pl.col("_pl").alias("_prev_line"), pl.col("_pc").alias("_prev_close"))
+            .drop("_pl", "_pc").sort("_line"))
+
+
+def validate(rows: pl.DataFrame, interval: str, file: str, report: ImportReport, *,
+             circuit_band_pct: float = CIRCUIT_BAND_PCT) -> pl.DataFrame:
     """Apply the checks of the module docstring; fill ``report``; return the accepted rows (BAR_SCHEMA + status).
 
-    ``rows``: the typed frame of :func:`read_ohlc_file` with symbols already set."""
+    ``rows``: the typed frame of :func:`read_ohlc_file` with symbols already set. ``circuit_band_pct``: % of the
+    previous bar's close (0: no circuit check)."""
     step = interval_minutes(interval)
     df = rows
     if interval == "1d":  # a daily bar is labelled 09:15 IST of its date, whatever the source wrote
@@ -415,16 +270,19 @@ def validate(rows: pl.DataFrame, interval: str, file: str, report: ImportReport)
                              .dt.replace_time_zone("Asia/Kolkata").dt.convert_time_zone("UTC").alias("ts"))
     local = pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
     minute = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
-    ohlc_bad = ((pl.col("open") <= 0) | (pl.col("high") <= 0) | (pl.col("low") <= 0) | (pl.col("close") <= 0)
-                | (pl.col("high") < pl.max_horizontal("open", "close"))
+    price_bad = pl.any_horizontal(*[~pl.col(c).is_finite() | (pl.col(c) <= 0) | (pl.col(c) > MAX_PRICE)
+                                    for c in _PRICE])
+    ohlc_bad = ((pl.col("high") < pl.col("low")) | (pl.col("high") < pl.max_horizontal("open", "close"))
                 | (pl.col("low") > pl.min_horizontal("open", "close")))
     misaligned = (((minute - ANCHOR_MINUTE) % step != 0) | (local.dt.second() != 0) | (local.dt.microsecond() != 0)
                   if interval != "1d" else pl.lit(False))
     df = df.with_columns(
         pl.when(pl.col("_problem").is_not_null()).then(pl.lit("parse"))
+        .when(price_bad).then(pl.lit("price"))
         .when(ohlc_bad).then(pl.lit("ohlc"))
         .when(misaligned).then(pl.lit("misaligned"))
         .otherwise(None).alias("_kind"))
+    df = _mark_circuit_jumps(df, circuit_band_pct)
     # duplicates among otherwise valid rows
     valid = df.filter(pl.col("_kind").is_null())
     value_cols = ["open", "high", "low", "close", "volume", "oi"]
@@ -467,23 +325,45 @@ def _problem(file: str, row: dict[str, Any]) -> Problem:
         if name == "date/time":
             raw = " ".join(str(row.get(f"_raw_{c}")) for c in ("ts", "date", "time") if row.get(f"_raw_{c}"))
         message = f"{detail}: {raw!r}" if raw is not None else detail
-    elif kind == "ohlc":
+    elif kind in ("ohlc", "price"):
         message = f"open {row['open']} high {row['high']} low {row['low']} close {row['close']}"
+    elif kind == "circuit":
+        message = (f"high {row['high']} low {row['low']}: beyond the circuit band from the previous bar's close "
+                   f"{row['_prev_close']} (line {row['_prev_line']})")
     else:
         message = f"{row['symbol']} {row['ts']:%Y-%m-%d %H:%M:%S} UTC" if row.get("ts") else ""
     return Problem(file, row["_line"], kind, message)
 
 
 # ---------------------------------------------------------------------------------------------------- import
+class RejectedFile(DataError):
+    """A file with rejected rows, of which nothing was stored (exit 2). ``report`` lists the bad lines (the first
+    :data:`MAX_EXAMPLES` in ``report.examples``; ``details`` repeats them for the CLI, one per line)."""
+
+    def __init__(self, report: ImportReport) -> None:
+        shown = len(report.examples)
+        more = f", the first {shown} listed" if report.rejected_total > shown else ""
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items()))
+        super().__init__(f"{report.file}: {report.rejected_total} bad row(s) ({kinds}){more}; nothing imported",
+                         "fix the file, or pass --skip-bad-rows to store only its valid rows")
+        self.report = report
+        self.details = tuple(str(p) for p in report.examples)
+
+
 def import_file(store: Any, path: Path | str, *, symbol: str | None = None, interval: str | None = None,
-                source: str | None = None) -> ImportReport:
+                source: str | None = None, circuit_band_pct: float = CIRCUIT_BAND_PCT,
+                skip_bad_rows: bool = False) -> ImportReport:
     """Validate one file and write its accepted bars to ``store`` (a :class:`tradesig.store.datasets.Store`).
 
     ``symbol`` overrides the file's symbol column (e.g. the raw BNF file, which says NIFTY but is NIFTY BANK);
-    ``interval`` overrides the inferred bar interval. Raises DataError when the file is unusable (unreadable,
-    unknown columns, no symbol, interval unknown, or no valid row)."""
+    ``interval`` overrides the inferred bar interval; ``circuit_band_pct`` is the widest allowed move from the
+    previous bar's close, % (0: unchecked). Raises :class:`RejectedFile` when any row is rejected and
+    ``skip_bad_rows`` is false (nothing stored); DataError when the file is unusable (unreadable, unknown columns,
+    no symbol, interval unknown, or no valid row)."""
     from tradesig.store.datasets import _symbol_key
 
+    if not (math.isfinite(circuit_band_pct) and circuit_band_pct >= 0):
+        raise DataError(f"circuit band {circuit_band_pct} %: must be a finite percentage ≥ 0 (0 turns it off)")
     started = time.perf_counter()
     path = Path(path)
     report = ImportReport(file=str(path))
@@ -508,7 +388,9 @@ def import_file(store: Any, path: Path | str, *, symbol: str | None = None, inte
     else:
         interval_minutes(interval)
     report.interval = interval
-    accepted = validate(rows, interval, str(path), report)
+    accepted = validate(rows, interval, str(path), report, circuit_band_pct=circuit_band_pct)
+    if report.rejected_total and not skip_bad_rows:
+        raise RejectedFile(report)
     if accepted.is_empty():
         raise DataError(f"{path}: no valid rows ({report.rejected_total} rejected; first: "
                         f"{report.examples[0] if report.examples else '-'})")
@@ -520,16 +402,22 @@ def import_file(store: Any, path: Path | str, *, symbol: str | None = None, inte
 
 
 def import_files(home: Path | str, paths: list[Path | str], *, symbol: str | None = None,
-                 interval: str | None = None) -> list[ImportReport]:
-    """Import each file into the data ``home`` (see :func:`import_file`); a file that is unusable gets a report
-    with ``error`` set instead of stopping the others. Refreshes the DuckDB catalog afterwards."""
+                 interval: str | None = None, circuit_band_pct: float = CIRCUIT_BAND_PCT,
+                 skip_bad_rows: bool = False) -> list[ImportReport]:
+    """Import each file into the data ``home`` (see :func:`import_file`); a file that is unusable or rejected
+    gets a report with ``error`` set (its bad lines in ``examples``) instead of stopping the others. Refreshes the
+    DuckDB catalog afterwards."""
     from tradesig.store.datasets import Store
 
     store = Store(home)
     reports = []
     for path in paths:
         try:
-            reports.append(import_file(store, path, symbol=symbol, interval=interval))
+            reports.append(import_file(store, path, symbol=symbol, interval=interval,
+                                       circuit_band_pct=circuit_band_pct, skip_bad_rows=skip_bad_rows))
+        except RejectedFile as exc:
+            exc.report.error = str(exc)
+            reports.append(exc.report)
         except DataError as exc:
             reports.append(ImportReport(file=str(path), error=str(exc)))
     if any(r.added for r in reports):
@@ -561,5 +449,5 @@ def coverage(home: Path | str) -> list[dict[str, Any]]:
     return Store(home).coverage().to_dicts()
 
 
-__all__ = ["coverage", "ImportReport", "Problem", "DayCount", "read_ohlc_file", "infer_interval", "validate",
-           "import_file", "import_files", "show_bars"]
+__all__ = ["coverage", "ImportReport", "RejectedFile", "MAX_PRICE", "CIRCUIT_BAND_PCT", "Problem", "DayCount",
+           "read_ohlc_file", "infer_interval", "validate", "import_file", "import_files", "show_bars"]

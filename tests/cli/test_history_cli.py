@@ -100,3 +100,64 @@ def test_list_shows_stored_coverage(run_cli, june):
     code, out, _ = run_cli("history", "list", "--format", "json")
     assert json.loads(out) == [{"symbol": "NIFTY", "interval": "1m", "session": "regular", "first": "2024-06-03",
                                 "last": "2024-06-05", "days": 3, "bars": 1125}]
+
+
+# ------------------------------------------------------------------------------ absurd prices (issue 15, item 6)
+HEADER = "Instrument,Date(YYYYMMDD),Time(HH:MM),Open,High,Low,Close\n"
+GOOD_ROW = "NIFTY,20240603,09:15,22000,22010,21990,22005\n"
+
+
+@pytest.mark.parametrize("row, kind, detail", [
+    ("NIFTY,20240603,09:16,nan,22010,21990,22005\n", "price", "open nan"),
+    ("NIFTY,20240603,09:16,22000,inf,21990,22005\n", "price", "high inf"),
+    ("NIFTY,20240603,09:16,22000,1e308,21990,22005\n", "price", "high 1e+308"),
+    ("NIFTY,20240603,09:16,22000,22010,-5,22005\n", "price", "low -5.0"),
+    ("NIFTY,20240603,09:16,22000,22010,0,22005\n", "price", "low 0.0"),
+    ("NIFTY,20240603,09:16,22000,21980,21990,21985\n", "ohlc", "high 21980.0 low 21990.0"),
+    ("NIFTY,20240603,09:16,22050,22010,21990,22005\n", "ohlc", "open 22050.0"),
+    ("NIFTY,20240603,09:16,22000,22010,21990,21900\n", "ohlc", "close 21900.0"),
+    ("NIFTY,20240603,09:16,22000,99000,21990,22005\n", "circuit", "previous bar's close 22005.0 (line 2)"),
+])
+def test_absurd_price_rejects_the_file_with_its_line_number(run_cli, home, tmp_path, row, kind, detail):
+    path = tmp_path / "prices.csv"
+    path.write_text(HEADER + GOOD_ROW + row + "NIFTY,20240603,09:17,22005,22015,21995,22010\n")
+    code, out, err = run_cli("history", "import", str(path))
+    lines = err.splitlines()
+    assert code == 2 and "Traceback" not in err
+    assert lines[0].startswith(f"tradesig: {path}:3: {kind}: ") and detail in lines[0], lines
+    assert lines[-1].startswith(f"tradesig: {path}: 1 bad row(s) ({kind} 1); nothing imported")
+    assert len(lines) == 2
+    assert not (home / "bars").exists()  # nothing of a rejected file is stored
+    code, _, _ = run_cli("history", "show", "NIFTY", "--interval", "1m")
+    assert code == 2
+
+
+def test_every_bad_line_is_listed_up_to_twenty(run_cli, home, tmp_path):
+    rows = [f"NIFTY,20240603,{9 + (15 + i) // 60:02d}:{(15 + i) % 60:02d},nan,1,1,1\n" for i in range(25)]
+    path = tmp_path / "nan.csv"
+    path.write_text(HEADER + GOOD_ROW.replace("09:15", "15:29") + "".join(rows))
+    code, _, err = run_cli("history", "import", str(path))
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 21
+    assert [line.split(": ")[1] for line in lines[:20]] == [f"{path}:{n}" for n in range(3, 23)]
+    assert "25 bad row(s) (price 25), the first 20 listed; nothing imported" in lines[-1]
+
+
+def test_skip_bad_rows_stores_the_valid_ones_and_circuit_band_is_configurable(run_cli, home, tmp_path):
+    path = tmp_path / "jump.csv"
+    path.write_text(HEADER + GOOD_ROW + "NIFTY,20240603,09:16,22000,27000,21990,26000\n")
+    code, out, err = run_cli("history", "import", str(path), "--skip-bad-rows")
+    assert code == 0 and "rejected 1 (circuit 1)" in out and f"{path}:3: circuit: " in out
+    code, out, err = run_cli("history", "import", str(path), "--circuit-band", "30")
+    assert code == 0, err
+    code, out, _ = run_cli("history", "show", "NIFTY", "--interval", "1m", "--format", "json")
+    assert [bar["close"] for bar in json.loads(out)] == [22005.0, 26000.0]
+
+
+def test_import_into_a_home_under_a_file_is_one_line(run_cli, tmp_path, june):
+    path, _ = june
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    code, out, err = run_cli("--home", str(blocker / "home"), "history", "import", str(path))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"data home {blocker / 'home'}: cannot be created ({blocker} is not a writable directory)" in err

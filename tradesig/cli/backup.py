@@ -40,6 +40,10 @@ def create(ctx: typer.Context,
     with _progress("backing up", len(_home_files(home)) if home.is_dir() else 0) as tick:
         result = create_backup(home, target, now=SystemClock().now(), config_file=loaded.source, progress=tick)
     typer.echo(f"created {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB, verified)")
+    if result.skipped:
+        more = f" and {len(result.skipped) - 3} more" if len(result.skipped) > 3 else ""
+        typer.echo(f"tradesig: not archived (symlinks and special files are never followed): "
+                   f"{', '.join(result.skipped[:3])}{more}", err=True)
 
 
 @app.command("verify")
@@ -57,9 +61,10 @@ def verify(archive: Path = typer.Argument(..., help="Archive to check.")) -> Non
 @app.command("restore")
 def restore(archive: Path = typer.Argument(..., help="Archive to restore."),
             to: Path = typer.Option(..., "--to", help="Target data home (must be empty unless --force)."),
-            force: bool = typer.Option(False, "--force", help="Restore into a non-empty directory.")) -> None:
-    """Verify the archive, then unpack it into a data home."""
-    from tradesig.backup import restore_archive
+            force: bool = typer.Option(False, "--force", help="Replace a non-empty data home (not a merge: only "
+                                       "tokens/, backups/ and secrets.toml are kept).")) -> None:
+    """Verify the archive member by member, then make it the data home at --to (exit 1 for a bad archive)."""
+    from tradesig.backup_restore import restore_archive
 
     result = restore_archive(archive, to, force=force)
     typer.echo(f"restored {result.files} files from {archive.name} into {to}")

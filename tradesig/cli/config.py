@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -23,17 +22,9 @@ def _target(ctx: typer.Context) -> Path:
 @app.command("init")
 def init(ctx: typer.Context, force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
     """Write a complete default config file (refuses to overwrite without --force)."""
-    from tradesig.config import default_config_toml
-    from tradesig.errors import ConfigError
+    from tradesig.config_render import write_default_config
 
-    path = _target(ctx)
-    if path.exists() and not force:
-        raise ConfigError(f"{path} already exists", "use --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(default_config_toml(), encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    path = write_default_config(_target(ctx), force=force)
     typer.echo(f"wrote {path}")
     typer.echo("next: set kite.api_key, put the API secret in TRADESIG_KITE_API_SECRET or the 0600 secrets file, "
                "then run 'tradesig config check'")
@@ -45,7 +36,7 @@ def show(ctx: typer.Context,
     """Print the effective configuration (file + environment + defaults); secrets are never printed."""
     import tomli_w
 
-    from tradesig.config import settings_to_dict
+    from tradesig.config_render import settings_to_dict
 
     loaded = app_context(ctx).config()
     data = settings_to_dict(loaded.settings, redact_secrets=True)
@@ -61,17 +52,12 @@ def show(ctx: typer.Context,
 def check(ctx: typer.Context,
           offline: bool = typer.Option(False, "--no-credentials", help="Do not require broker credentials.")) -> None:
     """Validate the configuration: one line per problem, exit 2 if there is any, else 0."""
-    from tradesig.config import check_config, load_config, parse_settings
+    from tradesig.config import check_config, load_config
     from tradesig.errors import ConfigError
 
     actx = app_context(ctx)
     loaded = load_config(actx.config_path, actx.home, strict=False)
-    raw: list[str] = []
-    if loaded.source is not None:
-        import tomllib
-
-        _, raw = parse_settings(tomllib.loads(loaded.source.read_text(encoding="utf-8")))
-    problems = check_config(loaded, raw, need_brokers=not offline)
+    problems = check_config(loaded, need_brokers=not offline)
     from tradesig.calendar import check_calendar
 
     calendar_problems, horizon = check_calendar(loaded)  # the override file, and the calendar's horizon

@@ -35,6 +35,10 @@ def demo(
     actx = app_context(ctx)
     opts = DemoOptions(data=list(data or []), day=day, speed=speed, home=Path(actx.home) if actx.home else None,
                        interval=interval, keep=keep)
+    if actx.home:
+        from tradesig.config import require_writable_home
+
+        require_writable_home(Path(actx.home))  # exit 2 at once, not a traceback once the sim is up
     try:
         result = run_demo(opts, say=typer.echo)
     except DemoInterrupted as exc:

@@ -58,11 +58,16 @@ def feed(
 ) -> None:
     """Run the market-data service until --until, SIGTERM or Ctrl-C (exit 0 after flushing everything)."""
     from tradesig.clock import SystemClock
+    from tradesig.config import require_writable_home
     from tradesig.errors import ConfigError
     from tradesig.feed.service import options_from_settings, run_feed
     from tradesig.market import canonical_symbol
 
     loaded = app_context(ctx).config()
+    require_writable_home(loaded.home)  # fail at start (exit 2), not at shutdown after waiting for a token
+    from tradesig.calendar import load_overrides, overrides_path
+
+    load_overrides(overrides_path(loaded))  # likewise a broken calendar override file (exit 2, one line)
     settings = loaded.settings
     chosen = Source.sim.value if sim_url else source.value
     if chosen == "sim" and not sim_url:

@@ -28,23 +28,37 @@ def import_(
                                "e.g. NIFTY BANK for a file labelled NIFTY)."),
     interval: Interval = typer.Option(None, "--interval", help="Bar interval of the file (default: inferred)."),
     fmt: Format = format_option(Format.text, Format.json, help="Summary format."),
+    circuit_band: float = typer.Option(20.0, "--circuit-band", metavar="PCT", min=0.0,
+                                       help="Reject a bar whose high or low is further than PCT % from the previous "
+                                       "bar's close (20: the widest index circuit breaker; 0: off)."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Store the valid rows of a file with "
+                                       "rejected rows (default: reject the whole file, store nothing of it)."),
 ) -> None:
     """Validate and store bars; prints a summary per file. Importing the same data twice adds nothing.
 
-    Exit 0 when every file was usable, 2 (with the other files' summaries printed) when one was not."""
+    A file with any bad row (unparseable, non-finite or absurd price, high < low, open/close outside the range, a
+    jump beyond the circuit band, misaligned, conflicting duplicate) is rejected whole: its bad lines are listed on
+    stderr with their line numbers and nothing of it is stored. Exit 0 when every file was imported, 2 (with the
+    other files' summaries printed) when one was rejected or unusable."""
+    from tradesig.config import require_writable_home
     from tradesig.errors import DataError
     from tradesig.history import import_files
 
-    loaded = app_context(ctx).config()
-    reports = import_files(loaded.home, list(files), symbol=symbol, interval=interval.value if interval else None)
+    home = require_writable_home(app_context(ctx).config().home)
+    reports = import_files(home, list(files), symbol=symbol, interval=interval.value if interval else None,
+                           circuit_band_pct=circuit_band, skip_bad_rows=skip_bad_rows)
     if fmt is Format.json:
         typer.echo(to_json([r.to_dict() for r in reports]))
     else:
         typer.echo("\n".join(r.summary() for r in reports if not r.error))
     failed = [r for r in reports if r.error]
     if failed:
-        raise DataError("; ".join(r.error or "" for r in failed),
-                        "fix or remove the file; nothing was imported from it")
+        unusable = any(not r.examples for r in failed)
+        error = DataError("; ".join(r.error or "" for r in failed),
+                          "fix or remove the file; nothing was imported from it" if unusable
+                          else "its bad lines are listed above")
+        error.details = tuple(str(p) for r in failed for p in r.examples)
+        raise error
 
 
 @app.command("show")

@@ -51,6 +51,9 @@ def login(
         if not request_token:
             raise typer.BadParameter("no token on stdin", param_hint="--request-token")
     loaded = app_context(ctx).config()
+    from tradesig.config import require_writable_home
+
+    require_writable_home(loaded.home)  # the token is stored there: fail now, not after the user logged in
 
     def show_url(url: str, listening_on: str) -> None:
         typer.echo(f"Log in to {broker.value} at:\n  {url}")

@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = command.main(args=args, prog_name="tradesig", standalone_mode=False)
     except TradesigError as exc:
+        for line in exc.details:  # e.g. each problem of an invalid config, one per line
+            typer.echo(f"tradesig: {line}", err=True)
         typer.echo(f"tradesig: {exc}", err=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,22 @@ def serve(
         typer.echo(f"  clock      starts {sim.clock.now().astimezone(IST):%H:%M:%S} IST"
                    + (", held until the first ticker client" if sim.config.wait_for_client else ""))
 
-    serve_from_options(settings, data_files=list(data or []), day=d, speed=speed, start=t, port=port,
-                       redirect_url=redirect_url, api_key=api_key, api_secret=api_secret, open_access=open_access,
-                       instruments=instruments, chain=list(chain) if chain else None, faults=list(fault or []),
-                       linger=None if forever else linger,
-                       rate_limits=not no_rate_limits, wait_for_client=wait_for_client, seed=seed,
-                       ticks_per_bar=ticks_per_bar, capital=capital, announce=announce)
+    try:
+        serve_from_options(settings, data_files=list(data or []), day=d, speed=speed, start=t, port=port,
+                           redirect_url=redirect_url, api_key=api_key, api_secret=api_secret,
+                           open_access=open_access, instruments=instruments, chain=list(chain) if chain else None,
+                           faults=list(fault or []), linger=None if forever else linger,
+                           rate_limits=not no_rate_limits, wait_for_client=wait_for_client, seed=seed,
+                           ticks_per_bar=ticks_per_bar, capital=capital, announce=announce)
+    except OSError as exc:  # error mapping: a busy or forbidden port is a usage error (exit 2), not a traceback
+        import errno
+
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        from tradesig.errors import ConfigError
+
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {os.strerror(exc.errno)}",
+                          "choose another --port (0: any free port)") from None
 
 
 @app.command("fault")

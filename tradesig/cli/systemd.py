@@ -85,8 +85,12 @@ def alert(
 
         delivered.update(send_alert(loaded, title, text, kind="unit_failed", now=now))
 
-    path = write_alert(unit, outbox, mail_to=report.mail_to, mail_from=report.mail_from, now=now, user=user,
-                       notify=notify if loaded is not None else None)
+    try:
+        path = write_alert(unit, outbox, mail_to=report.mail_to, mail_from=report.mail_from, now=now, user=user,
+                           notify=notify if loaded is not None else None)
+    except OSError as exc:  # error mapping: an outbox that cannot be written is a configuration error
+        raise ConfigError(f"cannot queue the alert in {outbox}: {exc.strerror or exc}",
+                          "check --outbox (tradesig-alert@.service)") from None
     typer.echo(f"queued {path}")
     for name, ok in delivered.items():
         typer.echo(f"{'sent' if ok else 'NOT sent'} via {name}", err=not ok)

@@ -210,10 +210,13 @@ def flatten(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode", h
             fmt: Format = format_option(Format.table, Format.json)) -> None:
     """Kill switch: close everything at market (live: from the broker's positions, even from a fresh process)
     and block new entries until 'trade resume'."""
+    from tradesig.config import require_writable_home
     from tradesig.errors import OrderRejected
     from tradesig.trade.service import flatten as do_flatten
 
-    result = do_flatten(app_context(ctx).config(), mode.value, reason)
+    loaded = app_context(ctx).config()
+    require_writable_home(loaded.home)  # the kill-switch flag must be writable before anything is sent
+    result = do_flatten(loaded, mode.value, reason)
     if fmt is Format.json:
         typer.echo(to_json(result))
     else:
@@ -232,7 +235,10 @@ def flatten(ctx: typer.Context, mode: Mode = typer.Option(Mode.live, "--mode", h
 @app.command("resume")
 def resume(ctx: typer.Context) -> None:
     """Release the kill switch: new entries are allowed again."""
+    from tradesig.config import require_writable_home
     from tradesig.trade.service import resume as do_resume
 
-    was = do_resume(app_context(ctx).config())
+    loaded = app_context(ctx).config()
+    require_writable_home(loaded.home)
+    was = do_resume(loaded)
     typer.echo("kill switch released" if was else "kill switch was not engaged")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
+from tradesig.errors import DataError
 from tradesig.store.bars import BAR_SCHEMA, INTERVALS, conform, empty_bars, interval_minutes, resample, split_session
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,30 @@ def _as_date(value: date | datetime | None) -> date | None:
 
         return ist_date(value)
     raise TypeError(f"expected a date or an aware datetime, got {type(value).__name__}")
+
+
+
+def _collect(lf: pl.LazyFrame, files: list[Path]) -> pl.DataFrame:
+    """``lf.collect()`` over the Parquet ``files``; a corrupt or unreadable part becomes :class:`DataError`
+    naming it (exit 2, one line) instead of a polars traceback."""
+    try:
+        return lf.collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _unreadable_part(files, exc) from None
+
+
+def _unreadable_part(files: list[Path], exc: BaseException) -> DataError:
+    def readable(path: Path) -> bool:
+        try:
+            pl.read_parquet_schema(path)
+        except (pl.exceptions.PolarsError, OSError):
+            return False
+        return True
+
+    bad = next((f for f in files if not readable(f)), None)
+    where = str(bad) if bad is not None else f"under {files[0].parent.parent}" if files else "?"
+    return DataError(f"unreadable Parquet part {where} ({type(exc).__name__})",
+                     "restore the data home from a backup ('tradesig backup restore') or move the part aside")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -207,7 +232,7 @@ class Store:
             directory = base / f"date={day.isoformat()}"
             existing = self._parts(directory) if directory.is_dir() else []
             if existing:
-                stored = pl.scan_parquet(existing).select("symbol", "ts").collect()
+                stored = _collect(pl.scan_parquet(existing).select("symbol", "ts"), existing)
                 part = part.join(stored, on=["symbol", "ts"], how="anti", maintain_order="left")
             if not part.is_empty():
                 pending.append((directory, part))
@@ -223,7 +248,7 @@ class Store:
         lf = pl.scan_parquet(files)
         if symbol is not None:
             lf = lf.filter(pl.col("symbol") == symbol)
-        return lf.select(list(BAR_SCHEMA)).collect()
+        return _collect(lf.select(list(BAR_SCHEMA)), files)
 
     def stored_intervals(self, extended: bool = False) -> list[str]:
         """Intervals that have a dataset directory (finest first)."""
@@ -278,8 +303,8 @@ class Store:
         files = [p for _, d in self._date_dirs(self.bars_dir(interval), None, None) for p in self._parts(d)]
         if not files:
             return []
-        return sorted(pl.scan_parquet(files).select(pl.col("symbol").unique()).collect().get_column("symbol")
-                      .to_list())
+        return sorted(_collect(pl.scan_parquet(files).select(pl.col("symbol").unique()), files)
+                      .get_column("symbol").to_list())
 
     def coverage(self) -> pl.DataFrame:
         """What is stored: one row per (session, interval, symbol) with first/last IST date, days and bars.
@@ -293,13 +318,12 @@ class Store:
                 if not files:
                     continue
                 day = pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date()
-                frames.append(
+                frames.append(_collect(
                     pl.scan_parquet(files).select("symbol", day.alias("_d"))
                     .group_by("symbol").agg(pl.col("_d").min().alias("first"), pl.col("_d").max().alias("last"),
                                             pl.col("_d").n_unique().alias("days"), pl.len().alias("bars"))
                     .with_columns(pl.lit("extended" if extended else "regular").alias("session"),
-                                  pl.lit(interval).alias("interval"))
-                    .collect())
+                                  pl.lit(interval).alias("interval")), files))
         schema = {"session": pl.Utf8, "interval": pl.Utf8, "symbol": pl.Utf8, "first": pl.Date, "last": pl.Date,
                   "days": pl.Int64, "bars": pl.Int64}
         if not frames:
@@ -348,7 +372,10 @@ class Store:
         files = [p for _, d in self._date_dirs(self.home / "ticks", date, date) for p in self._parts(d)]
         if not files:
             return pl.DataFrame()
-        df = pl.concat([pl.read_parquet(p) for p in files], how="diagonal_relaxed")
+        try:
+            df = pl.concat([pl.read_parquet(p) for p in files], how="diagonal_relaxed")
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _unreadable_part(files, exc) from None
         if token_or_symbol is not None:
             token = token_or_symbol
             if isinstance(token_or_symbol, str):
