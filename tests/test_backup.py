@@ -409,3 +409,41 @@ def test_restore_into_a_target_that_cannot_be_written_is_one_line(run_cli, tmp_p
     code, out, err = run_cli("backup", "restore", str(archive), "--to", str(blocker))
     assert code == 2 and err.count("\n") == 1 and "is not a directory" in err
     assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["b", "blocker", "home"]
+
+
+@pytest.mark.parametrize(("created_ist", "session"), [
+    ((2024, 6, 11, 2, 45), date(2024, 6, 10)),   # the nightly run after Monday's session holds Monday
+    ((2024, 6, 10, 9, 0), date(2024, 6, 7)),     # a catch-up on Monday morning holds Friday
+    ((2024, 6, 10, 16, 0), date(2024, 6, 10)),   # after the close: today
+])
+def test_manifest_records_the_session_the_archive_holds(tmp_path, created_ist, session):
+    """Same "which day" rule as the report (tradesig.clock.last_completed_session), in the manifest."""
+    from tradesig.backup import read_manifest
+    from tradesig.calendar import get_calendar
+    from tradesig.clock import ist, last_completed_session
+
+    now = ist(*created_ist)
+    held = last_completed_session(get_calendar(), now)
+    assert held == session
+    archive = create_backup(make_home(tmp_path), tmp_path / "b", now=now, session=held).archive
+    assert read_manifest(archive).session == session
+    old = create_backup(make_home(tmp_path / "o"), tmp_path / "o" / "b", now=now).archive
+    assert read_manifest(old).session is None  # older archives (no session) still read
+
+
+def test_cli_create_and_verify_name_the_session(run_cli, tmp_path):
+    from tradesig.calendar import get_calendar
+    from tradesig.clock import SystemClock, last_completed_session
+    from tradesig.errors import CalendarCoverageError
+
+    try:  # outside the calendar's coverage the archive is made without a session
+        shown = f"(session {last_completed_session(get_calendar(), SystemClock().now())}, "
+    except CalendarCoverageError:
+        shown = "("
+    src = make_home(tmp_path)
+    code, out, err = run_cli("--home", str(src), "backup", "create")
+    assert code == 0, err
+    assert shown in out
+    archive = list_archives(src / "backups")[0][1]
+    code, out, _ = run_cli("--home", str(src), "backup", "verify", str(archive))
+    assert code == 0 and f": ok {shown}" in out

@@ -80,22 +80,29 @@ class ManifestEntry:
 
 @dataclass
 class Manifest:
+    """``created_at`` aware UTC; ``session`` the IST date of the last completed trading session when the archive
+    was made (the day a nightly backup holds: :func:`tradesig.clock.last_completed_session`; None when unknown,
+    e.g. archives of older versions or outside the calendar's coverage)."""
+
     created_at: datetime
     files: list[ManifestEntry] = field(default_factory=list)
     version: str = __version__
     format: int = FORMAT
+    session: date | None = None
 
     def to_json(self) -> bytes:
         return json.dumps({
             "format": self.format, "version": self.version, "created_at": self.created_at.isoformat(),
+            "session": self.session.isoformat() if self.session else None,
             "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in self.files],
         }, indent=1, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Manifest:
         data = json.loads(raw)
+        session = data.get("session")
         return cls(created_at=datetime.fromisoformat(data["created_at"]), version=data["version"],
-                   format=data["format"],
+                   format=data["format"], session=date.fromisoformat(session) if session else None,
                    files=[ManifestEntry(f["path"], int(f["size"]), f["sha256"]) for f in data["files"]])
 
 
@@ -246,10 +253,11 @@ class _LimitedReader(io.RawIOBase):
 
 
 def create_backup(home: Path, dest: Path, *, now: datetime, config_file: Path | None = None,
-                  progress: Progress | None = None) -> BackupResult:
+                  progress: Progress | None = None, session: date | None = None) -> BackupResult:
     """Write a consistent, verified archive of ``home`` into directory ``dest``; return where and how much.
 
-    ``now`` (aware) names the archive. ``config_file`` (the TOML config; secrets are references, never values) is
+    ``now`` (aware) names the archive; ``session`` (IST date of the last completed trading session) is recorded
+    in the manifest as the day the archive holds. ``config_file`` (the TOML config; secrets are references, never values) is
     stored as ``config/<name>``. Raises :class:`DataError` if ``home`` does not exist, cannot be read, ``dest``
     cannot be written, or the written archive does not verify because a file of the home is corrupt (an
     unreadable Parquet part, an events line that is not JSON); nothing is left behind then.
@@ -275,7 +283,7 @@ def create_backup(home: Path, dest: Path, *, now: datetime, config_file: Path | 
     try:
         # The manifest must be the first member, but checksums are known only after reading: hash first, then
         # write. Files are immutable or append-only, and the snapshot length is fixed, so both reads agree.
-        manifest = Manifest(created_at=now.astimezone(UTC))
+        manifest = Manifest(created_at=now.astimezone(UTC), session=session)
         for path, rel, length in sources:
             manifest.files.append(ManifestEntry(rel, length, _sha256_range(path, length)))
         with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:

@@ -28,6 +28,19 @@ def _dest(ctx: typer.Context, dest: Path | None) -> tuple[Path, Path]:
     return loaded.home, (dest or loaded.home / "backups")
 
 
+def _last_session(loaded, now):
+    """The last completed trading session at ``now`` (the day a nightly backup holds), or None outside the
+    calendar's coverage (the archive is still made)."""
+    from tradesig.calendar import get_calendar
+    from tradesig.clock import last_completed_session
+    from tradesig.errors import TradesigError
+
+    try:
+        return last_completed_session(get_calendar(loaded), now)
+    except TradesigError:
+        return None
+
+
 @app.command("create")
 def create(ctx: typer.Context,
            dest: Path = typer.Option(None, "--dest", help="Directory for archives (default: <home>/backups).")) -> None:
@@ -37,9 +50,12 @@ def create(ctx: typer.Context,
 
     loaded = app_context(ctx).config()
     home, target = _dest(ctx, dest)
+    now = SystemClock().now()
+    session = _last_session(loaded, now)
     with _progress("backing up", len(_home_files(home)) if home.is_dir() else 0) as tick:
-        result = create_backup(home, target, now=SystemClock().now(), config_file=loaded.source, progress=tick)
-    typer.echo(f"created {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB, verified)")
+        result = create_backup(home, target, now=now, config_file=loaded.source, progress=tick, session=session)
+    held = f"session {session}, " if session else ""
+    typer.echo(f"created {result.archive} ({held}{result.files} files, {result.bytes / 1e6:.1f} MB, verified)")
     if result.skipped:
         more = f" and {len(result.skipped) - 3} more" if len(result.skipped) > 3 else ""
         typer.echo(f"tradesig: not archived (symlinks and special files are never followed): "
@@ -54,7 +70,9 @@ def verify(archive: Path = typer.Argument(..., help="Archive to check.")) -> Non
     total = len(read_manifest(archive).files) if archive.is_file() else 0
     with _progress("verifying", total) as tick:
         result = verify_archive(archive, progress=tick)
-    typer.echo(f"{archive.name}: ok ({result.files} files, {result.parquet_parts} Parquet parts, "
+    session = read_manifest(archive).session
+    held = f"session {session}, " if session else ""
+    typer.echo(f"{archive.name}: ok ({held}{result.files} files, {result.parquet_parts} Parquet parts, "
                f"{result.event_lines} event lines)")
 
 
