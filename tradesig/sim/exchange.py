@@ -57,7 +57,6 @@ USER_ID = "SIM001"
 #: Kite's per-second limits by endpoint class (requests per second); DESIGN.md "Market facts"
 RATE_LIMITS = {"quote": 1, "historical": 3, "orders": 10, "other": 10}
 REQUEST_TOKEN_TTL = timedelta(minutes=10)
-MAX_TOKENS_PER_CONNECTION = 3000
 MAX_CONNECTIONS_PER_KEY = 3
 FAULT_KINDS = ("drop", "stall", "expire_token", "rate_limit", "delay", "reject_next_order", "timeout_next_order",
                "clear")
@@ -389,46 +388,33 @@ class SimExchange:
         conn = next((c for c in self._conns if c.ws is ws), None)
         if conn is None:
             return
-        try:
-            msg = json.loads(data)
-            action, value = msg["a"], msg["v"]
-        except (ValueError, KeyError, TypeError):
-            ws.send_text(kp.encode_error("invalid message: expected {\"a\": action, \"v\": value}"))
+        msg = kp.decode_control(data)
+        if isinstance(msg, kp.InvalidControl):
+            ws.send_text(kp.encode_error(msg.reason))
             return
         now = self.clock.sync()
-        if action == "subscribe":
-            tokens = [int(t) for t in value if isinstance(t, int)]
-            new = [t for t in tokens if t not in conn.subs]
-            if len(conn.subs) + len(new) > MAX_TOKENS_PER_CONNECTION:
-                ws.send_text(kp.encode_error(f"subscription limit of {MAX_TOKENS_PER_CONNECTION} instruments "
+        if isinstance(msg, kp.Subscribe):
+            new = [t for t in dict.fromkeys(msg.tokens) if t not in conn.subs]
+            if len(conn.subs) + len(new) > kp.MAX_INSTRUMENTS:
+                ws.send_text(kp.encode_error(f"subscription limit of {kp.MAX_INSTRUMENTS} instruments "
                                              "per connection exceeded"))
                 return
             for t in new:
-                conn.subs[t] = kp.MODE_QUOTE
+                conn.subs[t] = kp.SUBSCRIBE_DEFAULT_MODE
             self._snapshot(conn, new, now)
             if self.clock.held and new:
                 # a client usually sets its mode right after subscribing: start on that, or in 1 s
                 asyncio.get_running_loop().call_later(1.0, self._release)
-        elif action == "unsubscribe":
-            for t in value:
+        elif isinstance(msg, kp.Unsubscribe):
+            for t in msg.tokens:
                 conn.subs.pop(t, None)
-        elif action == "mode":
-            try:
-                mode, tokens = value[0], [int(t) for t in value[1]]
-            except (IndexError, TypeError, ValueError):
-                ws.send_text(kp.encode_error("invalid mode message"))
-                return
-            if mode not in kp.MODES:
-                ws.send_text(kp.encode_error(f"invalid mode {mode!r}"))
-                return
-            changed = [t for t in tokens if t in conn.subs]
+        else:  # SetMode
+            changed = [t for t in msg.tokens if t in conn.subs]
             for t in changed:
-                conn.subs[t] = mode
+                conn.subs[t] = msg.mode
             self._snapshot(conn, changed, now)
             if changed:
                 self._release()
-        else:
-            ws.send_text(kp.encode_error(f"unknown action {action!r}"))
 
     def _release(self) -> None:
         if self.clock.held:
