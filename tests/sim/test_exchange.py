@@ -148,6 +148,11 @@ def test_fault_spec_parsing():
         parse_fault_spec("stall,seconds")
     with pytest.raises(DataError):
         SimExchange(SimConfig(day=DAY, faults=[{"kind": "nope"}]))
+    for bad in ("stall,seconds=-5", "bogus", "delay,count=0", "stall,seconds=nan", "drop,at=25:00"):
+        with pytest.raises(DataError):
+            parse_fault_spec(bad)
+    with pytest.raises(DataError, match="negative"):
+        SimExchange(SimConfig(day=DAY, faults=[{"kind": "stall", "seconds": -5}]))
 
 
 def test_synthetic_session_is_marked(live):
