@@ -37,14 +37,14 @@ from typing import Any
 from tradesig.clock import IST, Clock, SystemClock
 from tradesig.errors import DataError
 from tradesig.feed import kite_protocol as kp
-from tradesig.market import INDICES
+from tradesig.market import INDICES, freeze_quantity
 from tradesig.sim import rest
 from tradesig.sim.auth import REQUEST_TOKEN_TTL, SimAuth
 from tradesig.sim.chain import ChainSnapshots, default_chain_files
 from tradesig.sim.data import MarketData, load_bars, synthetic_data
 from tradesig.sim.faults import FAULT_KINDS, FaultState, parse_fault_spec, validate_fault
 from tradesig.sim.handle import SimHandle
-from tradesig.sim.instruments import Catalog, build_catalog, read_dump, synthetic_catalog
+from tradesig.sim.instruments import Catalog, build_catalog, dated_catalog, dump_applies, dump_year, read_dump
 from tradesig.sim.market import MarketState
 from tradesig.sim.orders import OrderBook, OrderError
 from tradesig.sim.paths import DEFAULT_TICKS_PER_BAR
@@ -82,8 +82,10 @@ class SimConfig:
     ``start``: IST time the replay begins (None: the first bar); ``speed``: sim seconds per wall second;
     ``latency_ms`` of order processing in sim time; ``capital`` rupees; ``rate``/``iv`` annualised decimals for
     the futures/options model; ``chain_files``: real option-chain snapshots (None: the NIFTY snapshots in
-    ../shared/data/options when present; used only for a day they hold); ``freeze`` index key → freeze
-    quantity (units); ``faults``: fault specs applied
+    ../shared/data/options when present; used only for a day they hold); ``instruments_dump``: a Kite
+    dump, used only for a replay in the year it was taken (otherwise the day's contracts come from the dated rules,
+    :func:`tradesig.sim.instruments.dated_catalog`); ``freeze`` index key → freeze quantity (units), overriding
+    ``tradesig.market.freeze_quantity(symbol, day)``; ``faults``: fault specs applied
     at start (with ``at`` = "HH:MM[:SS]" IST sim time: scheduled); ``wait_for_client``: sim time stands still
     until the first ticker client sets a mode (or 1 s after its first subscription), so that it sees the
     replay from its first tick.
@@ -103,7 +105,7 @@ class SimConfig:
     seed: int = 0
     rate: float = 0.065
     iv: float = 0.15
-    freeze: dict[str, int] = field(default_factory=lambda: {k: v.freeze_quantity for k, v in INDICES.items()})
+    freeze: dict[str, int] = field(default_factory=dict)
     capital: float = 1_000_000.0
     latency_ms: int = 200
     rate_limits: bool = True
@@ -151,20 +153,24 @@ class SimExchange:
                 spots[series.symbol] = float(series.open[sl.start]) / 100
         dump = config.instruments_dump or default_instruments_dump()
         rows = read_dump(dump) if dump else []
-        if rows:
+        if dump_applies(rows, self.day):
             self.catalog: Catalog = build_catalog(rows, self.day, spots)
             self.instruments_source = str(dump)
         else:
-            log.warning("sim: no Kite instruments dump found; derivatives are a SYNTHETIC instrument master")
-            self.catalog = synthetic_catalog(self.day, spots)
-            self.instruments_source = "synthetic (no Kite instruments dump found)"
+            if rows:
+                log.info("sim: the instruments dump %s is of %s, not %s: listing %s's contracts by the dated rules",
+                         dump, dump_year(rows), self.day.year, self.day)
+            self.catalog = dated_catalog(self.day, spots)
+            self.instruments_source = (f"synthetic tokens; the contracts listed on {self.day} by the dated rules "
+                                       "(expiries: market calendar; lots: tradesig.market.lot_size)")
         chain_files = default_chain_files() if config.chain_files is None else list(config.chain_files)
         self.chain = None if self.synthetic else ChainSnapshots.load(chain_files, self.day)
         self.market = MarketState(self.data, self.catalog, self.day, rate=config.rate, iv=config.iv,
                                   seed=config.seed, chain=self.chain)
         self.market.seed_before(int(start_dt.timestamp()))
         self.clock = ReplayClock(start_dt, config.speed, self.wall)
-        self.orders = OrderBook(self.catalog, self.market, freeze=dict(config.freeze), capital=config.capital,
+        freeze = {k: freeze_quantity(k, self.day) for k in INDICES} | dict(config.freeze)
+        self.orders = OrderBook(self.catalog, self.market, freeze=freeze, capital=config.capital,
                                 latency=timedelta(milliseconds=config.latency_ms), user_id=USER_ID,
                                 api_secret=config.api_secret, day_prefix=self.day.strftime("%y%m%d"))
         self.stats = {"ticks_sent": 0, "frames_sent": 0, "postbacks_sent": 0, "requests": 0}
@@ -463,7 +469,7 @@ def serve_from_options(settings: Any, *, data_files: list[Path], day: date | Non
         rate=settings.backtest.rate,
         iv=settings.backtest.iv, capital=capital, latency_ms=settings.paper.latency_ms, rate_limits=rate_limits,
         wait_for_client=wait_for_client,
-        freeze={k: v.freeze_quantity for k, v in settings.instruments.items()} or SimConfig().freeze,
+        freeze={k: v.freeze_quantity for k, v in settings.instruments.items()},
         faults=[parse_fault_spec(f) for f in faults])
     serve_until_signalled(SimExchange(config), "127.0.0.1", port, linger=linger, announce=announce)
 
