@@ -52,6 +52,7 @@ from tradesig.sim.ratelimit import RATE_LIMITS, RateLimiter
 from tradesig.sim.replay import Replay, ReplayClock, build_schedule
 from tradesig.sim.server import HttpRequest, HttpResponse, Server, WsConnection
 from tradesig.sim.ticker import MAX_CONNECTIONS_PER_KEY, TickerHub
+from tradesig.volatility import build_iv_model
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,11 @@ class SimConfig:
     ``day``: IST date to replay (None: the last date in the data, or the next weekday for synthetic data);
     ``start``: IST time the replay begins (None: the first bar); ``speed``: sim seconds per wall second;
     ``latency_ms`` of order processing in sim time; ``capital`` rupees; ``rate``/``iv`` annualised decimals for
-    the futures/options model; ``chain_files``: real option-chain snapshots (None: the NIFTY snapshots in
-    ../shared/data/options when present; used only for a day they hold); ``instruments_dump``: a Kite
+    the futures/options model (``iv``: the flat fallback of the IV model); ``iv_file``: a daily IV series
+    (e.g. India VIX closes) for :func:`tradesig.volatility.build_iv_model`, which otherwise estimates IV from the
+    index's daily closes before the replayed date in the data; ``chain_files``: real option-chain snapshots
+    (None: the NIFTY snapshots in ../shared/data/options when present; used only for a day they hold);
+    ``instruments_dump``: a Kite
     dump, used only for a replay in the year it was taken (otherwise the day's contracts come from the dated rules,
     :func:`tradesig.sim.instruments.dated_catalog`); ``freeze`` index key → freeze quantity (units), overriding
     ``tradesig.market.freeze_quantity(symbol, day)``; ``faults``: fault specs applied
@@ -105,6 +109,7 @@ class SimConfig:
     seed: int = 0
     rate: float = 0.065
     iv: float = 0.15
+    iv_file: Path | None = None
     freeze: dict[str, int] = field(default_factory=dict)
     capital: float = 1_000_000.0
     latency_ms: int = 200
@@ -165,8 +170,11 @@ class SimExchange:
                                        "(expiries: market calendar; lots: tradesig.market.lot_size)")
         chain_files = default_chain_files() if config.chain_files is None else list(config.chain_files)
         self.chain = None if self.synthetic else ChainSnapshots.load(chain_files, self.day)
+        iv_models = {series.symbol: build_iv_model(series.symbol, daily_closes=series.daily_closes(self.day),
+                                                   iv_file=config.iv_file, fallback=config.iv)
+                     for series in self.data.series.values() if series.symbol in INDICES}
         self.market = MarketState(self.data, self.catalog, self.day, rate=config.rate, iv=config.iv,
-                                  seed=config.seed, chain=self.chain)
+                                  seed=config.seed, chain=self.chain, iv_models=iv_models)
         self.market.seed_before(int(start_dt.timestamp()))
         self.clock = ReplayClock(start_dt, config.speed, self.wall)
         freeze = {k: freeze_quantity(k, self.day) for k in INDICES} | dict(config.freeze)
@@ -457,17 +465,20 @@ def serve_from_options(settings: Any, *, data_files: list[Path], day: date | Non
                        instruments: Path | None, chain: list[Path] | None, faults: list[str],
                        linger: float | None, rate_limits: bool,
                        wait_for_client: bool, seed: int, ticks_per_bar: int, capital: float,
-                       announce: Any = None) -> None:
+                       announce: Any = None, iv_file: Path | None = None) -> None:
     """``tradesig sim serve``: build a :class:`SimConfig` from the settings (``backtest.rate``/``iv``,
     ``instruments[*].freeze_quantity``, ``paper.latency_ms``, ``kite.redirect_url``) and the options, then serve on
-    127.0.0.1 until signalled or ``linger`` seconds after the session. Raises :class:`DataError` for bad data or
+    127.0.0.1 until signalled or ``linger`` seconds after the session. ``iv_file`` (else ``pricing.iv_file`` of the
+    config, when it has one): a daily IV series for the option model. Raises :class:`DataError` for bad data or
     options (before binding)."""
+    iv_file = iv_file or getattr(getattr(settings, "pricing", None), "iv_file", None)
     config = SimConfig(
         data_files=list(data_files), day=day, speed=speed, start=start, api_key=api_key, api_secret=api_secret,
         redirect_url=redirect_url or settings.kite.redirect_url, open_access=open_access,
         instruments_dump=instruments, chain_files=chain, ticks_per_bar=ticks_per_bar, seed=seed,
         rate=settings.backtest.rate,
-        iv=settings.backtest.iv, capital=capital, latency_ms=settings.paper.latency_ms, rate_limits=rate_limits,
+        iv=settings.backtest.iv, iv_file=Path(iv_file) if iv_file else None, capital=capital,
+        latency_ms=settings.paper.latency_ms, rate_limits=rate_limits,
         wait_for_client=wait_for_client,
         freeze={k: v.freeze_quantity for k, v in settings.instruments.items()},
         faults=[parse_fault_spec(f) for f in faults])
