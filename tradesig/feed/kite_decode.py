@@ -255,24 +255,43 @@ class TickBatch:
     shaped exactly like ``kiteconnect.KiteTicker._parse_binary`` output, except that datetimes are tz-aware UTC.
     """
 
-    __slots__ = ("array",)
+    __slots__ = ("_array", "_rows")
 
     def __init__(self, array: np.ndarray) -> None:
         if array.dtype != TICK_DTYPE:
             raise TypeError(f"TickBatch needs an array of TICK_DTYPE, not {array.dtype}")
-        self.array = array
+        self._array: np.ndarray | None = array
+        self._rows: list[tuple] | None = None
 
     @classmethod
     def _wrap(cls, array: np.ndarray) -> TickBatch:
         batch = cls.__new__(cls)
-        batch.array = array
+        batch._array = array
+        batch._rows = None
         return batch
 
+    @classmethod
+    def _from_rows(cls, rows: list[tuple]) -> TickBatch:
+        """A batch of small-frame rows (``_ROW`` tuples); the array is packed only if asked for (dict callers of
+        one-packet frames never pay for it)."""
+        batch = cls.__new__(cls)
+        batch._array = None
+        batch._rows = rows
+        return batch
+
+    @property
+    def array(self) -> np.ndarray:
+        """The ticks as a numpy structured array of :data:`TICK_DTYPE`, one row per tick."""
+        if self._array is None:
+            pack = _ROW.pack
+            self._array = np.frombuffer(bytearray(b"".join([pack(*r) for r in self._rows])), TICK_DTYPE)
+        return self._array
+
     def __len__(self) -> int:
-        return len(self.array)
+        return len(self._rows) if self._array is None else len(self._array)
 
     def __repr__(self) -> str:
-        return f"TickBatch({len(self.array)} ticks)"
+        return f"TickBatch({len(self)} ticks)"
 
     @staticmethod
     def concat(batches: Sequence[TickBatch]) -> TickBatch:
@@ -290,7 +309,8 @@ class TickBatch:
         """
         out: list[dict[str, Any]] = []
         append = out.append
-        for r in _ROW.iter_unpack(self.array.tobytes()):
+        rows = self._rows if self._array is None else _ROW.iter_unpack(self._array.tobytes())
+        for r in rows:
             # r: token, length, mode, tradable, 17 floats (_FLOAT_COLS), 29 ints (_INT_COLS, then the two times)
             length = r[1]
             d: dict[str, Any] = {"tradable": r[3], "mode": MODES[r[2]], "instrument_token": r[0], "last_price": r[4]}
@@ -404,7 +424,7 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
         length = (data[2] << 8) | data[3]
         if n == length + 4 and length in _ROW_OF:
             row = _ROW_OF[length](_STRUCTS[length].unpack_from(data, 4), table[1])
-            return DecodedFrame(TickBatch._wrap(np.frombuffer(bytearray(_ROW.pack(*row)), TICK_DTYPE)), False, [])
+            return DecodedFrame(TickBatch._from_rows([row]), False, [])
     # Fast path: every packet has the same known length and the frame is exactly that long.
     if n >= 4 and data[2] == 0 and count > _STRUCT_MAX_UNIFORM.get(data[3], 65536):
         length = data[3]
@@ -445,7 +465,7 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
                 lengths.append(length)
             else:
                 errors.append(_unknown(i, length))
-        return DecodedFrame(TickBatch._wrap(_decode_small(data, starts, lengths, table[1])), False, errors)
+        return DecodedFrame(_decode_small(data, starts, lengths, table[1]), False, errors)
     buf = np.frombuffer(data, dtype=np.uint8)
     pre = np.array(prefixes, dtype=np.intp)
     lens = (buf[pre].astype(np.intp) << 8) | buf[pre + 1]
@@ -459,8 +479,7 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
         return DecodedFrame(TickBatch._wrap(_blank(0)), False, errors)
     kinds = sorted(set(lens.tolist()))
     if m <= (_STRUCT_MAX_UNIFORM[kinds[0]] if len(kinds) == 1 else _STRUCT_MAX_MIXED):
-        return DecodedFrame(TickBatch._wrap(_decode_small(data, (pre + 2).tolist(), lens.tolist(), table[1])), False,
-                            errors)
+        return DecodedFrame(_decode_small(data, (pre + 2).tolist(), lens.tolist(), table[1]), False, errors)
     if len(kinds) == 1:
         buf = _blank_buffer(m, kinds[0])
         out = np.frombuffer(buf, dtype=TICK_DTYPE)
@@ -525,12 +544,10 @@ def _fill(out: np.ndarray, buf: bytearray, w: np.ndarray, lay: _Layout, table: n
         iview[:, lay.int_dst] = ints
 
 
-def _decode_small(data: bytes, starts: list[int], lengths: list[int], divs: tuple[float, ...]) -> np.ndarray:
+def _decode_small(data: bytes, starts: list[int], lengths: list[int], divs: tuple[float, ...]) -> TickBatch:
     """Decode a few packets with ``struct`` into TICK_DTYPE rows (the same values as the numpy path)."""
-    pack = _ROW.pack
-    buf = bytearray(b"".join([pack(*_ROW_OF[length](_STRUCTS[length].unpack_from(data, start), divs))
-                              for start, length in zip(starts, lengths, strict=True)]))
-    return np.frombuffer(buf, dtype=TICK_DTYPE)
+    return TickBatch._from_rows([_ROW_OF[length](_STRUCTS[length].unpack_from(data, start), divs)
+                                 for start, length in zip(starts, lengths, strict=True)])
 
 
 _NAN10 = (_NAN,) * 10
