@@ -432,7 +432,7 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
         if (n == 2 + count * step and data[2::step].count(0) == count
                 and data[3::step].count(length) == count):
             lay = _LAYOUTS[length]
-            words = np.frombuffer(data, lay.rec_dtype, count, 2)["w"].astype(np.int64)
+            words = np.frombuffer(data, lay.rec_dtype, count, 2)["w"]  # big-endian uint32 view, no copy
             buf = _blank_buffer(count, length)
             out = np.frombuffer(buf, dtype=TICK_DTYPE)
             _fill(out, buf, words, lay, table[0])
@@ -517,7 +517,8 @@ def _unknown(i: int, length: int) -> str:
 
 
 def _fill(out: np.ndarray, buf: bytearray, w: np.ndarray, lay: _Layout, table: np.ndarray) -> None:
-    """Write packets ``w`` (k × words, int64) of one layout into the k blank rows ``out`` (held in ``buf``).
+    """Write packets ``w`` (k × words: int64, or a big-endian uint32 view) of one layout into the k blank rows
+    ``out`` (held in ``buf``).
 
     Prices are divided by the segment's divisor; ``tradable`` = segment is not INDICES; ``change`` =
     (last_price - close) * 100 / close, 0 when close is 0 (as ``KiteTicker._parse_binary``).
@@ -536,7 +537,7 @@ def _fill(out: np.ndarray, buf: bytearray, w: np.ndarray, lay: _Layout, table: n
         # x / inf = 0.0 where close is 0, as the official client's 0
         np.divide(change, close if close.all() else np.where(close != 0, close, np.inf), out=fview[:, _CHANGE])
     if len(lay.int_words):
-        ints = w[:, lay.int_words]
+        ints = w[:, lay.int_words].astype(np.int64, copy=False)
         if lay.orders.stop > lay.orders.start:
             ints[:, lay.orders] >>= 16
         if lay.times.stop > lay.times.start:
