@@ -507,6 +507,10 @@ def _gather(data: bytes, starts: np.ndarray, length: int) -> np.ndarray:
     return window[starts].astype(np.int64)
 
 
+#: tradable by segment: everything but INDICES (as ``KiteTicker._parse_binary``)
+_TRADABLE = np.ones(256, dtype=bool)
+_TRADABLE[SEGMENT_INDICES] = False
+
 _KNOWN_LENGTH = np.zeros(65536, dtype=bool)
 _KNOWN_LENGTH[list(PACKET_LENGTHS)] = True
 
@@ -527,9 +531,10 @@ def _fill(out: np.ndarray, buf: bytearray, w: np.ndarray, lay: _Layout, table: n
     token = w[:, 0]
     seg = token & 0xFF
     out["instrument_token"] = token
-    out["tradable"] = seg != SEGMENT_INDICES
+    out["tradable"] = _TRADABLE[seg]
     prices = fview[:, : len(lay.price_words)]
-    np.divide(w[:, lay.price_words], table[seg][:, None], out=prices)
+    # divide into a contiguous temporary, then one strided copy: faster than dividing into the strided rows
+    prices[...] = w[:, lay.price_words] / table[seg][:, None]
     if lay.has_ohlc:
         close = prices[:, _CLOSE]
         change = prices[:, 0] - close
