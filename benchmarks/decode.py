@@ -4,6 +4,7 @@ Run from the repository root:
 
     /work/venv/bin/python benchmarks/decode.py            # the table in docs/benchmarks.md "## decode"
     /work/venv/bin/python benchmarks/decode.py --quick    # fewer repeats
+    /work/venv/bin/python benchmarks/decode.py --cpu      # CPU time of this process instead of wall time
 
 Reference: ``kiteconnect.KiteTicker._parse_binary`` (pykiteconnect), called on an instance built with dummy
 credentials (no network), in the same process. Frames:
@@ -27,6 +28,7 @@ import argparse
 import os
 import platform
 import sys
+import time
 import timeit
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -71,13 +73,14 @@ def _nifty_index_bodies(data: Path, day: date, n: int) -> list[bytes]:
     return bodies
 
 
-def _best_rates(fns, frame: bytes, ticks: int, repeat: int, budget_s: float) -> list[float]:
+def _best_rates(fns, frame: bytes, ticks: int, repeat: int, budget_s: float, clock=time.perf_counter) -> list[float]:
     """Ticks per second of each of ``fns`` on ``frame``: best of ``repeat`` timed runs of about ``budget_s`` each.
 
     The runs of the different functions are interleaved, so that a change of load on the machine during the
-    measurement affects all of them alike and the ratios stay fair.
+    measurement affects all of them alike and the ratios stay fair. ``clock``: wall (``perf_counter``) or this
+    process's CPU time (``process_time``, less disturbed by other processes on a shared machine).
     """
-    timers = [timeit.Timer(lambda fn=fn: fn(frame)) for fn in fns]
+    timers = [timeit.Timer(lambda fn=fn: fn(frame), timer=clock) for fn in fns]
     numbers = []
     for timer in timers:
         calls, elapsed = timer.autorange()  # also the warm-up
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data directory")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats")
+    parser.add_argument("--cpu", action="store_true", help="time this process's CPU time, not wall time (steadier "
+                        "on a shared, loaded machine)")
     args = parser.parse_args(argv)
     if not (args.data / "kite_ws_packets").exists():
         print(f"real frames not found under {args.data} (pass --data)", file=sys.stderr)
@@ -141,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         return kp.decode_frame(frame).ticks.to_dicts()
 
     print(f"# decode: {_machine()}")
-    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; best of {repeat} repeats; ratios = ours / official")
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; best of {repeat} repeats; ratios = ours / official"
+          + ("; CPU time" if args.cpu else "; wall time"))
     header = (f"| {'mode':10} | packets/frame | official ticks/s | ours ticks/s | ours ÷ official "
               "| ours+dicts ÷ official |")
     print(header)
@@ -149,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, n, frame in cases:
         # same frames, same answers: check before timing
         assert len(kp.decode_frame(frame).ticks) == len(official._parse_binary(frame)) == n
-        ref, fast, with_dicts = _best_rates([official._parse_binary, ours, ours_dicts], frame, n, repeat, budget)
+        ref, fast, with_dicts = _best_rates([official._parse_binary, ours, ours_dicts], frame, n, repeat, budget,
+                                            time.process_time if args.cpu else time.perf_counter)
         print(f"| {label:10} | {n:13d} | {ref:16,.0f} | {fast:12,.0f} | {fast / ref:14.1f}× | "
               f"{with_dicts / ref:20.2f}× |")
     return 0

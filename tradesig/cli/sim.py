@@ -53,6 +53,9 @@ def serve(
     seed: int = typer.Option(0, "--seed", help="Seed of the tick paths, depth and synthetic data."),
     ticks_per_bar: int = typer.Option(12, "--ticks-per-bar", min=1, max=59, help="Ticks synthesised per 1m bar."),
     capital: float = typer.Option(1_000_000.0, "--capital", help="Account cash, rupees."),
+    iv_file: Path = typer.Option(None, "--iv-file", metavar="FILE", help="Daily implied-volatility series (e.g. "
+                                 "India VIX closes) for modelled option premiums (default: pricing.iv_file, else "
+                                 "estimated from the index's daily closes)."),
 ) -> None:
     """Serve a replayed session on 127.0.0.1 until SIGTERM/SIGINT, or --linger seconds after it ends.
 
@@ -87,7 +90,7 @@ def serve(
                            open_access=open_access, instruments=instruments, chain=list(chain) if chain else None,
                            faults=list(fault or []), linger=None if forever else linger,
                            rate_limits=not no_rate_limits, wait_for_client=wait_for_client, seed=seed,
-                           ticks_per_bar=ticks_per_bar, capital=capital, announce=announce)
+                           ticks_per_bar=ticks_per_bar, capital=capital, announce=announce, iv_file=iv_file)
     except OSError as exc:  # error mapping: a busy or forbidden port is a usage error (exit 2), not a traceback
         import errno
 

@@ -50,6 +50,16 @@ class BarSeries:
         """IST dates present, ascending (IST = UTC + 19,800 s, no DST)."""
         return [date(1970, 1, 1) + timedelta(days=int(d)) for d in np.unique((self.ts + 19800) // 86400)]
 
+    def daily_closes(self, before: date) -> list[tuple[date, float]]:
+        """(IST date, last 1-minute close in rupees) of every session before ``before``, ascending."""
+        start = int(datetime.combine(before, time(0), IST).timestamp())
+        n = int(np.searchsorted(self.ts, start, "left"))
+        if n == 0:
+            return []
+        days = (self.ts[:n] + 19800) // 86400
+        last = np.flatnonzero(np.diff(days, append=days[-1] + 1))  # the last bar of each day
+        return [(date(1970, 1, 1) + timedelta(days=int(days[i])), float(self.close[i]) / 100) for i in last]
+
     def day_slice(self, day: date) -> slice:
         """Index range of the bars of IST date ``day`` (empty slice when none)."""
         start = int(datetime.combine(day, time(0), IST).timestamp())

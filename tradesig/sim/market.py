@@ -10,31 +10,35 @@ Models (docs/sim.md, "Prices"):
 * Futures: cost of carry, ``F = S·e^(r·τ)``, r = ``backtest.rate`` (6.5 %/year), τ = ACT/365 years to the
   expiry's 15:30 IST close; rounded to the contract's tick size. **Modelled**.
 * Options: from real chain snapshots (:mod:`tradesig.sim.chain`: the latest snapshot's LTP, OI and volume) where
-  a chain file holds the contract on the replayed day; otherwise Black-Scholes (:func:`tradesig.pricing.
-  black_scholes`) from spot with a flat IV ``backtest.iv`` (15 %/year) and the same r and τ, rounded to 0.05, at
-  least 0.05 — **modelled**.
+  a chain file holds the contract on the replayed day; otherwise :mod:`tradesig.sim.options` — Black-Scholes from
+  the spot of the instant with the index's IV model (``tradesig.volatility``; its ``source`` is named wherever the
+  price is shown), never below intrinsic, on the 0.05 tick, with a modelled bid/ask spread — **modelled**.
 * Day OHLC of a derivative: its price at the day's open/high/low spot (high and low swap for puts).
 * Volume, OI, last traded quantity and average traded price are **0** unless a chain snapshot holds them: the
   data holds none (never invented).
-* Depth (tradable instruments): 5 levels each side one tick apart around LTP (bid = LTP − 1 tick, ask = LTP +
-  1 tick); each level holds 5–40 lots, seeded per (instrument, minute, level). This is the sim's liquidity
-  model, used for matching and partial fills, not market data.
+* Depth (tradable instruments): 5 levels each side one tick apart; futures' best bid/ask one tick either side of
+  LTP, options' from the spread model of :mod:`tradesig.sim.options`; each level holds 5–40 lots, seeded per
+  (instrument, minute, level). This is the sim's liquidity model, used for matching and partial fills, not
+  market data.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
 from tradesig.clock import IST
-from tradesig.pricing import black_scholes, year_fraction
+from tradesig.pricing import year_fraction
 from tradesig.sim.chain import ChainSnapshots
 from tradesig.sim.data import BarSeries, MarketData
 from tradesig.sim.instruments import Catalog, Instrument
+from tradesig.sim.options import OptionPricer, bid_ask, round_to_tick, spread_ticks
+from tradesig.volatility import FlatIV, IVModel
 
 DEPTH_LEVELS = 5
 CLOSE_TIME = time(15, 30)
@@ -77,21 +81,16 @@ def _ist_text(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, IST).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def round_to_tick(price: float, tick: float) -> float:
-    """Nearest multiple of ``tick`` (rupees), as a float with two decimals."""
-    if tick <= 0:
-        return round(price, 2)
-    return round(round(price / tick) * tick, 2)
-
-
 class MarketState:
     """Quotes, ticks and candles for every instrument of the catalog, at a given sim time.
 
-    ``rate``/``iv`` annualised decimals; ``seed`` drives the depth quantities.
+    ``rate``/``iv`` annualised decimals (``iv``: the flat fallback when ``iv_models`` has no model for an index);
+    ``iv_models`` index key → :class:`tradesig.volatility.IVModel`; ``seed`` drives the depth quantities.
     """
 
     def __init__(self, data: MarketData, catalog: Catalog, day: date, *, rate: float = 0.065, iv: float = 0.15,
-                 seed: int = 0, chain: ChainSnapshots | None = None) -> None:
+                 seed: int = 0, chain: ChainSnapshots | None = None,
+                 iv_models: Mapping[str, IVModel] | None = None) -> None:
         self.data = data
         self.chain = chain
         self.catalog = catalog
@@ -101,6 +100,10 @@ class MarketState:
         self.seed = seed
         self.index: dict[int, IndexState] = {}
         self.underlying_token = {ins.underlying: ins.instrument_token for ins in catalog.instruments if ins.is_index}
+        models = {u: FlatIV(iv) for u in self.underlying_token} | dict(iv_models or {})
+        self.options = OptionPricer(models, rate, day)
+        self._ohlc_cache: dict[int, tuple[tuple, tuple[float, float, float, float]]] = {}
+        self._lots_minute, self._lots = -1, {}
         for token, series in data.series.items():
             st = IndexState(token)
             sl = series.day_slice(day)
@@ -112,6 +115,20 @@ class MarketState:
             if sl.stop > sl.start:
                 st.ltp = st.prev_close or int(series.open[sl.start])
             self.index[token] = st
+
+    def models(self) -> dict[str, str]:
+        """How each kind of price is made (``models`` of ``GET /_sim/state``; "modelled" where it is a model)."""
+        chain = self.chain
+        ivs = "; ".join(f"{u} {self.options.source(u)}" for u in sorted(self.underlying_token))
+        return {"futures": f"cost of carry F = S*exp(r*t), r = {self.rate} (modelled)",
+                "options": (f"real chain snapshots for {len(chain)} contracts ({', '.join(chain.sources)}) from "
+                            "their first snapshot on; otherwise " if chain else "")
+                + f"Black-Scholes from the spot of the instant, never below intrinsic, IV: {ivs}; r = {self.rate} "
+                "(modelled)",
+                "iv_sources": {u: self.options.source(u) for u in sorted(self.underlying_token)},
+                "volume_oi": "from chain snapshots where present; otherwise 0: the data holds none",
+                "depth": "5 levels one tick apart, 5-40 lots each; option spreads widen with premium and distance "
+                         "from spot (sim liquidity model, modelled)"}
 
     # ------------------------------------------------------------------------------------------------ replay
 
@@ -152,8 +169,8 @@ class MarketState:
         tau = year_fraction(at, self.expiry_close(ins))
         if ins.instrument_type == "FUT":
             return round_to_tick(spot * math.exp(self.rate * tau), ins.tick_size or 0.05)
-        premium = black_scholes(spot, ins.strike, tau, self.rate, self.iv, ins.instrument_type)
-        return max(round_to_tick(premium, ins.tick_size or 0.05), ins.tick_size or 0.05)
+        return self.options.premium(ins.underlying, ins.instrument_type, ins.strike, spot, tau,
+                                    ins.tick_size or 0.05)[0]
 
     def _chain(self, ins: Instrument, now: datetime) -> tuple[float, int, int] | None:
         """(ltp, oi, volume) from a real chain snapshot, for an option the chain file holds; else None."""
@@ -176,8 +193,11 @@ class MarketState:
         s = self.spot(ins.underlying)
         return None if s is None else self.derivative_price(ins, s, now)
 
-    def day_ohlc(self, ins: Instrument, now: datetime) -> dict[str, float]:
-        """Kite's ``ohlc``: open/high/low of the day so far, ``close`` = previous session close (rupees)."""
+    def day_ohlc(self, ins: Instrument, now: datetime, ltp: float | None = None) -> dict[str, float]:
+        """Kite's ``ohlc``: open/high/low of the day so far, ``close`` = previous session close (rupees).
+
+        A derivative's open/high/low/close are its model prices at the index's, evaluated once per minute and
+        index extreme (``ltp``: its price now, when the caller has it)."""
         token = ins.instrument_token if ins.is_index else self.underlying_token.get(ins.underlying)
         st = self.index.get(token) if token is not None else None
         if st is None:
@@ -192,13 +212,20 @@ class MarketState:
                                        int(now.timestamp()))
             if ohlc is not None:
                 return ohlc
-        open_at = datetime.combine(self.day, time(9, 15), IST)
-        prev_at = datetime.combine(self.day - timedelta(days=1), CLOSE_TIME, IST)
-        ltp = self.derivative_price(ins, st.ltp / 100, now)
-        p_open = self.derivative_price(ins, o / 100, min(open_at, now))
-        p_h = self.derivative_price(ins, (lo if ins.instrument_type == "PE" else h) / 100, now)
-        p_l = self.derivative_price(ins, (h if ins.instrument_type == "PE" else lo) / 100, now)
-        p_close = self.derivative_price(ins, st.prev_close / 100, prev_at) if st.prev_close else 0.0
+        if ltp is None:
+            ltp = self.derivative_price(ins, st.ltp / 100, now)
+        key = (int(now.timestamp()) // 60, o, h, lo, st.prev_close)
+        cached = self._ohlc_cache.get(ins.instrument_token)
+        if cached is None or cached[0] != key:
+            open_at = datetime.combine(self.day, time(9, 15), IST)
+            prev_at = datetime.combine(self.day - timedelta(days=1), CLOSE_TIME, IST)
+            p_open = self.derivative_price(ins, o / 100, min(open_at, now))
+            p_h = self.derivative_price(ins, (lo if ins.instrument_type == "PE" else h) / 100, now)
+            p_l = self.derivative_price(ins, (h if ins.instrument_type == "PE" else lo) / 100, now)
+            p_close = self.derivative_price(ins, st.prev_close / 100, prev_at) if st.prev_close else 0.0
+            cached = (key, (p_open, p_h, p_l, p_close))
+            self._ohlc_cache[ins.instrument_token] = cached
+        p_open, p_h, p_l, p_close = cached[1]
         return {"open": p_open, "high": max(p_h, p_open, ltp), "low": min(p_l, p_open, ltp), "close": p_close}
 
     # ------------------------------------------------------------------------------------------------- depth
@@ -209,18 +236,51 @@ class MarketState:
         if ins.is_index or ltp <= 0:
             return {"buy": empty, "sell": [dict(e) for e in empty]}
         tick = ins.tick_size or 0.05
-        minute = int(now.timestamp()) // 60
+        bid1, ask1 = self.best_bid_ask(ins, ltp, now)
+        lots_of = self._depth_lots(ins.instrument_token, int(now.timestamp()) // 60)
         buy, sell = [], []
         for k in range(DEPTH_LEVELS):
-            for side, out, sign in (("b", buy, -1), ("s", sell, 1)):
-                h = zlib.crc32(f"{self.seed}:{ins.instrument_token}:{minute}:{side}{k}".encode())
-                lots = 5 + h % 36
-                price = round_to_tick(ltp + sign * (k + 1) * tick, tick)
+            for side, out, best, sign in (("b", buy, bid1, -1), ("s", sell, ask1, 1)):
+                lots = lots_of[side, k]
+                price = round_to_tick(best + sign * k * tick, tick)
                 if price <= 0:
                     out.append({"price": 0.0, "quantity": 0, "orders": 0})
                 else:
                     out.append({"price": price, "quantity": lots * max(ins.lot_size, 1), "orders": 1 + lots // 4})
         return {"buy": buy, "sell": sell}
+
+    def _depth_lots(self, token: int, minute: int) -> dict[tuple[str, int], int]:
+        """Lots (5-40) at each depth level of ``token`` in ``minute``, seeded by (seed, token, minute, level)."""
+        if minute != self._lots_minute:
+            self._lots_minute, self._lots = minute, {}
+        lots = self._lots.get(token)
+        if lots is None:
+            lots = {(side, k): 5 + zlib.crc32(f"{self.seed}:{token}:{minute}:{side}{k}".encode()) % 36
+                    for k in range(DEPTH_LEVELS) for side in ("b", "s")}
+            self._lots[token] = lots
+        return lots
+
+    def best_bid_ask(self, ins: Instrument, ltp: float, now: datetime) -> tuple[float, float]:
+        """Best bid and ask (rupees): one tick either side of ``ltp`` for futures; the modelled spread of
+        :mod:`tradesig.sim.options` around ``ltp`` for options (rupees)."""
+        tick = ins.tick_size or 0.05
+        s = self.spot(ins.underlying) if ins.instrument_type in ("CE", "PE") else None
+        if s is None or ins.expiry is None:
+            return round_to_tick(ltp - tick, tick), round_to_tick(ltp + tick, tick)
+        tau = year_fraction(now, self.expiry_close(ins))
+        sigma = self.options.iv(ins.underlying, s, ins.strike, tau)
+        return bid_ask(ltp, spread_ticks(ltp, ins.strike, s, sigma, tau, tick), tick)
+
+    def price_source(self, ins: Instrument, now: datetime) -> str:
+        """Where ``ins``'s price comes from: "recorded" (an index), "real chain snapshot", or "modelled (…)" with
+        the model and, for options, the IV source."""
+        if ins.is_index:
+            return "recorded"
+        if not self.is_modelled(ins, now):
+            return "real chain snapshot"
+        if ins.instrument_type == "FUT":
+            return "modelled (cost of carry)"
+        return f"modelled (Black-Scholes, IV {self.options.source(ins.underlying)})"
 
     # ------------------------------------------------------------------------------------------ REST shapes
 
@@ -252,6 +312,7 @@ class MarketState:
             "upper_circuit_limit": 0 if ins.is_index else round_to_tick(ohlc["close"] * 1.2 + 1, ins.tick_size or 0.05),
             "ohlc": ohlc,
             "depth": depth,
+            "price_source": self.price_source(ins, now),  # not a Kite field: says whether the price is modelled
         }
 
     # ------------------------------------------------------------------------------------------ tick shapes
@@ -269,7 +330,7 @@ class MarketState:
                    "last_price": ltp}
         if mode == "ltp":
             return d
-        ohlc = self.day_ohlc(ins, now)
+        ohlc = self.day_ohlc(ins, now, ltp)
         change = (ltp - ohlc["close"]) * 100 / ohlc["close"] if ohlc["close"] else 0
         ts = datetime.fromtimestamp(int(now.timestamp()), IST)
         if ins.is_index:
