@@ -34,7 +34,8 @@ from tradesig.signals.strategies import WeeklyZoneEngine
 from tradesig.sim import SimConfig, SimExchange
 from tradesig.store.bars import conform, resample
 from tradesig.trade.brokers.live import LiveBroker
-from tradesig.trade.engine import TradeEngine
+from tradesig.trade.build import build_engine
+from tradesig.trade.events import to_record
 from tradesig.trade.risk import KillSwitch
 
 pytestmark = pytest.mark.e2e
@@ -101,11 +102,11 @@ def _engine(sim, kite, instruments, tmp_path, *, lots=1, autoslice=True, broker_
     clock = SimFollowClock(sim.rest_url)
     events: list[tuple[str, dict]] = []
     broker = broker_cls(kite, autoslice=autoslice, root=sim.rest_url)
-    engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=time.sleep,
-                         emit=lambda k, p: events.append((k, p)), symbols=["NIFTY"], lots=lots,
-                         kill_switch=KillSwitch(tmp_path))
+    engine = build_engine(settings, "live", broker=broker, clock=clock, instruments=instruments,
+                          emit=lambda e: events.append(to_record(e)), symbols=["NIFTY"], lots=lots,
+                          kill_switch=KillSwitch(tmp_path)).engine
     engine.orders.fill_timeout = 60.0
-    engine.orders.poll_interval = 0.2
+    engine.orders.poll_interval = 0.2 * SPEED  # market seconds: 0.2 s of wall time at the sim's speed
     return engine, events
 
 
@@ -258,7 +259,7 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         loaded = load_config()
         runner = build_runner(loaded, "paper", clock=SimFollowClock(sim.rest_url), symbols=["NIFTY"],
                               trade_from=datetime.combine(DAY, START, tzinfo=IST))
-        runner.engine.orders.poll_interval = 0.05
+        runner.engine.orders.poll_interval = 0.05 * SPEED  # market seconds
         first, last = datetime(2024, 6, 10, 10, 15, tzinfo=IST), datetime(2024, 6, 10, 11, 15, tzinfo=IST)
         live = bars.filter((day >= first) & (day < last))
         for row in live.iter_rows(named=True):  # as the hub sends them (JSON: ISO ts)

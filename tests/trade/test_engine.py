@@ -15,7 +15,7 @@ from tests.conftest import shared_file
 from tradesig.calendar import get_calendar
 from tradesig.config import Settings
 from tradesig.store.bars import conform, resample
-from tradesig.trade.backtest import build_harness, default_instruments, run_backtest, run_replay
+from tradesig.trade.backtest import default_instruments, historical_engine, run_backtest, run_replay
 from tradesig.trade.engine import HourlyAggregator, MinuteBar
 from tradesig.trade.risk import KillSwitch
 
@@ -135,8 +135,8 @@ def test_kill_switch_flattens_and_blocks(tmp_path, hourly, instruments):
     settings = Settings()
     bars = list(_window(hourly, date(2023, 12, 1), date(2024, 1, 12)).iter_rows(named=True))
     first = bars[0]["ts"]
-    h = build_harness(settings, start_clock=first, symbols=["NIFTY"], instruments=instruments,
-                      trade_from=bars[0]["ts"])
+    h = historical_engine(settings, start_clock=first, symbols=["NIFTY"], instruments=instruments,
+                          trade_from=bars[0]["ts"])
     ks = KillSwitch(tmp_path)
     h.engine.kill_switch = ks
     h.engine.risk.kill_switch = ks

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from tradesig.clock import ManualClock, ist
 from tradesig.errors import BrokerError
 from tradesig.trade.broker import OrderRequest
+from tradesig.trade.events import to_record
 from tradesig.trade.orders import (
     KITE_AUTOSLICE_MAX,
     OrderManager,
@@ -58,7 +59,7 @@ def test_rate_limiter_never_exceeds_windows(gaps, per_second, per_minute):
     sent = []
     for gap in gaps:
         clock.advance(gap)
-        limiter.acquire(clock.advance)
+        limiter.acquire()  # waits by advancing the manual clock
         sent.append(clock.monotonic())
     for i, t in enumerate(sent):
         assert sum(1 for u in sent[i:] if u < t + 1.0) <= per_second
@@ -75,8 +76,8 @@ def test_tags_unique_and_short(clock):
 
 def _manager(broker, clock, events=None):
     sink = events if events is not None else []
-    return OrderManager(broker, clock, clock.advance, freeze_quantity=lambda s: 1800, limiter=RateLimiter(clock),
-                        emit=lambda k, p: sink.append((k, p)), poll_interval=0.5, fill_timeout=5)
+    return OrderManager(broker, clock, freeze_quantity=lambda s: 1800, limiter=RateLimiter(clock),
+                        emit=lambda e: sink.append(to_record(e)), poll_interval=0.5, fill_timeout=5)
 
 
 def test_timeout_after_accept_is_reconciled_not_duplicated(broker, clock, book):

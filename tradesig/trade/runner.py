@@ -17,8 +17,6 @@ import json
 import logging
 import queue
 import threading
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +24,7 @@ from tradesig.clock import Clock, SystemClock, ist_date
 from tradesig.config import LoadedConfig
 from tradesig.errors import BrokerError
 from tradesig.feed.follow import SimFollowClock, pick_clock
+from tradesig.trade import events as ev
 from tradesig.trade.risk import KillSwitch
 
 __all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run"]
@@ -107,7 +106,7 @@ class Runner:
         self._last_bar: dict[str, datetime] = {}
 
     def handle(self, kind: str, msg: Any) -> None:
-        from tradesig.trade.engine import MinuteBar
+        from tradesig.trade.hourly import MinuteBar
 
         if kind == "bar" and msg.get("interval", "1m") == "1m" and msg.get("symbol") in self.engine.symbols:
             bar = MinuteBar(_ts(msg["ts"]), float(msg["open"]), float(msg["high"]), float(msg["low"]),
@@ -135,7 +134,7 @@ class Runner:
         """Minutes missed between two hub bars (a late start, a hub reconnect): read them from the Store, where
         the feed writes every closed bar, and deliver them in order first."""
         from tradesig.store.datasets import Store
-        from tradesig.trade.engine import MinuteBar
+        from tradesig.trade.hourly import MinuteBar
 
         if self.loaded is None:
             return
@@ -153,8 +152,7 @@ class Runner:
 
         # Closing an hour by time is the fallback for a minute that never comes (the hour's last minute, or the
         # next hour's first, normally closes it): allow the feed FLUSH_GRACE to deliver the hour's last minute bar.
-        speed = getattr(self.clock, "speed", 1.0)  # SimFollowClock: the replay speed
-        grace = max(FLUSH_GRACE, timedelta(seconds=FLUSH_GRACE_WALL * speed))
+        grace = max(FLUSH_GRACE, timedelta(seconds=FLUSH_GRACE_WALL * self.clock.speed))
         self.engine.flush(self.clock.now() - grace)
         for pid in pending_exit_requests(self.loaded.home):
             if pid in self.engine.positions:
@@ -192,23 +190,22 @@ class Runner:
 
 
 def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | None = None, lots: int | None = None,
-                 clock: Clock | None = None, sleep: Callable[[float], None] | None = None,
-                 notifier: Any = None, symbols: list[str] | None = None,
+                 clock: Clock | None = None, notifier: Any = None, symbols: list[str] | None = None,
                  trade_from: datetime | None = None) -> Runner:
     """Construct the engine for ``mode`` ("paper" or "live"): instruments from the broker's instruments dump
     (Kite or the sim), the events log as the event sink, the kill switch of the data home, the signal state
     warmed with the Store's hourly bars of the last ``WARMUP_DAYS`` days, and open positions restored from the
     previous state file (then reconciled with the broker). Signals on bars closing before ``trade_from`` (default:
-    now) are not traded. Raises TokenError without a valid Kite token."""
+    now) are not traded. Order waits go through ``clock.sleep`` (market seconds; a replay clock scales them).
+    Raises TokenError without a valid Kite token."""
     from tradesig.store.datasets import Store
-    from tradesig.trade.brokers.paper import PaperBroker
-    from tradesig.trade.engine import MinuteBar, Position, TradeEngine, hourly_bar_end
-    from tradesig.trade.quotes import BrokerQuotes, SpotBook, TickQuotes
+    from tradesig.trade.build import build_engine
+    from tradesig.trade.hourly import MinuteBar, hourly_bar_end
+    from tradesig.trade.position import Position
+    from tradesig.trade.quotes import BrokerQuotes, TickQuotes
     from tradesig.trade.service import WARMUP_DAYS, event_sink, live_broker, load_state
 
     clock = clock or SystemClock()
-    if sleep is None:  # engine waits (order status polls) are in market time: scaled when replaying
-        sleep = clock.sleep if isinstance(clock, SimFollowClock) else time.sleep
     settings = loaded.settings
     kite_broker = live_broker(loaded, clock)
     instruments = kite_broker.instruments()
@@ -216,23 +213,16 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     wanted = symbols or settings.feed.symbols
     symbols = [s for s in wanted if instruments.expiries(s, ist_date(clock.now()))]
     tick_quotes = TickQuotes()
-    spots = SpotBook()
-    if mode == "live":
-        broker: Any = kite_broker
-    else:
-        broker_quotes = BrokerQuotes(kite_broker.quote, clock)
+    broker_quotes = BrokerQuotes(kite_broker.quote, clock)
 
-        class _Quotes:
-            def quote(self, contract: Any) -> Any:
-                return tick_quotes.quote(contract) or broker_quotes.quote(contract)
+    class _Quotes:
+        def quote(self, contract: Any) -> Any:
+            return tick_quotes.quote(contract) or broker_quotes.quote(contract)
 
-        def freeze(symbol: str) -> int:
-            return settings.instruments[symbol].freeze_quantity
-
-        broker = PaperBroker(settings, clock, _Quotes(), instruments, freeze)
-    engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=sleep, emit=emit,
-                         symbols=symbols, strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
-                         trade_from=trade_from or clock.now(), spots=spots)
+    engine = build_engine(settings, mode, clock=clock, instruments=instruments, symbols=symbols,
+                          quotes=_Quotes(), broker=kite_broker if mode == "live" else None, emit=emit,
+                          strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
+                          trade_from=trade_from or clock.now()).engine
     store = Store(loaded.home)
     now = clock.now()
     today = ist_date(now)
@@ -255,8 +245,7 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     if previous and mode == "live":
         engine.restore(Position.from_dict(p) for p in previous.get("open", []))
         engine.reconcile()
-    emit("engine_start", {"mode": mode, "symbols": symbols, "strategies": sorted(engine.strategies),
-                          "lots": engine.lots, "restored": len(engine.positions)})
+    emit(ev.EngineStart(mode, tuple(symbols), tuple(sorted(engine.strategies)), engine.lots, len(engine.positions)))
     runner = Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, notifier=notifier)
     runner._last_bar.update(seeded)
     return runner
