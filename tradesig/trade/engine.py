@@ -54,7 +54,8 @@ class TradeEngine:
 
     Parameters: ``settings``; ``broker``; ``clock`` (the caller moves a ManualClock in backtests/replays);
     ``instruments``; ``emit(event)`` (:data:`~tradesig.trade.events.EventSink`); ``symbols`` traded;
-    ``strategies`` signals that trade (default ``settings.strategy.enabled``); ``lots`` per leg (default ``settings.strategy.lots``);
+    ``strategies`` signals that trade (default ``settings.strategy.enabled``); ``lots`` per leg (default
+    ``settings.strategy.lots``);
     ``kill_switch`` (None in backtests); ``trade_from``: signals on bars closing before it are evaluated (state)
     but not traded (a warm-up); ``spots``: the underlying prices the engine updates (share it with a
     :class:`~tradesig.trade.quotes.ModelledPremiums` quote source).
