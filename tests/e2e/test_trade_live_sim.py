@@ -270,7 +270,9 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         assert [e.signal for e in engine.signal_events] == ["S3"]
         assert len(engine.positions) == 1, engine.snapshot()
         pos = next(iter(engine.positions.values()))
-        assert pos.price_source == "quote" and pos.main_entry > 0 and pos.hedge_entry > 0
+        # the sim's option prices are Black-Scholes: the basket is labelled modelled, naming the sim's IV
+        assert pos.price_source.startswith("modelled [iv sim: ") and pos.modelled
+        assert pos.main_entry > 0 and pos.hedge_entry > 0
         assert pos.main.tradingsymbol.startswith("NIFTY") and pos.main.option_type == "CE"
         runner.housekeeping()
         code, out, _ = run_cli("trade", "status", "--format", "json")
@@ -347,7 +349,10 @@ def test_trade_start_paper_follows_the_feed_hub(tmp_path):
     assert [(e["signal"], e["bar_ts"]) for e in signals if e["symbol"] == "NIFTY"] == [
         ("S3", "2024-06-10T04:45:00+00:00")]
     opened = [e for e in events if e["kind"] == "position_opened"]
-    assert len(opened) == 1 and opened[0]["price_source"] == "quote" and opened[0]["option_type"] == "CE"
+    assert len(opened) == 1 and opened[0]["option_type"] == "CE"
+    assert opened[0]["price_source"].startswith("modelled [iv sim: ") and opened[0]["modelled"] is True
+    basket = next(e for e in events if e["kind"] == "basket_opened")
+    assert basket["modelled"] is True and basket["price_source"] == opened[0]["price_source"]
     state = json.loads((home / "trade" / "state-paper.json").read_text())
     assert [p["id"] for p in state["open"]] == [opened[0]["id"]]
 

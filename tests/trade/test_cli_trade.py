@@ -10,6 +10,7 @@ import json
 import pytest
 
 from tests.conftest import shared_file
+from tradesig.volatility import build_iv_model
 
 NIFTY = "intraday/nifty50_1min_2024-01-01_2024-08-23.parquet"
 
@@ -30,7 +31,8 @@ def test_backtest_real_2024_table_json_csv(imported):
     assert lines[1].split()[:4] == ["id", "signal", "side", "opened_at"]
     assert any(line.startswith("trades ") and "win rate" in line for line in lines)
     assert any(line.startswith("gross P&L") and "max drawdown" in line for line in lines)
-    assert lines[-1].startswith("premiums: premiums modelled with Black-Scholes (iv 0.15")
+    iv_source = build_iv_model("NIFTY", fallback=0.15).source
+    assert lines[-1].startswith(f"premiums: premiums modelled with Black-Scholes (iv {iv_source}, rate 0.065)")
 
     code, out, _ = run("trade", "backtest", "--from", "2024-01-01", "--to", "2024-08-23", "--format", "json")
     data = json.loads(out)
@@ -46,7 +48,8 @@ def test_backtest_real_2024_table_json_csv(imported):
     code, out, _ = run("trade", "backtest", "--from", "2024-01-01", "--to", "2024-08-23", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == s["trades"]
-    assert {r["price_source"] for r in rows} == {"modelled"} and {r["modelled"] for r in rows} == {"True"}
+    assert {r["price_source"] for r in rows} == {f"modelled [iv {iv_source}]"}
+    assert {r["modelled"] for r in rows} == {"True"}
 
 
 def test_backtest_strategy_filter_and_lots(imported):

@@ -17,7 +17,9 @@ from tradesig.config import Settings
 from tradesig.store.bars import conform, resample
 from tradesig.trade.backtest import default_instruments, historical_engine, run_backtest, run_replay
 from tradesig.trade.engine import HourlyAggregator, MinuteBar
+from tradesig.trade.quotes import modelled_source
 from tradesig.trade.risk import KillSwitch
+from tradesig.volatility import build_iv_model
 
 NIFTY_1M = "intraday/nifty50_1min_2024-01-01_2024-08-23.parquet"
 
@@ -63,11 +65,12 @@ def test_backtest_real_2024_lists_trades(hourly, instruments):
                           instruments=instruments)
     s = result.summary
     assert s["trades"] >= 10 and s["open_at_end"] == 0
-    assert s["modelled"] is True and set(s["premium_sources"]) == {"modelled"}
+    label = modelled_source(build_iv_model("NIFTY", fallback=Settings().backtest.iv).source)
+    assert s["modelled"] is True and set(s["premium_sources"]) == {label}
     assert s["net_pnl"] == pytest.approx(s["gross_pnl"] - s["charges"], abs=0.05)
     assert s["charges"] > 0 and s["max_drawdown"] >= 0
     for t in result.trades:
-        assert t["price_source"] == "modelled" and t["modelled"]
+        assert t["price_source"] == label and t["modelled"]
         if t["exit_reason"] == "expired":  # 2024-02-01 (a Thursday expiry) is missing from the data
             assert t["closed_at"].endswith("10:00:00+00:00") and t["expiry"] == "2024-02-01"
         assert t["exit_reason"] in ("strike_breach", "expiry", "expired")

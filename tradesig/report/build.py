@@ -90,7 +90,8 @@ def report_from_events(events: list[dict], period: str, start: date, end: date, 
             exit_ts=_ts(src.get("exit_ts")) if trade_id in closed else None, legs=_legs(src.get("legs", [])),
             gross_pnl=float(src.get("gross_pnl") or 0.0) if trade_id in closed else 0.0,
             charges=float(src.get("charges") or 0.0) if trade_id in closed else 0.0,
-            exit_reason=src.get("exit_reason") if trade_id in closed else None, modelled=bool(src.get("modelled"))))
+            exit_reason=src.get("exit_reason") if trade_id in closed else None, modelled=bool(src.get("modelled")),
+            price_source=src.get("price_source")))
     data.trades.sort(key=lambda t: (t.entry_ts, t.trade_id))
     data.signals.sort(key=lambda s: s.ts)
     if saw_feed:

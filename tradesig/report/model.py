@@ -36,6 +36,7 @@ class TradeRow:
     charges: float
     exit_reason: str | None
     modelled: bool = False
+    price_source: str | None = None  # e.g. "quote", "modelled [iv flat 15% (backtest.iv)]" ("a+b" when mixed)
 
     @property
     def net_pnl(self) -> float:
@@ -124,6 +125,12 @@ class ReportData:
     @property
     def modelled(self) -> bool:
         return any(t.modelled for t in self.trades)
+
+    @property
+    def modelled_sources(self) -> list[str]:
+        """The distinct modelled price labels of the trades (each naming its IV source), sorted."""
+        parts = {p for t in self.trades for p in (t.price_source or "").split("+") if "modelled" in p}
+        return sorted(parts)
 
     def equity_curve(self) -> list[tuple[datetime, float]]:
         """Cumulative net P&L (rupees) after each closed trade, in exit order."""

@@ -2,7 +2,8 @@
 :class:`~tradesig.clock.ManualClock` with the :class:`~tradesig.trade.brokers.backtest.BacktestBroker`.
 
 Premiums come from real option-chain snapshots where they exist (``chain``) and otherwise from Black-Scholes on
-the underlying with ``settings.backtest.iv`` — every trade and the summary say which ("modelled"). Contracts for
+the underlying with the IV of tradesig.volatility (fallback ``settings.backtest.iv``) — every trade and the summary
+say which ("modelled [iv <source>]"). Contracts for
 periods without an instruments dump are built by rule (:class:`~tradesig.trade.instruments.ModelledInstruments`).
 
 :func:`run_backtest` drives the engine with closed hourly bars (as the Store returns them); :func:`run_replay`
@@ -22,7 +23,7 @@ from tradesig.config import Settings
 from tradesig.trade.build import Wired, build_engine
 from tradesig.trade.hourly import MinuteBar, hourly_bar_end
 from tradesig.trade.instruments import InstrumentSource, ModelledInstruments
-from tradesig.trade.quotes import ChainSnapshots, ModelledPremiums, SpotBook
+from tradesig.trade.quotes import ChainSnapshots, ModelledPremiums, SpotBook, is_modelled
 
 __all__ = ["BacktestResult", "run_backtest", "run_replay", "summarise", "TRADE_COLUMNS", "default_instruments",
            "historical_engine"]
@@ -60,7 +61,8 @@ def summarise(trades: list[dict[str, Any]], settings: Settings, *, start: date |
     for t in trades:
         for part in str(t.get("price_source") or "none").split("+"):
             sources[part] = sources.get(part, 0) + 1
-    modelled = "modelled" in sources
+    modelled_labels = sorted(k for k in sources if is_modelled(k))
+    modelled = bool(modelled_labels) or any(t.get("modelled") for t in trades)
     return {
         "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
         "trades": len(closed), "open_at_end": sum(1 for t in trades if t.get("status") == "open"),
@@ -72,10 +74,16 @@ def summarise(trades: list[dict[str, Any]], settings: Settings, *, start: date |
         "max_drawdown": round(drawdown, 2),
         "premium_sources": sources,
         "modelled": modelled,
-        "premium_note": (f"premiums modelled with Black-Scholes (iv {settings.backtest.iv}, rate "
+        "premium_note": (f"premiums modelled with Black-Scholes (iv {', '.join(_iv_sources(modelled_labels))}, rate "
                          f"{settings.backtest.rate}) where no real chain snapshot exists" if modelled
                          else "premiums from real quotes/chain snapshots"),
     }
+
+
+def _iv_sources(labels: list[str]) -> list[str]:
+    """The IV sources named in modelled price labels ("modelled [iv flat 15% (backtest.iv)]" → "flat 15% …")."""
+    out = [label[len("modelled [iv "):-1] for label in labels if label.startswith("modelled [iv ")]
+    return sorted(set(out)) or ["unknown"]
 
 
 def default_instruments(weekly_expiry: Callable[[str, date], date]) -> ModelledInstruments:

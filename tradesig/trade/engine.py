@@ -200,7 +200,8 @@ class TradeEngine:
             quantity=result.main.filled, main=main, hedge=hedge, main_entry=result.main.average_price,
             hedge_entry=result.hedge.average_price, opened_at=self.clock.now(), entry_spot=event.entry_price,
             stop_loss=event.stop_loss, signal_key=event.key, main_qty=result.main.filled, hedge_qty=held_hedge,
-            charges=charges, price_source=result.main.price_source)
+            charges=charges, price_source="none")
+        pos.add_price_source(result.main.price_source, result.hedge.price_source)
         self.positions[pos.id] = pos
         self.risk.on_entry(event.symbol)
         self.emit(ev.PositionOpened(pos.as_dict()))
@@ -234,6 +235,7 @@ class TradeEngine:
             self.emit(ev.ExitFailed(pos.id, reason, str(exc)))
             return False
         pos.charges = pos.charges + self._charges(result.main, result.hedge)
+        pos.add_price_source(result.main.price_source if result.main else None, result.hedge.price_source)
         if result.main is not None and result.main.filled:
             pos.main_exit = result.main.average_price
             pos.main_qty -= result.main.filled

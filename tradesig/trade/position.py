@@ -13,6 +13,7 @@ from typing import Any
 from tradesig.trade.charges import ChargeBreakdown
 from tradesig.trade.events import BasketLeg, BasketOpened
 from tradesig.trade.instruments import OptionContract
+from tradesig.trade.quotes import is_modelled
 
 __all__ = ["Position"]
 
@@ -52,6 +53,17 @@ class Position:
     armed: bool = False
 
     @property
+    def modelled(self) -> bool:
+        """True when any price of this basket came from a model: a contract built by rule, or a premium
+        (entry, exit or settlement) whose ``price_source`` is modelled."""
+        return self.main.modelled or self.hedge.modelled or is_modelled(self.price_source)
+
+    def add_price_source(self, *sources: str | None) -> None:
+        """Merge the ``price_source`` labels of more fills ("a+b" when several), ignoring "none"."""
+        parts = {p for s in (self.price_source, *sources) for p in str(s or "").split("+") if p and p != "none"}
+        self.price_source = "+".join(sorted(parts)) or "none"
+
+    @property
     def net_premium(self) -> float:
         """Net premium collected at entry, rupees: (main entry − hedge entry) × quantity."""
         return (self.main_entry - self.hedge_entry) * self.quantity
@@ -82,7 +94,7 @@ class Position:
             entry_ts=self.opened_at.isoformat(), exit_ts=self.closed_at.isoformat() if self.closed_at else None,
             exit_reason=self.exit_reason, gross_pnl=None if gross is None else round(gross, 2),
             charges=round(self.charges.total, 2), net_pnl=None if net is None else round(net, 2),
-            modelled=self.main.modelled or "modelled" in self.price_source,
+            modelled=self.modelled, price_source=self.price_source,
             legs=(BasketLeg(self.main.tradingsymbol, "main", "SELL", self.quantity, self.main_entry, self.main_exit),
                   BasketLeg(self.hedge.tradingsymbol, "hedge", "BUY", self.quantity, self.hedge_entry,
                             self.hedge_exit)))
@@ -102,7 +114,8 @@ class Position:
             "exit_reason": self.exit_reason, "net_premium": round(self.net_premium, 2),
             "gross_pnl": None if gross is None else round(gross, 2),
             "charges": round(self.charges.total, 2), "net_pnl": None if net is None else round(net, 2),
-            "price_source": self.price_source, "signal_key": self.signal_key, "modelled": self.main.modelled,
+            "price_source": self.price_source, "signal_key": self.signal_key, "modelled": self.modelled,
+            "contract_modelled": self.main.modelled,
         }
 
     @classmethod
@@ -112,7 +125,8 @@ class Position:
 
         def contract(sym: str, strike: float) -> OptionContract:
             return OptionContract(d["symbol"], sym, d["exchange"], expiry, float(strike), d["option_type"],
-                                  int(d["lot_size"]), modelled=bool(d.get("modelled")))
+                                  int(d["lot_size"]),
+                                  modelled=bool(d.get("contract_modelled", d.get("modelled"))))
 
         pos = cls(d["id"], d["symbol"], d["signal"], d["side"], int(d["lots"]), int(d["quantity"]),
                   contract(d["main"], d["main_strike"]), contract(d["hedge"], d["hedge_strike"]),

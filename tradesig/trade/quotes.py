@@ -22,10 +22,22 @@ from tradesig.trade.broker import Quote
 from tradesig.trade.instruments import OptionContract, expiry_close
 
 __all__ = ["SpotBook", "QuoteSource", "ChainSnapshots", "ModelledPremiums", "BrokerQuotes", "TickQuotes",
-           "MIN_PREMIUM"]
+           "MIN_PREMIUM", "modelled_source", "is_modelled"]
 
 #: The lowest price an option trades at: one tick (rupees).
 MIN_PREMIUM = 0.05
+
+
+def modelled_source(iv_source: str) -> str:
+    """The ``price_source`` label of a premium that came from the model: ``"modelled [iv <source>]"``, naming
+    where its volatility came from (``IVModel.source`` of tradesig.volatility, or the sim's model), e.g.
+    ``"modelled [iv flat 15% (backtest.iv)]"``."""
+    return f"modelled [iv {iv_source}]" if iv_source else "modelled"
+
+
+def is_modelled(source: str | None) -> bool:
+    """True when a ``price_source`` (possibly "a+b" for several fills) includes a modelled price."""
+    return "modelled" in (source or "")
 
 
 @dataclass
@@ -103,7 +115,8 @@ class ChainSnapshots:
 
 class ModelledPremiums:
     """Backtest premiums: a real chain snapshot where one exists (``source="chain"``), else Black-Scholes on the
-    underlying's last price with ``settings.iv`` and ``settings.rate`` (``source="modelled"``). Time to expiry
+    underlying's last price with the IV of :func:`tradesig.volatility.build_iv_model` (fallback ``settings.iv``)
+    and ``settings.rate`` (``source`` :func:`modelled_source` naming the IV model's ``source``). Time to expiry
     is ACT/365 to 15:30 IST on the expiry date. The quote's ``ts`` is the underlying price's time. Prices are
     floored at one tick and rounded to the tick (0.05)."""
 
@@ -111,6 +124,15 @@ class ModelledPremiums:
         self.spots = spots
         self.settings = settings
         self.chain = chain
+        self._iv: dict[str, Any] = {}
+
+    def iv_model(self, symbol: str) -> Any:
+        """The :class:`tradesig.volatility.IVModel` of ``symbol`` (built once)."""
+        if symbol not in self._iv:
+            from tradesig.volatility import build_iv_model
+
+            self._iv[symbol] = build_iv_model(symbol, fallback=self.settings.iv)
+        return self._iv[symbol]
 
     def quote(self, contract: OptionContract) -> Quote | None:
         known = self.spots.get(contract.symbol)
@@ -122,9 +144,11 @@ class ModelledPremiums:
             if real is not None:
                 return Quote(ltp=real, ts=ts, source="chain")
         t = year_fraction(ts, expiry_close(contract.expiry))
-        price = black_scholes(spot, contract.strike, t, self.settings.rate, self.settings.iv, contract.option_type)
+        model = self.iv_model(contract.symbol)
+        iv = model.iv(ist_date(ts), spot=spot, strike=contract.strike, t_years=t)
+        price = black_scholes(spot, contract.strike, t, self.settings.rate, iv, contract.option_type)
         price = max(MIN_PREMIUM, round(round(price / 0.05) * 0.05, 2))
-        return Quote(ltp=price, ts=ts, source="modelled", extra={"spot": spot, "iv": self.settings.iv})
+        return Quote(ltp=price, ts=ts, source=modelled_source(model.source), extra={"spot": spot, "iv": iv})
 
 
 class BrokerQuotes:
@@ -156,16 +180,22 @@ class BrokerQuotes:
 
 class TickQuotes:
     """Latest ticks of option contracts from the feed hub, by tradingsymbol: ``update(tradingsymbol, tick)``
-    with a tick dict shaped as the official KiteTicker's (last_price, depth, exchange_timestamp / recv_ts)."""
+    with a tick dict shaped as the official KiteTicker's (last_price, depth, exchange_timestamp / recv_ts).
 
-    def __init__(self) -> None:
+    ``source``: the label of these prices ("quote"; a modelled label when the upstream is a sim whose option
+    prices are modelled). A tick that says ``"modelled": true`` itself is labelled modelled with its
+    ``iv_source``."""
+
+    def __init__(self, source: str = "quote") -> None:
+        self.source = source
         self._quotes: dict[str, Quote] = {}
 
     def update(self, tradingsymbol: str, tick: dict[str, Any], ts: datetime) -> None:
         depth = tick.get("depth") or {}
         buy = (depth.get("buy") or [{}])[0].get("price") or None
         sell = (depth.get("sell") or [{}])[0].get("price") or None
-        self._quotes[tradingsymbol] = Quote(ltp=float(tick["last_price"]), ts=ts, bid=buy, ask=sell)
+        source = modelled_source(str(tick.get("iv_source") or "")) if tick.get("modelled") else self.source
+        self._quotes[tradingsymbol] = Quote(ltp=float(tick["last_price"]), ts=ts, bid=buy, ask=sell, source=source)
 
     def quote(self, contract: OptionContract) -> Quote | None:
         return self._quotes.get(contract.tradingsymbol)

@@ -27,9 +27,33 @@ from tradesig.feed.follow import SimFollowClock, pick_clock
 from tradesig.trade import events as ev
 from tradesig.trade.risk import KillSwitch
 
-__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run"]
+__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run", "sim_price_source"]
 
 log = logging.getLogger(__name__)
+
+
+def sim_price_source(root: str) -> str:
+    """How to label option prices fetched from ``root``: "quote" (Kite's market prices) unless ``root`` is a
+    loopback address where a ``tradesig sim`` answers ``/_sim/state`` — its option prices are modelled
+    (Black-Scholes from the replayed spot), so they are labelled ``"modelled [iv sim: …]"`` with the sim's IV
+    (``iv_source`` of its state, else the flat IV its ``models`` text names). A remote root is never probed."""
+    import re
+    from urllib.parse import urlsplit
+
+    from tradesig.feed.follow import sim_state
+    from tradesig.feed.hub import is_loopback_host
+    from tradesig.trade.quotes import modelled_source
+
+    if not is_loopback_host(urlsplit(root).hostname or ""):
+        return "quote"
+    try:
+        state = sim_state(root, timeout=2.0)
+    except BrokerError:
+        return "quote"
+    text = str((state.get("models") or {}).get("options") or "")
+    found = re.search(r"flat IV [0-9.]+", text)
+    iv = state.get("iv_source") or (found.group(0) if found else "sim model")
+    return modelled_source(f"sim: {iv}")
 
 
 class HubReader(threading.Thread):
@@ -208,11 +232,13 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     clock = clock or SystemClock()
     settings = loaded.settings
     kite_broker = live_broker(loaded, clock)
+    price_label = sim_price_source(settings.kite.root)
+    kite_broker.quote_source = price_label
     instruments = kite_broker.instruments()
     emit = event_sink(loaded.home, clock)
     wanted = symbols or settings.feed.symbols
     symbols = [s for s in wanted if instruments.expiries(s, ist_date(clock.now()))]
-    tick_quotes = TickQuotes()
+    tick_quotes = TickQuotes(price_label)
     broker_quotes = BrokerQuotes(kite_broker.quote, clock)
 
     class _Quotes:
