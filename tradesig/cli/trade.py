@@ -140,6 +140,7 @@ def start(ctx: typer.Context,
 def status(ctx: typer.Context,
            fmt: ShortFormat = typer.Option(ShortFormat.table, "--format", help="Output format.")) -> None:
     """Kill switch, and per mode the engine's last state: open positions, day P&L, age."""
+    from tradesig.trade.service import BASKET_MARK_KEYS
     from tradesig.trade.service import status as get_status
 
     data = get_status(app_context(ctx).config())
@@ -151,13 +152,18 @@ def status(ctx: typer.Context,
     rows = [{"mode": m, **v} for m, v in data["modes"].items()]
     if rows:
         typer.echo(render_rows(rows, ["mode", "updated", "age_seconds", "pid", "open_positions", "closed_today",
-                                      "day_pnl", "daily_loss_breached"], "table"))
+                                      "day_pnl", "realised_pnl", "unrealised_pnl", "open_charges",
+                                      "daily_loss_breached"], "table"))
+        baskets = [{"mode": m, **b} for m, v in data["modes"].items() for b in v.get("baskets") or []]
+        if baskets:
+            typer.echo(render_rows(baskets, ["mode", *BASKET_MARK_KEYS], "table"))
     else:
         typer.echo("no engine has run in this data home")
 
 
 POSITION_COLUMNS = ["id", "symbol", "signal", "main", "hedge", "main_qty", "hedge_qty", "main_entry",
-                    "hedge_entry", "net_premium", "opened_at", "expiry"]
+                    "hedge_entry", "main_last", "hedge_last", "unrealised_pnl", "charges", "net_premium",
+                    "opened_at", "expiry"]
 
 
 @app.command("positions")

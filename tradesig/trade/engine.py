@@ -33,7 +33,7 @@ from tradesig.config import Settings
 from tradesig.errors import BrokerError, DataError, OrderRejected
 from tradesig.signals.strategies import SignalEvent, WeeklyZoneEngine
 from tradesig.trade import events as ev
-from tradesig.trade.broker import Broker, BrokerPosition
+from tradesig.trade.broker import Broker, BrokerPosition, Quote
 from tradesig.trade.charges import ChargeBreakdown, RateTable, order_charges
 from tradesig.trade.events import EventSink
 from tradesig.trade.hourly import HourlyAggregator, MinuteBar, hourly_bar_end
@@ -94,6 +94,7 @@ class TradeEngine:
         self.signal_events: list[SignalEvent] = []
         self._realised: dict[date, float] = {}
         self._kill_seen = False
+        self._marked_minute: dict[str, datetime] = {}
         hh, mm = (int(x) for x in settings.strategy.expiry_exit.split(":"))
         self._expiry_exit = time(hh, mm)
 
@@ -304,10 +305,13 @@ class TradeEngine:
         3. :meth:`check_profit_lock` — the trailing profit floor on the legs' marks;
         4. :meth:`check_daily_loss` — today's net P&L (after the exits above) against ``risk.max_daily_loss``.
 
-        The marks (one quote request for every open leg) are taken once, after the exits of rules 1–2."""
+        The marks (one quote request for every open leg) are taken once, after the exits of rules 1–2, and
+        recorded on the baskets (:meth:`record_marks`)."""
         self.check_kill_switch()
         self.check_expiry()
-        marks = self._marks() if self.positions else {}
+        quotes = self._mark_quotes() if self.positions else {}
+        self.record_marks(quotes)
+        marks = {sym: q.ltp for sym, q in quotes.items()}
         self.check_profit_lock(marks)
         self.check_daily_loss(marks)
 
@@ -363,7 +367,8 @@ class TradeEngine:
                 for pid in list(self.positions):
                     self.exit_position(pid, "daily_loss")
 
-    def _marks(self) -> dict[str, float]:
+    def _mark_quotes(self) -> dict[str, Quote]:
+        """The broker's quotes of every open leg, by tradingsymbol (empty when the broker cannot quote)."""
         keys = sorted({f"{c.exchange}:{c.tradingsymbol}" for p in self.positions.values()
                        for c in (p.main, p.hedge)})
         try:
@@ -371,17 +376,43 @@ class TradeEngine:
         except BrokerError as exc:
             log.warning("quotes for marking failed: %s", exc)
             return {}
-        return {k.split(":", 1)[1]: q.ltp for k, q in quotes.items()}
+        return {k.split(":", 1)[1]: q for k, q in quotes.items()}
+
+    def _marks(self) -> dict[str, float]:
+        return {sym: q.ltp for sym, q in self._mark_quotes().items()}
+
+    def record_marks(self, quotes: Mapping[str, Quote]) -> None:
+        """Mark each open basket whose two legs are quoted (:meth:`Position.mark`) and emit a
+        :class:`~tradesig.trade.events.BasketMarked` at most once per market minute per basket."""
+        now = self.clock.now()
+        for pos in self.positions.values():
+            main, hedge = quotes.get(pos.main.tradingsymbol), quotes.get(pos.hedge.tradingsymbol)
+            if main is None or hedge is None:
+                continue
+            source = "+".join(sorted({main.source, hedge.source}))
+            pos.mark(main.ltp, hedge.ltp, now, source)
+            minute = now.replace(second=0, microsecond=0)
+            if self._marked_minute.get(pos.id) != minute:
+                self._marked_minute[pos.id] = minute
+                self.emit(pos.report_event(self.mode, ev.BasketMarked, mark_source=source,
+                                           unrealised_pnl=round(pos.unrealised_pnl or 0.0, 2)))
 
     def day_pnl(self, marks: Mapping[str, float] | None = None) -> float:
         """Today's net P&L, rupees: realised (closed today, net of charges) + unrealised of open positions at
-        ``marks`` (tradingsymbol → LTP; entry price where unknown) − their charges so far."""
-        marks = marks or {}
-        total = self._realised.get(ist_date(self.clock.now()), 0.0)
-        for pos in self.positions.values():
-            total += pos.unrealised(marks.get(pos.main.tradingsymbol, pos.main_entry),
-                                    marks.get(pos.hedge.tradingsymbol, pos.hedge_entry)) - pos.charges.total
-        return total
+        ``marks`` (tradingsymbol → LTP; where absent the basket's latest mark, else its entry price) − their
+        charges so far."""
+        return self.realised_today() + sum(self._unrealised(pos, marks or {}) - pos.charges.total
+                                           for pos in self.positions.values())
+
+    def realised_today(self) -> float:
+        """Net P&L (after charges) of what was closed or unwound today (IST), rupees."""
+        return self._realised.get(ist_date(self.clock.now()), 0.0)
+
+    @staticmethod
+    def _unrealised(pos: Position, marks: Mapping[str, float]) -> float:
+        main = marks.get(pos.main.tradingsymbol, pos.main_last if pos.main_last is not None else pos.main_entry)
+        hedge = marks.get(pos.hedge.tradingsymbol, pos.hedge_last if pos.hedge_last is not None else pos.hedge_entry)
+        return pos.unrealised(main, hedge)
 
     def _profit_lock(self, pos: Position, marks: Mapping[str, float]) -> None:
         s = self.settings.strategy
@@ -435,14 +466,19 @@ class TradeEngine:
                 self.risk.on_entry(pos.symbol)
 
     def snapshot(self) -> dict[str, Any]:
-        """A JSON-ready status: open/closed positions, today's P&L, kill switch, risk state."""
+        """A JSON-ready status: open/closed positions (open ones with their legs' last prices, unrealised P&L and
+        charges so far), today's P&L (``day_pnl`` = ``realised_pnl`` + ``unrealised_pnl`` − ``open_charges``,
+        rupees), kill switch, risk state."""
         return {
             "ts": self.clock.now().isoformat(), "broker": getattr(self.broker, "name", "?"),
             "symbols": self.symbols, "strategies": sorted(self.strategies), "lots": self.lots,
             "open": [p.as_dict() for p in self.positions.values()],
             "closed_today": [p.as_dict() for p in self.closed
                              if p.closed_at and ist_date(p.closed_at) == ist_date(self.clock.now())],
-            "day_pnl": round(self.day_pnl(), 2), "daily_loss_breached": self.risk.loss_breached,
+            "day_pnl": round(self.day_pnl(), 2), "realised_pnl": round(self.realised_today(), 2),
+            "unrealised_pnl": round(sum(self._unrealised(p, {}) for p in self.positions.values()), 2),
+            "open_charges": round(sum(p.charges.total for p in self.positions.values()), 2),
+            "daily_loss_breached": self.risk.loss_breached,
             "kill_switch": self.kill_switch.engaged() if self.kill_switch else None,
         }
 

@@ -23,7 +23,9 @@ class Position:
     """One hedged basket. Quantities in units; prices rupees per unit; times aware UTC.
 
     ``status``: "open" or "closed". ``main_qty``/``hedge_qty`` what is currently held (a partial exit lowers
-    them); ``quantity`` the entered quantity. ``charges`` rupees paid so far (entry and exit orders)."""
+    them); ``quantity`` the entered quantity. ``charges`` rupees paid so far (entry and exit orders).
+    ``main_last``/``hedge_last`` the legs' latest marks (rupees per unit, None before the first), taken at
+    ``marked_at`` from ``mark_source`` (see :meth:`mark`)."""
 
     id: str
     symbol: str
@@ -51,6 +53,21 @@ class Position:
     price_source: str = "broker"
     peak_pct: float = 0.0
     armed: bool = False
+    main_last: float | None = None
+    hedge_last: float | None = None
+    marked_at: datetime | None = None
+    mark_source: str | None = None
+
+    def mark(self, main_px: float, hedge_px: float, at: datetime, source: str) -> None:
+        """Record the legs' latest prices (rupees per unit) at ``at`` (aware) from ``source`` (a price label)."""
+        self.main_last, self.hedge_last, self.marked_at, self.mark_source = main_px, hedge_px, at, source
+
+    @property
+    def unrealised_pnl(self) -> float | None:
+        """Gross P&L of the open quantity at the latest marks, rupees; None before the first mark."""
+        if self.main_last is None or self.hedge_last is None:
+            return None
+        return self.unrealised(self.main_last, self.hedge_last)
 
     @property
     def modelled(self) -> bool:
@@ -83,11 +100,12 @@ class Position:
         gross = self.gross_pnl
         return None if gross is None else gross - self.charges.total
 
-    def report_event(self, mode: str, kind: type[BasketOpened] = BasketOpened) -> BasketOpened:
+    def report_event(self, mode: str, kind: type[BasketOpened] = BasketOpened, **extra: Any) -> BasketOpened:
         """The basket in the shape tradesig.report reads (docs/report.md) as a ``kind`` event
         (:class:`~tradesig.trade.events.BasketOpened`, ``BasketClosed``): trade_id, mode, symbol, signal, side,
         entry_ts, exit_ts, exit_reason, gross_pnl, charges, net_pnl, modelled and legs (tradingsymbol, role
-        main/hedge, side of the entry BUY/SELL, quantity, entry_price, exit_price)."""
+        main/hedge, side of the entry BUY/SELL, quantity, entry_price, exit_price, last_price once marked).
+        ``extra``: the fields of a subclass (e.g. BasketMarked's unrealised_pnl, mark_source)."""
         gross, net = self.gross_pnl, self.net_pnl
         return kind(
             trade_id=self.id, mode=mode, symbol=self.symbol, signal=self.signal, side=self.side,
@@ -95,9 +113,10 @@ class Position:
             exit_reason=self.exit_reason, gross_pnl=None if gross is None else round(gross, 2),
             charges=round(self.charges.total, 2), net_pnl=None if net is None else round(net, 2),
             modelled=self.modelled, price_source=self.price_source,
-            legs=(BasketLeg(self.main.tradingsymbol, "main", "SELL", self.quantity, self.main_entry, self.main_exit),
+            legs=(BasketLeg(self.main.tradingsymbol, "main", "SELL", self.quantity, self.main_entry, self.main_exit,
+                            self.main_last),
                   BasketLeg(self.hedge.tradingsymbol, "hedge", "BUY", self.quantity, self.hedge_entry,
-                            self.hedge_exit)))
+                            self.hedge_exit, self.hedge_last)), **extra)
 
     def as_dict(self) -> dict[str, Any]:
         gross, net = self.gross_pnl, self.net_pnl
@@ -115,7 +134,9 @@ class Position:
             "gross_pnl": None if gross is None else round(gross, 2),
             "charges": round(self.charges.total, 2), "net_pnl": None if net is None else round(net, 2),
             "price_source": self.price_source, "signal_key": self.signal_key, "modelled": self.modelled,
-            "contract_modelled": self.main.modelled,
+            "contract_modelled": self.main.modelled, "main_last": self.main_last, "hedge_last": self.hedge_last,
+            "unrealised_pnl": None if self.unrealised_pnl is None else round(self.unrealised_pnl, 2),
+            "marked_at": self.marked_at.isoformat() if self.marked_at else None, "mark_source": self.mark_source,
         }
 
     @classmethod
@@ -136,6 +157,9 @@ class Position:
         pos.status = d.get("status", "open")
         pos.charges = ChargeBreakdown(brokerage=float(d.get("charges") or 0.0))
         pos.price_source = d.get("price_source", "broker")
+        if d.get("main_last") is not None and d.get("hedge_last") is not None and d.get("marked_at"):
+            pos.mark(float(d["main_last"]), float(d["hedge_last"]), datetime.fromisoformat(d["marked_at"]),
+                     str(d.get("mark_source") or ""))
         return pos
 
 

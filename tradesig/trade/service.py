@@ -27,7 +27,7 @@ from tradesig.trade.risk import KillSwitch
 
 __all__ = ["MODES", "backtest_from_store", "state_path", "load_state", "write_state", "live_broker",
            "flatten", "resume", "request_exit", "pending_exit_requests", "status", "positions", "orders",
-           "event_sink", "parse_strategies", "WARMUP_DAYS"]
+           "event_sink", "parse_strategies", "WARMUP_DAYS", "BASKET_MARK_KEYS"]
 
 MODES = ("paper", "live")
 #: days of hourly bars before the first traded day fed to the signal state (the previous week's context)
@@ -243,7 +243,9 @@ def request_exit(loaded: LoadedConfig, mode: str, position_id: str, clock: Clock
 def status(loaded: LoadedConfig, clock: Clock | None = None) -> dict[str, Any]:
     """Kill switch and, per mode, the engine's last snapshot: its engine time (``updated``; a sim's replayed time
     with ``--clock sim``), how long ago the file was written by the wall clock (``age_seconds``: a running engine
-    rewrites it every few seconds), open positions, day P&L."""
+    rewrites it every few seconds), open positions, day P&L split into ``realised_pnl`` (closed today, net),
+    ``unrealised_pnl`` (open baskets at their legs' last marks, gross) and ``open_charges`` (paid on the open
+    baskets), and ``baskets``: each open basket's :data:`BASKET_MARK_KEYS` (rupees; prices per unit)."""
     clock = clock or SystemClock()
     out: dict[str, Any] = {"kill_switch": KillSwitch(loaded.home).engaged(), "modes": {}}
     for mode in MODES:
@@ -255,15 +257,25 @@ def status(loaded: LoadedConfig, clock: Clock | None = None) -> dict[str, Any]:
             "updated": state["ts"], "age_seconds": round(clock.now().timestamp() - written, 1),
             "pid": state.get("pid"), "open_positions": len(state.get("open", [])),
             "closed_today": len(state.get("closed_today", [])), "day_pnl": state.get("day_pnl"),
+            "realised_pnl": state.get("realised_pnl"), "unrealised_pnl": state.get("unrealised_pnl"),
+            "open_charges": state.get("open_charges"),
+            "baskets": [{k: p.get(k) for k in BASKET_MARK_KEYS} for p in state.get("open", [])],
             "daily_loss_breached": state.get("daily_loss_breached"), "symbols": state.get("symbols"),
             "strategies": state.get("strategies"), "lots": state.get("lots"),
         }
     return out
 
 
+#: What `trade status` shows of each open basket: its legs' last prices (rupees per unit), the unrealised gross P&L
+#: at those marks and the charges paid so far (rupees), when and from what it was marked.
+BASKET_MARK_KEYS = ("id", "main", "main_last", "hedge", "hedge_last", "unrealised_pnl", "charges", "marked_at",
+                    "mark_source")
+
+
 def positions(loaded: LoadedConfig, mode: str, *, source: str = "engine") -> list[dict[str, Any]]:
-    """Open baskets of the engine (``source="engine"``: the state file) or the broker's net option positions
-    (``source="broker"``, live only)."""
+    """Open baskets of the engine (``source="engine"``: the state file; each with its legs' last prices
+    ``main_last``/``hedge_last``, ``unrealised_pnl`` and the ``charges`` paid so far) or the broker's net option
+    positions (``source="broker"``, live only)."""
     if source == "broker":
         if mode != "live":
             raise ConfigError("--source broker needs --mode live")
