@@ -182,6 +182,7 @@ class TradeEngine:
         quantity = quantity_for(self.lots, main.lot_size)
         basket_id = self.orders.tags.basket_id()
         self.emit(ev.Entry(basket_id, event.key, main.tradingsymbol, hedge.tradingsymbol, quantity, self.lots))
+        self._prefetch(hedge, main)
         try:
             result = self.orders.enter_basket(main, hedge, quantity, basket_id)
         except (BrokerError, OrderRejected) as exc:
@@ -209,6 +210,15 @@ class TradeEngine:
         self.emit(pos.report_event(self.mode, ev.BasketOpened))
         return pos
 
+    def _prefetch(self, *contracts: OptionContract) -> None:
+        """Ask the broker for both legs' quotes in one request before their orders go out: a simulated broker
+        filling on rate-limited REST quotes then prices the whole basket from one answer, instead of waiting a
+        rate-limit interval (market time, during a fast replay) between its legs. Failures are ignored."""
+        try:
+            self.broker.quote([f"{c.exchange}:{c.tradingsymbol}" for c in contracts])
+        except BrokerError as exc:
+            log.info("quotes before the orders of %s: %s", [c.tradingsymbol for c in contracts], exc)
+
     @staticmethod
     def _round_trip(buy: LegFill, sell: LegFill | None) -> float:
         if sell is None or not sell.filled:
@@ -230,6 +240,7 @@ class TradeEngine:
     def exit_position(self, position_id: str, reason: str) -> bool:
         """Square off one position (main leg first). True when fully closed. Unknown id: ``KeyError``."""
         pos = self.positions[position_id]
+        self._prefetch(pos.main, pos.hedge)
         try:
             result = self.orders.exit_basket(pos.main, pos.hedge, pos.main_qty, pos.hedge_qty, pos.id)
         except (BrokerError, OrderRejected) as exc:

@@ -22,7 +22,7 @@ from tradesig.trade.broker import Quote
 from tradesig.trade.instruments import OptionContract, expiry_close
 
 __all__ = ["SpotBook", "QuoteSource", "ChainSnapshots", "ModelledPremiums", "BrokerQuotes", "TickQuotes",
-           "MIN_PREMIUM", "modelled_source", "is_modelled"]
+           "MIN_PREMIUM", "modelled_source", "is_modelled", "quote_many"]
 
 #: The lowest price an option trades at: one tick (rupees).
 MIN_PREMIUM = 0.05
@@ -75,6 +75,15 @@ class QuoteSource(Protocol):
     """Price of one option contract now, or None when none is known."""
 
     def quote(self, contract: OptionContract) -> Quote | None: ...
+
+
+def quote_many(source: QuoteSource, contracts: list[OptionContract]) -> dict[str, Quote]:
+    """Quotes of several contracts by tradingsymbol, in one request when the source can batch (``quote_many``:
+    :class:`BrokerQuotes` asks the broker once for all of them), else one :meth:`QuoteSource.quote` each."""
+    many = getattr(source, "quote_many", None)
+    if many is not None:
+        return many(contracts)
+    return {c.tradingsymbol: q for c in contracts if (q := source.quote(c)) is not None}
 
 
 class ChainSnapshots:
@@ -152,9 +161,16 @@ class ModelledPremiums:
 
 
 class BrokerQuotes:
-    """Quotes from a broker's quote endpoint (Kite ``GET /quote``, e.g. the sim's), cached for ``min_interval``
-    seconds per instrument to respect Kite's 1 request/s quote limit. ``fetch(["NFO:SYM", …]) -> {key: Quote}``
-    is typically :meth:`tradesig.trade.brokers.live.LiveBroker.quote`."""
+    """Quotes from a broker's quote endpoint (Kite ``GET /quote``, e.g. the sim's): at most one request per
+    ``min_interval`` monotonic seconds (Kite's 1 request/s quote limit; a refused request — HTTP 429 — is not
+    retried before the interval passed either), each request asking for every instrument wanted then
+    (:meth:`quote_many`), answers cached in between. ``fetch(["NFO:SYM", …]) -> {key: Quote}`` is typically
+    :meth:`tradesig.trade.brokers.live.LiveBroker.quote`.
+
+    Every quote returned carries ``extra["refresh_seconds"]``: the market seconds this source needs to refresh it
+    (``min_interval`` × the clock's speed — 1 s live, 500 s of a sim replaying at 500×). The paper broker's
+    stale-quote rule accepts a quote that old (a replay's REST limit cannot deliver fresher prices; waiting for
+    one would cost that much market time)."""
 
     def __init__(self, fetch: Callable[[list[str]], dict[str, Quote]], clock: Clock,
                  min_interval: float = 1.0) -> None:
@@ -162,20 +178,28 @@ class BrokerQuotes:
         self.clock = clock
         self.min_interval = min_interval
         self._cache: dict[str, tuple[float, Quote]] = {}
+        self._last_request: float | None = None
 
     def quote(self, contract: OptionContract) -> Quote | None:
-        key = f"{contract.exchange}:{contract.tradingsymbol}"
+        return self.quote_many([contract]).get(contract.tradingsymbol)
+
+    def quote_many(self, contracts: list[OptionContract]) -> dict[str, Quote]:
+        """Quotes of ``contracts`` by tradingsymbol: cached ones younger than ``min_interval``, the rest in one
+        request when the rate limit allows (else the older cached quote, or nothing)."""
         now = self.clock.monotonic()
-        cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self.min_interval:
-            return cached[1]
-        try:
-            got = self.fetch([key]).get(key)
-        except BrokerError:
-            return cached[1] if cached else None
-        if got is not None:
-            self._cache[key] = (now, got)
-        return got
+        keys = {f"{c.exchange}:{c.tradingsymbol}": c.tradingsymbol for c in contracts}
+        stale = [k for k in keys if k not in self._cache or now - self._cache[k][0] >= self.min_interval]
+        if stale and (self._last_request is None or now - self._last_request >= self.min_interval):
+            self._last_request = now
+            try:
+                got = self.fetch(stale)
+            except BrokerError:
+                got = {}
+            refresh = self.min_interval * self.clock.speed
+            for key, q in got.items():
+                self._cache[key] = (now, Quote(q.ltp, q.ts, q.bid, q.ask, q.source,
+                                               {**q.extra, "refresh_seconds": refresh}))
+        return {sym: self._cache[key][1] for key, sym in keys.items() if key in self._cache}
 
 
 class TickQuotes:

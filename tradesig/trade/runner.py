@@ -241,9 +241,14 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     tick_quotes = TickQuotes(price_label)
     broker_quotes = BrokerQuotes(kite_broker.quote, clock)
 
-    class _Quotes:
+    class _Quotes:  # the feed's option ticks first, else the broker's REST quotes (rate-limited, batched)
         def quote(self, contract: Any) -> Any:
             return tick_quotes.quote(contract) or broker_quotes.quote(contract)
+
+        def quote_many(self, contracts: list[Any]) -> dict[str, Any]:
+            ticks = {c.tradingsymbol: q for c in contracts if (q := tick_quotes.quote(c)) is not None}
+            rest = [c for c in contracts if c.tradingsymbol not in ticks]
+            return {**ticks, **(broker_quotes.quote_many(rest) if rest else {})}
 
     engine = build_engine(settings, mode, clock=clock, instruments=instruments, symbols=symbols,
                           quotes=_Quotes(), broker=kite_broker if mode == "live" else None, emit=emit,
