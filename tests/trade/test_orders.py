@@ -92,6 +92,31 @@ def test_timeout_after_accept_is_reconciled_not_duplicated(broker, clock, book):
     assert [k for k, _ in events if k.startswith("order_")][:2] == ["order_timeout", "order_reconciled"]
 
 
+def test_timeout_with_an_unreadable_book_never_resends(broker, clock, book):
+    """A placement times out and the order book then answers 429 for a while: the tag is looked up again once the
+    book answers — never re-sent blind — and the order found is used (one order for the tag)."""
+    events = []
+    om = _manager(broker, clock, events)
+    broker.faults.timeout_after_accept = 1
+    broker.faults.book_unavailable = 4
+    c = book.option("NIFTY", book.expiries("NIFTY", clock.now().date())[0], 24000, "PE")
+    leg = om.execute_leg(c, "SELL", 65, "b9", "M", "E")
+    assert leg.status == "COMPLETE" and leg.filled == 65
+    assert len([o for o in broker.orders() if o.tag == "tsb9ME000"]) == 1
+    kinds = [k for k, _ in events]
+    assert "order_reconciled" in kinds and "order_retry" not in kinds
+
+
+def test_timeout_with_a_book_unreadable_past_the_deadline_fails_without_resending(broker, clock, book):
+    om = _manager(broker, clock)
+    broker.faults.timeout_after_accept = 1
+    broker.faults.book_unavailable = 10_000
+    c = book.option("NIFTY", book.expiries("NIFTY", clock.now().date())[0], 24000, "PE")
+    leg = om.execute_leg(c, "SELL", 65, "b8", "M", "E")
+    assert leg.filled == 0 and "order book stays unreadable" in (leg.message or "")
+    assert len(broker.faults.placed) == 1          # sent once; the outcome is left to reconciliation
+
+
 def test_timeout_before_accept_is_retried_once(broker, clock, book):
     om = _manager(broker, clock)
     broker.faults.timeout_before_accept = 1

@@ -48,6 +48,10 @@ __all__ = ["Position", "TradeEngine", "HourlyAggregator", "MinuteBar", "flatten_
 
 log = logging.getLogger(__name__)
 
+#: A failed exit is retried this much market time later, at most EXIT_RETRIES times (each with a new tag attempt).
+EXIT_RETRY_AFTER = timedelta(seconds=60)
+EXIT_RETRIES = 20
+
 
 class TradeEngine:
     """The one engine. See the module docstring for the rules.
@@ -95,6 +99,7 @@ class TradeEngine:
         self._realised: dict[date, float] = {}
         self._kill_seen = False
         self._marked_minute: dict[str, datetime] = {}
+        self._pending_exits: dict[str, tuple[str, datetime, int]] = {}   # id -> (reason, retry at, tries)
         hh, mm = (int(x) for x in settings.strategy.expiry_exit.split(":"))
         self._expiry_exit = time(hh, mm)
 
@@ -245,6 +250,7 @@ class TradeEngine:
             result = self.orders.exit_basket(pos.main, pos.hedge, pos.main_qty, pos.hedge_qty, pos.id)
         except (BrokerError, OrderRejected) as exc:
             self.emit(ev.ExitFailed(pos.id, reason, str(exc)))
+            self._exit_later(pos.id, reason)
             return False
         pos.charges = pos.charges + self._charges(result.main, result.hedge)
         pos.add_price_source(result.main.price_source if result.main else None, result.hedge.price_source)
@@ -258,9 +264,21 @@ class TradeEngine:
             pos.hedge_qty -= result.hedge.filled
         if not result.ok or pos.main_qty or pos.hedge_qty:
             self.emit(ev.ExitFailed(pos.id, reason, result.message, main_qty=pos.main_qty, hedge_qty=pos.hedge_qty))
+            self._exit_later(pos.id, reason)
             return False
+        self._pending_exits.pop(pos.id, None)
         self._close(pos, reason)
         return True
+
+    def _exit_later(self, position_id: str, reason: str) -> None:
+        """Schedule a retry of a failed exit (:meth:`check_pending_exits`), at most ``EXIT_RETRIES`` times."""
+        _, _, tries = self._pending_exits.get(position_id, (reason, None, 0))
+        if tries < EXIT_RETRIES:
+            self._pending_exits[position_id] = (reason, self.clock.now() + EXIT_RETRY_AFTER, tries + 1)
+        else:
+            self._pending_exits.pop(position_id, None)
+            log.error("exit of %s failed %d times: square it off by hand ('tradesig trade exit %s')",
+                      position_id, tries, position_id)
 
     def _close(self, pos: Position, reason: str, *, at: datetime | None = None, spot: float | None = None) -> None:
         pos.status = "closed"
@@ -312,13 +330,15 @@ class TradeEngine:
         """The time rules, one method each, in this order (each sees what the previous one left open):
 
         1. :meth:`check_kill_switch` — a flag from `trade flatten` squares off everything (after reconciling);
-        2. :meth:`check_expiry` — cash settlement after an expiry's close, the expiry-day exit at 15:15 IST;
-        3. :meth:`check_profit_lock` — the trailing profit floor on the legs' marks;
-        4. :meth:`check_daily_loss` — today's net P&L (after the exits above) against ``risk.max_daily_loss``.
+        2. :meth:`check_pending_exits` — exits that failed (rejected, broker unreachable) are retried;
+        3. :meth:`check_expiry` — cash settlement after an expiry's close, the expiry-day exit at 15:15 IST;
+        4. :meth:`check_profit_lock` — the trailing profit floor on the legs' marks;
+        5. :meth:`check_daily_loss` — today's net P&L (after the exits above) against ``risk.max_daily_loss``.
 
-        The marks (one quote request for every open leg) are taken once, after the exits of rules 1–2, and
+        The marks (one quote request for every open leg) are taken once, after the exits of rules 1–3, and
         recorded on the baskets (:meth:`record_marks`)."""
         self.check_kill_switch()
+        self.check_pending_exits()
         self.check_expiry()
         quotes = self._mark_quotes() if self.positions else {}
         self.record_marks(quotes)
@@ -344,6 +364,22 @@ class TradeEngine:
         if self.positions:
             self.reconcile()
             self.flatten(str(flag.get("reason") or "kill_switch"))
+
+    def check_pending_exits(self) -> None:
+        """Rule 2: a basket whose exit failed is squared off again ``EXIT_RETRY_AFTER`` (market time) later —
+        after reconciling with the broker's positions, so a leg that did close (e.g. its order was placed before
+        the broker went down) is not traded twice; the retry's orders carry a new attempt in their tags."""
+        now = self.clock.now()
+        due = [(pid, reason) for pid, (reason, at, _) in self._pending_exits.items() if at <= now]
+        if not due:
+            return
+        self.reconcile()
+        for pid, reason in due:
+            if pid not in self.positions:
+                self._pending_exits.pop(pid, None)
+                continue
+            self.emit(ev.ExitSignal(pid, reason))
+            self.exit_position(pid, reason)
 
     def check_expiry(self) -> None:
         """Rule 2: a basket still open after its expiry's close (15:30 IST) is cash-settled at intrinsic value

@@ -241,8 +241,11 @@ class OrderManager:
         """Place one order (or one auto-sliced order) exactly once, returning its order id(s).
 
         After an :class:`OrderTimeout` the order book is searched for the request's tag (``reconcile_polls``
-        polls, ``poll_interval`` apart); only when no order carries it is the request sent again, up to
-        ``max_attempts`` times. Raises :class:`OrderRejected` when refused, :class:`BrokerError` when the broker
+        successful reads of the book, ``poll_interval`` apart); only when the book was read and no order carries
+        the tag is the request sent again, up to ``max_attempts`` times. While the book cannot be read (HTTP 429,
+        a broker restart) the request is never re-sent: reads are retried for ``fill_timeout`` monotonic seconds,
+        then :class:`BrokerError` is raised (the order may exist: the next reconciliation with the broker's
+        positions finds out). Raises :class:`OrderRejected` when refused, :class:`BrokerError` when the broker
         stays unreachable."""
         for attempt in range(1, self.max_attempts + 1):
             self.limiter.acquire()
@@ -253,16 +256,7 @@ class OrderManager:
                     ids = [self.broker.place_order(request)]
             except OrderTimeout as exc:
                 self.emit(ev.OrderTimeout(request.tag, attempt, exc.message))
-                found: list[OrderState] = []
-                for poll in range(self.reconcile_polls):
-                    if poll:
-                        self.clock.sleep(self.poll_interval)
-                    try:
-                        found = self._by_tag(request.tag)
-                    except BrokerError:
-                        found = []
-                    if found:
-                        break
+                found = self._search_tag(request.tag)
                 if found:
                     ids = [o.order_id for o in found]
                     self.emit(ev.OrderReconciled(request.tag, tuple(ids)))
@@ -275,6 +269,30 @@ class OrderManager:
             return ids
         raise BrokerError(f"order {request.tag} got no answer after {self.max_attempts} attempts",
                           "check the broker's order book before placing it again")
+
+    def _refused_wait(self) -> float:
+        """Market seconds to wait after the broker refused a read (429, unreachable): at least half a second of
+        the broker's clock (a replay clock's speed times that in market time), so a refusal is not hammered."""
+        return max(self.poll_interval * 2, 0.5 * self.clock.speed)
+
+    def _search_tag(self, tag: str) -> list[OrderState]:
+        """The orders carrying ``tag`` after ``reconcile_polls`` successful reads of the order book (empty: the
+        book was read and the order is not there). Raises :class:`BrokerError` when the book stayed unreadable
+        for ``fill_timeout`` monotonic seconds — the caller must then not re-send."""
+        deadline = self.clock.monotonic() + self.fill_timeout
+        reads = 0
+        while True:
+            try:
+                found = self._by_tag(tag)
+                reads += 1
+            except BrokerError as exc:
+                if self.clock.monotonic() >= deadline:
+                    raise BrokerError(f"order {tag}: no answer, and the order book stays unreadable ({exc.message})",
+                                      "check the broker's order book before placing it again") from None
+                found = []
+            if found or reads >= self.reconcile_polls:
+                return found
+            self.clock.sleep(self.poll_interval if reads else self._refused_wait())
 
     def wait_terminal(self, order_ids: list[str]) -> dict[str, OrderState]:
         """Poll the order book until every order is terminal or ``fill_timeout`` passes; still-open orders are
@@ -290,7 +308,7 @@ class OrderManager:
                 log.warning("order book unavailable while waiting for %s: %s", sorted(wanted), exc)
                 if self.clock.monotonic() >= deadline and cancelled:
                     break
-                self.clock.sleep(self.poll_interval * 2)
+                self.clock.sleep(self._refused_wait())
                 if self.clock.monotonic() < deadline:
                     continue
                 book = []
