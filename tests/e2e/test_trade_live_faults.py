@@ -12,14 +12,13 @@ file equals the broker's net positions. Bounded: the replay covers ~5 hours of m
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
 
@@ -28,8 +27,7 @@ import pytest
 from kiteconnect import KiteConnect
 
 from tests.conftest import shared_file
-from tests.e2e.test_trade_live_sim import _login, _retry
-from tradesig.broker.tokens import TokenRecord, TokenStore, kite_expiry
+from tests.e2e.test_trade_live_sim import _login, _retry, cli_env, free_port, save_token
 from tradesig.clock import IST
 from tradesig.sim import SimConfig, SimExchange
 from tradesig.store.bars import conform
@@ -139,21 +137,14 @@ def test_live_engine_under_order_faults(tmp_path):
     with exchange.run_in_thread() as handle:
         proxy = FlakyProxy(int(handle.rest_url.rsplit(":", 1)[1]))
         kite, data = _login(handle)
-        now = datetime.now(UTC)
-        TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
-                                          user_id=data.get("user_id", "SIM"), user_name=data.get("user_name", "sim"),
-                                          login_time=now, expires_at=kite_expiry(now), root=proxy.url))
+        save_token(home, kite, data, proxy.url)
         for spec in ({"kind": "timeout_next_order", "seconds": 6, "at": "11:15:00"},   # the entry's hedge
                      {"kind": "rate_limit", "seconds": 2, "at": "11:15:20"},          # 429s while it opens
                      {"kind": "reject_next_order", "message": "RMS: injected", "at": "14:14:30"},  # exit buy-back
                      {"kind": "timeout_next_order", "seconds": 6, "at": "14:16:00"}):  # the retried exit
             handle.fault(spec)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            hub_port = s.getsockname()[1]
-        env = {**os.environ, "TRADESIG_HOME": str(home), "TRADESIG_KITE_ROOT": proxy.url,
-               "TRADESIG_KITE_WS_ROOT": handle.ws_url, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
-        env.pop("TRADESIG_CONFIG", None)
+        hub_port = free_port()
+        env = cli_env(home, tmp_path, proxy.url, handle.ws_url)
         # the engine starts first, while the sim waits for its first ticker client (the feed): a slow start-up on a
         # loaded machine cannot let the replay run past the 11:15 signal before the engine follows it
         trade = subprocess.Popen([sys.executable, "-m", "tradesig", "-v", "trade", "start", "--mode", "live",

@@ -91,6 +91,30 @@ def signal_event(instruments):
     return events[-1]
 
 
+def save_token(home: Path, kite: KiteConnect, data: dict, root: str) -> None:
+    """Store the sim session's token in ``home`` as `tradesig login` would (issued by ``root``)."""
+    now = datetime.now(UTC)
+    TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
+                                      user_id=data.get("user_id", "SIM"), user_name=data.get("user_name", "sim"),
+                                      login_time=now, expires_at=kite_expiry(now), root=root))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli_env(home: Path, tmp_path: Path, root: str, ws_root: str) -> dict[str, str]:
+    """The environment of a `tradesig` subprocess on ``home`` against the sim (no user config)."""
+    env = {**os.environ, "TRADESIG_HOME": str(home), "TRADESIG_KITE_ROOT": root, "TRADESIG_KITE_WS_ROOT": ws_root,
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    env.pop("TRADESIG_CONFIG", None)
+    return env
+
+
 def _settings(root: str, **risk) -> Settings:
     base = Settings()
     kite = dataclasses.replace(base.kite, root=root)
@@ -298,7 +322,6 @@ def test_trade_start_paper_follows_the_feed_hub(tmp_path):
     sim's quotes; the command stops by itself at --until (sim time) and reports the open basket."""
     import json
     import signal
-    import socket
 
     from tradesig.store.datasets import Store
 
@@ -315,16 +338,9 @@ def test_trade_start_paper_follows_the_feed_hub(tmp_path):
                                      wait_for_client=True, capital=1e10))
     with exchange.run_in_thread() as handle:
         kite, data = _login(handle)
-        now = datetime.now(UTC)
-        TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
-                                          user_id=data.get("user_id", "SIM"), user_name=data.get("user_name", "sim"),
-                                          login_time=now, expires_at=kite_expiry(now), root=handle.rest_url))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "TRADESIG_HOME": str(home), "TRADESIG_KITE_ROOT": handle.rest_url,
-               "TRADESIG_KITE_WS_ROOT": handle.ws_url, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
-        env.pop("TRADESIG_CONFIG", None)
+        save_token(home, kite, data, handle.rest_url)
+        port = free_port()
+        env = cli_env(home, tmp_path, handle.rest_url, handle.ws_url)
         feed = subprocess.Popen([sys.executable, "-m", "tradesig", "feed", "--sim-url", handle.rest_url, "--serve",
                                  str(port), "--symbols", "NIFTY", "--chain-strikes", "0", "--until", "12:30"],
                                 env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
