@@ -191,15 +191,26 @@ class Runner:
             self.notifier.notify(status=f"{self.mode}: {len(snap['open'])} open, day P&L {snap['day_pnl']:.2f}"
                                         + (", KILL SWITCH" if snap["kill_switch"] else ""))
 
-    def step(self, timeout: float = 1.0) -> None:
+    def step(self, timeout: float = 1.0, max_batch: int = 10_000) -> None:
+        """Handle everything queued (waiting up to ``timeout`` wall seconds for the first message, at most
+        ``max_batch`` messages), then run the housekeeping when due. Draining the queue before the housekeeping
+        keeps a fast replay's thousands of ticks a second from delaying the bars behind them."""
         try:
-            kind, msg = self.queue.get(timeout=timeout)
+            item: tuple[str, Any] | None = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            item = None
+        handled = 0
+        while item is not None:
+            kind, msg = item
             if kind == "status":
                 log.info("trade %s: %s", self.mode, msg)
             else:
                 self.handle(kind, msg)
-        except queue.Empty:
-            pass
+            handled += 1
+            try:
+                item = self.queue.get_nowait() if handled < max_batch else None
+            except queue.Empty:
+                item = None
         # Housekeeping (time exits, reconciliation, state) every ``tick_seconds`` of market time — when a replay
         # runs fast that is less than a wall second — but never more often than ``min_wall_seconds`` of wall time.
         mono, market = self.clock.monotonic(), self.clock.now()
