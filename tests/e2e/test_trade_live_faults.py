@@ -1,12 +1,12 @@
 """Orders under faults with the engine running (issue 15): `trade start --mode live --clock sim` against the sim
-replaying 2024-06-10 at 300× from 10:14 IST. The real S3 signal opens a basket at the 11:15 close and a strike
-breach at the 14:15 close closes it; meanwhile the sim times out the entry's first placement, answers 429 to every
+replaying 2024-06-10 at 200× from 11:00 IST (the earlier minutes in the Store). The real S3 signal opens a basket
+at the 11:15 close and a strike breach at the 14:15 close closes it; meanwhile the sim times out the entry's first placement, answers 429 to every
 REST call for two seconds, rejects the exit's first buy-back and times out a later order, and the broker
 "restarts" twice (a proxy between the engine and the sim refuses connections for two seconds, once while the
 basket is open and once while it closes).
 
 Afterwards: every order tag was placed once, no short option is left without its hedge, and the engine's state
-file equals the broker's net positions. Bounded: the replay covers ~5 hours of market time in about a minute.
+file equals the broker's net positions. Bounded: the replay covers ~4 hours of market time in about 75 s.
 """
 
 from __future__ import annotations
@@ -127,12 +127,12 @@ def test_live_engine_under_order_faults(tmp_path):
     bars = conform(df.select("symbol", "ts", "open", "high", "low", "close"))
     local = pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
     Store(home).write_bars(bars.filter((local.dt.date() >= date(2024, 5, 13))
-                                       & (local < datetime(2024, 6, 10, 10, 14, tzinfo=IST))), "1m", "test")
+                                       & (local < datetime(2024, 6, 10, 11, 0, tzinfo=IST))), "1m", "test")
     config = tmp_path / "cfg" / "tradesig" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text("[kite]\ntimeout_seconds = 2.0\n", encoding="utf-8")  # a held order answer times out
     files = [shared_file(f"intraday/{n}_1min_2024-01-01_2024-08-23.parquet") for n in ("nifty50", "niftybank")]
-    exchange = SimExchange(SimConfig(data_files=files, day=DAY, start=dtime(10, 14), speed=300.0,
+    exchange = SimExchange(SimConfig(data_files=files, day=DAY, start=dtime(11, 0), speed=200.0,
                                      wait_for_client=True, capital=1e10))
     with exchange.run_in_thread() as handle:
         proxy = FlakyProxy(int(handle.rest_url.rsplit(":", 1)[1]))
