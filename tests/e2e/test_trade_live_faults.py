@@ -1,9 +1,9 @@
 """Orders under faults with the engine running (issue 15): `trade start --mode live --clock sim` against the sim
 replaying 2024-06-10 at 200× from 11:00 IST (the earlier minutes in the Store). The real S3 signal opens a basket
-at the 11:15 close and a strike breach at the 14:15 close closes it; meanwhile the sim times out the entry's first placement, answers 429 to every
-REST call for two seconds, rejects the exit's first buy-back and times out a later order, and the broker
-"restarts" twice (a proxy between the engine and the sim refuses connections for two seconds, once while the
-basket is open and once while it closes).
+at the 11:15 close and a strike breach at the 14:15 close closes it; meanwhile the sim times out the entry's first
+placement, answers 429 to every REST call for two seconds, rejects the exit's first buy-back and times out a later
+order, and the broker "restarts" twice (a proxy between the engine and the sim refuses connections for two
+seconds, once while the basket is open and once while it closes).
 
 Afterwards: every order tag was placed once, no short option is left without its hedge, and the engine's state
 file equals the broker's net positions. Bounded: the replay covers ~4 hours of market time in about 75 s.
