@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import shared_file
 from tradesig.calendar import get_calendar
+from tradesig.clock import to_ist
 from tradesig.config import Settings
 from tradesig.store.bars import conform, resample
 from tradesig.trade.backtest import default_instruments, historical_engine, run_backtest, run_replay
@@ -54,6 +55,31 @@ def test_aggregator_equals_store_resample(minute_bars):
     built = []
     for row in window.iter_rows(named=True):
         built.extend(agg.add(MinuteBar.from_row(row)))
+    built.extend(agg.flush())
+    expected = resample(window, "1h")
+    assert [(b["ts"], b["open"], b["high"], b["low"], b["close"]) for b in built] == list(
+        expected.select("ts", "open", "high", "low", "close").iter_rows())
+
+
+def test_aggregator_merges_late_minutes_of_the_open_hour(minute_bars):
+    """A feed that republishes backfilled minutes out of order: a minute arriving after a later one of the same
+    hour still counts (add_late), so the hourly bars equal the Store's resample."""
+    window = _window(minute_bars, date(2024, 6, 3), date(2024, 6, 4))
+    rows = list(window.iter_rows(named=True))
+    late = [r for i, r in enumerate(rows) if to_ist(r["ts"]).minute in (15, 40)]  # the hour's open, a middle one
+    order = [r for r in rows if r not in late]
+    for r in late:  # each delivered five minutes late (still inside its hour)
+        at = next(i for i, o in enumerate(order) if o["ts"] >= r["ts"] + timedelta(minutes=5))
+        order.insert(at, r)
+    agg = HourlyAggregator()
+    built, last = [], None
+    for row in order:
+        bar = MinuteBar.from_row(row)
+        if last is not None and bar.ts <= last:
+            assert agg.add_late(bar) and not agg.add_late(bar)   # merged once, a repeat is ignored
+        else:
+            built.extend(agg.add(bar))
+            last = bar.ts
     built.extend(agg.flush())
     expected = resample(window, "1h")
     assert [(b["ts"], b["open"], b["high"], b["low"], b["close"]) for b in built] == list(

@@ -41,6 +41,8 @@ class HourlyAggregator:
 
     ``add(bar)`` returns the hourly bars it closes: the previous bucket when a bar of a later bucket arrives, and
     the bar's own bucket when the bar ends on the bucket's end. ``flush(now)`` closes a bucket whose end passed.
+    ``add_late(bar)`` takes a minute that arrives after a later one of the same, still open, bucket (a feed that
+    republishes backfilled minutes out of order).
     """
 
     def __init__(self) -> None:
@@ -48,6 +50,7 @@ class HourlyAggregator:
         self._end: datetime | None = None
         self._bar: list[float] | None = None
         self._start: datetime | None = None
+        self._minutes: set[datetime] = set()
 
     def _bucket(self, ts: datetime) -> tuple[date, int, datetime, datetime] | None:
         local = to_ist(ts)
@@ -71,7 +74,22 @@ class HourlyAggregator:
         out = {"ts": self._start.astimezone(UTC), "open": o, "high": h, "low": low, "close": c,
                "end": self._end.astimezone(UTC)}
         self._key = self._bar = self._start = self._end = None
+        self._minutes = set()
         return out
+
+    def add_late(self, bar: MinuteBar) -> bool:
+        """Merge a minute older than the newest one added into the open bucket: high/low, and the open when it
+        is the bucket's earliest minute so far. False (ignored) when its bucket is not the open one or the minute
+        was already added."""
+        bucket = self._bucket(bar.ts)
+        if bucket is None or self._bar is None or self._key != bucket[:2] or bar.ts in self._minutes:
+            return False
+        self._bar[1] = max(self._bar[1], bar.high)
+        self._bar[2] = min(self._bar[2], bar.low)
+        if bar.ts < min(self._minutes):
+            self._bar[0] = bar.open
+        self._minutes.add(bar.ts)
+        return True
 
     def add(self, bar: MinuteBar) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -90,6 +108,7 @@ class HourlyAggregator:
             self._bar[1] = max(self._bar[1], bar.high)
             self._bar[2] = min(self._bar[2], bar.low)
             self._bar[3] = bar.close
+        self._minutes.add(bar.ts)
         if bar.ts + timedelta(minutes=bar.minutes) >= end:
             closed = self._emit()
             if closed:

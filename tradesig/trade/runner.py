@@ -137,7 +137,9 @@ class Runner:
                             float(msg["close"]))
             symbol = msg["symbol"]
             last = self._last_bar.get(symbol)
-            if last is not None and bar.ts <= last:
+            if last is not None and bar.ts <= last:  # a repeat, or a late minute of the hour in progress
+                if self.engine.aggregators[symbol].add_late(bar):
+                    log.info("trade %s: late %s minute %s merged into its hour", self.mode, symbol, bar.ts)
                 return
             if last is not None and bar.ts - last > timedelta(minutes=1):
                 self._fill_from_store(symbol, last, bar.ts)
