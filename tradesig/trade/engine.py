@@ -120,6 +120,11 @@ class TradeEngine:
         else:
             self.on_time()
 
+    def on_late_minute_bar(self, symbol: str, bar: MinuteBar) -> bool:
+        """A closed 1-minute bar older than the newest one delivered (a feed republishing backfilled minutes out
+        of order): merged into the hour in progress when it belongs there (True), else ignored (False)."""
+        return self.aggregators[symbol].add_late(bar)
+
     def flush(self, now: datetime | None = None) -> None:
         """Close hourly buckets whose end has passed (live: call periodically; replay: at the end)."""
         for symbol, agg in self.aggregators.items():

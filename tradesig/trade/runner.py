@@ -138,7 +138,7 @@ class Runner:
             symbol = msg["symbol"]
             last = self._last_bar.get(symbol)
             if last is not None and bar.ts <= last:  # a repeat, or a late minute of the hour in progress
-                if self.engine.aggregators[symbol].add_late(bar):
+                if self.engine.on_late_minute_bar(symbol, bar):
                     log.info("trade %s: late %s minute %s merged into its hour", self.mode, symbol, bar.ts)
                 return
             if last is not None and bar.ts - last > timedelta(minutes=1):
