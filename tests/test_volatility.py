@@ -34,7 +34,7 @@ def _write(tmp_path, text):
 def test_iv_file_uses_the_previous_close_and_names_its_source(tmp_path):
     path = _write(tmp_path, "date,iv,other\n2024-06-03,20.5,x\n2024-06-04,26.75,y\n\n")
     model = build_iv_model("NIFTY", iv_file=path, fallback=0.15)
-    assert model.source == "IV file vix.csv + skew"
+    assert model.source == "IV file vix.csv with skew"
     # on 2024-06-04 only the 06-03 close is known at the open: no look-ahead
     assert model.iv(date(2024, 6, 4), spot=22000, strike=22000, t_years=WEEK) == pytest.approx(0.205)
     assert model.iv(date(2024, 6, 5), spot=22000, strike=22000, t_years=WEEK) == pytest.approx(0.2675)
@@ -143,7 +143,7 @@ def test_backtest_iv_file_option_and_bad_file(run_cli, tmp_path):
                              "--format", "json")
     assert code == 0, err
     summary = json.loads(out)["summary"]
-    assert summary["iv_source"] == "IV file vix.csv + skew"
+    assert summary["iv_source"] == "IV file vix.csv with skew"
     vix.write_text("date,iv\n2024-06-03,abc\n")
     code, out, err = run_cli("trade", "backtest", "--from", "2024-06-03", "--to", "2024-06-28", "--iv-file", str(vix))
     assert code == 2 and "line 2" in err and len(err.strip().splitlines()) == 1

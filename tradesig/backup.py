@@ -258,8 +258,8 @@ def create_backup(home: Path, dest: Path, *, now: datetime, config_file: Path | 
 
     ``now`` (aware) names the archive; ``session`` (IST date of the last completed trading session) is recorded
     in the manifest as the day the archive holds. ``config_file`` (the TOML config; secrets are references, never
-    values) is stored as ``config/<name>``. Raises :class:`DataError` if ``home`` does not exist, cannot be read, ``dest``
-    cannot be written, or the written archive does not verify because a file of the home is corrupt (an
+    values) is stored as ``config/<name>``. Raises :class:`DataError` if ``home`` does not exist, cannot be read,
+    ``dest`` cannot be written, or the written archive does not verify because a file of the home is corrupt (an
     unreadable Parquet part, an events line that is not JSON); nothing is left behind then.
     """
     if not home.is_dir():

@@ -16,15 +16,27 @@ IST = ZoneInfo("Asia/Kolkata")
 
 
 class Clock(Protocol):
-    """Source of the current time. ``now()`` returns a timezone-aware UTC datetime."""
+    """Market time and waiting, for everything that trades (NautilusTrader's clock owns time *and* waiting).
+
+    ``now()`` the market's time, timezone-aware UTC; ``monotonic()`` seconds of the broker's clock, for rate
+    limits and timeouts (the wall clock live and against a replaying sim); ``sleep(seconds)`` waits ``seconds``
+    of *market* time (a replay clock scales them by its ``speed``; a manual clock advances); ``speed`` market
+    seconds per monotonic second (1.0 except when following a replay).
+    """
+
+    speed: float
 
     def now(self) -> datetime: ...
 
     def monotonic(self) -> float: ...
 
+    def sleep(self, seconds: float) -> None: ...
+
 
 class SystemClock:
-    """The real wall clock (UTC) and the process monotonic clock, in seconds."""
+    """The real wall clock (UTC) and the process monotonic clock, in seconds; ``sleep`` blocks the thread."""
+
+    speed = 1.0
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -32,13 +44,19 @@ class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
 
 class ManualClock:
     """A clock that moves only when told to: for tests, backtests and the sim's replay.
 
     ``start`` must be timezone-aware. ``advance`` and ``set`` never move time backwards
-    (``ValueError``), so event order stays causal.
+    (``ValueError``), so event order stays causal. ``sleep(seconds)`` advances the clock (a wait costs market
+    time and returns at once).
     """
+
+    speed = 1.0
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
@@ -59,6 +77,9 @@ class ManualClock:
         self._now += timedelta(seconds=seconds)
         self._mono += seconds
         return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
 
     def set(self, when: datetime) -> datetime:
         if when.tzinfo is None:

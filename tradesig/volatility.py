@@ -7,7 +7,7 @@ Contract (used by the sim's option quotes and by the backtest/paper quote source
 
 - :func:`build_iv_model` returns an :class:`IVModel` for one index;
 - ``model.iv(on, spot=…, strike=…, t_years=…)`` → annualised decimal IV (0.15 = 15 %/year);
-- ``model.source`` → a short label printed beside "modelled" (e.g. ``"IV file vix.csv + skew"``).
+- ``model.source`` → a short label printed beside "modelled" (e.g. ``"IV file vix.csv with skew"``).
 
 Sources, in order of preference:
 
@@ -160,7 +160,7 @@ class RealisedVolIV:
         self._closes = [c for _, c in pairs]
         self.fallback = fallback
         self.ratio = ratio
-        self.source = f"{RV_WINDOW}-session realised vol of {symbol} x {ratio:g} + skew"
+        self.source = f"{RV_WINDOW}-session realised vol of {symbol} x {ratio:g} with skew"
         self._cache: dict[date, float | None] = {}
 
     def level(self, on: date) -> float | None:
@@ -227,7 +227,7 @@ def build_iv_model(symbol: str, *, daily_closes: Sequence[tuple[date, float]] | 
     flat = FlatIV(fallback)
     if iv_file is not None:
         days, levels = load_iv_file(Path(iv_file))
-        return SeriesIV(days, levels, f"IV file {Path(iv_file).name} + skew", flat)
+        return SeriesIV(days, levels, f"IV file {Path(iv_file).name} with skew", flat)
     if daily_closes:
         closes = list(daily_closes)
         if len(closes) > RV_MIN_RETURNS:

@@ -34,7 +34,8 @@ from tradesig.signals.strategies import WeeklyZoneEngine
 from tradesig.sim import SimConfig, SimExchange
 from tradesig.store.bars import conform, resample
 from tradesig.trade.brokers.live import LiveBroker
-from tradesig.trade.engine import TradeEngine
+from tradesig.trade.build import build_engine
+from tradesig.trade.events import to_record
 from tradesig.trade.risk import KillSwitch
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +91,30 @@ def signal_event(instruments):
     return events[-1]
 
 
+def save_token(home: Path, kite: KiteConnect, data: dict, root: str) -> None:
+    """Store the sim session's token in ``home`` as `tradesig login` would (issued by ``root``)."""
+    now = datetime.now(UTC)
+    TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
+                                      user_id=data.get("user_id", "SIM"), user_name=data.get("user_name", "sim"),
+                                      login_time=now, expires_at=kite_expiry(now), root=root))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli_env(home: Path, tmp_path: Path, root: str, ws_root: str) -> dict[str, str]:
+    """The environment of a `tradesig` subprocess on ``home`` against the sim (no user config)."""
+    env = {**os.environ, "TRADESIG_HOME": str(home), "TRADESIG_KITE_ROOT": root, "TRADESIG_KITE_WS_ROOT": ws_root,
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    env.pop("TRADESIG_CONFIG", None)
+    return env
+
+
 def _settings(root: str, **risk) -> Settings:
     base = Settings()
     kite = dataclasses.replace(base.kite, root=root)
@@ -101,11 +126,11 @@ def _engine(sim, kite, instruments, tmp_path, *, lots=1, autoslice=True, broker_
     clock = SimFollowClock(sim.rest_url)
     events: list[tuple[str, dict]] = []
     broker = broker_cls(kite, autoslice=autoslice, root=sim.rest_url)
-    engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=time.sleep,
-                         emit=lambda k, p: events.append((k, p)), symbols=["NIFTY"], lots=lots,
-                         kill_switch=KillSwitch(tmp_path))
+    engine = build_engine(settings, "live", broker=broker, clock=clock, instruments=instruments,
+                          emit=lambda e: events.append(to_record(e)), symbols=["NIFTY"], lots=lots,
+                          kill_switch=KillSwitch(tmp_path)).engine
     engine.orders.fill_timeout = 60.0
-    engine.orders.poll_interval = 0.2
+    engine.orders.poll_interval = 0.2 * SPEED  # market seconds: 0.2 s of wall time at the sim's speed
     return engine, events
 
 
@@ -258,7 +283,7 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         loaded = load_config()
         runner = build_runner(loaded, "paper", clock=SimFollowClock(sim.rest_url), symbols=["NIFTY"],
                               trade_from=datetime.combine(DAY, START, tzinfo=IST))
-        runner.engine.orders.poll_interval = 0.05
+        runner.engine.orders.poll_interval = 0.05 * SPEED  # market seconds
         first, last = datetime(2024, 6, 10, 10, 15, tzinfo=IST), datetime(2024, 6, 10, 11, 15, tzinfo=IST)
         live = bars.filter((day >= first) & (day < last))
         for row in live.iter_rows(named=True):  # as the hub sends them (JSON: ISO ts)
@@ -269,7 +294,9 @@ def test_paper_runner_follows_bars_and_fills_on_sim_quotes(sim, session, kite, r
         assert [e.signal for e in engine.signal_events] == ["S3"]
         assert len(engine.positions) == 1, engine.snapshot()
         pos = next(iter(engine.positions.values()))
-        assert pos.price_source == "quote" and pos.main_entry > 0 and pos.hedge_entry > 0
+        # the sim's option prices are Black-Scholes: the basket is labelled modelled, naming the sim's IV
+        assert pos.price_source.startswith("modelled [iv sim: ") and pos.modelled
+        assert pos.main_entry > 0 and pos.hedge_entry > 0
         assert pos.main.tradingsymbol.startswith("NIFTY") and pos.main.option_type == "CE"
         runner.housekeeping()
         code, out, _ = run_cli("trade", "status", "--format", "json")
@@ -295,7 +322,6 @@ def test_trade_start_paper_follows_the_feed_hub(tmp_path):
     sim's quotes; the command stops by itself at --until (sim time) and reports the open basket."""
     import json
     import signal
-    import socket
 
     from tradesig.store.datasets import Store
 
@@ -312,16 +338,9 @@ def test_trade_start_paper_follows_the_feed_hub(tmp_path):
                                      wait_for_client=True, capital=1e10))
     with exchange.run_in_thread() as handle:
         kite, data = _login(handle)
-        now = datetime.now(UTC)
-        TokenStore(home).save(TokenRecord(broker="kite", api_key=kite.api_key, access_token=kite.access_token,
-                                          user_id=data.get("user_id", "SIM"), user_name=data.get("user_name", "sim"),
-                                          login_time=now, expires_at=kite_expiry(now), root=handle.rest_url))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "TRADESIG_HOME": str(home), "TRADESIG_KITE_ROOT": handle.rest_url,
-               "TRADESIG_KITE_WS_ROOT": handle.ws_url, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
-        env.pop("TRADESIG_CONFIG", None)
+        save_token(home, kite, data, handle.rest_url)
+        port = free_port()
+        env = cli_env(home, tmp_path, handle.rest_url, handle.ws_url)
         feed = subprocess.Popen([sys.executable, "-m", "tradesig", "feed", "--sim-url", handle.rest_url, "--serve",
                                  str(port), "--symbols", "NIFTY", "--chain-strikes", "0", "--until", "12:30"],
                                 env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -346,7 +365,10 @@ def test_trade_start_paper_follows_the_feed_hub(tmp_path):
     assert [(e["signal"], e["bar_ts"]) for e in signals if e["symbol"] == "NIFTY"] == [
         ("S3", "2024-06-10T04:45:00+00:00")]
     opened = [e for e in events if e["kind"] == "position_opened"]
-    assert len(opened) == 1 and opened[0]["price_source"] == "quote" and opened[0]["option_type"] == "CE"
+    assert len(opened) == 1 and opened[0]["option_type"] == "CE"
+    assert opened[0]["price_source"].startswith("modelled [iv sim: ") and opened[0]["modelled"] is True
+    basket = next(e for e in events if e["kind"] == "basket_opened")
+    assert basket["modelled"] is True and basket["price_source"] == opened[0]["price_source"]
     state = json.loads((home / "trade" / "state-paper.json").read_text())
     assert [p["id"] for p in state["open"]] == [opened[0]["id"]]
 

@@ -9,6 +9,7 @@ import pytest
 
 from tradesig.clock import ManualClock, ist
 from tradesig.config import Settings
+from tradesig.errors import BrokerError
 from tradesig.trade.broker import OrderRequest, OrderTimeout, Quote
 from tradesig.trade.brokers.simulated import SimulatedBroker
 from tradesig.trade.charges import RateTable
@@ -42,6 +43,7 @@ class Faults:
     reject_symbols: set = field(default_factory=set)
     timeout_after_accept: int = 0   # next N placements: accepted, then the caller sees a timeout
     timeout_before_accept: int = 0  # next N placements: lost before reaching the book
+    book_unavailable: int = 0       # next N order-book reads refused (HTTP 429, a broker restart)
     placed: list = field(default_factory=list)
 
 
@@ -51,6 +53,12 @@ class FaultyBroker(SimulatedBroker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.faults = Faults()
+
+    def orders(self):
+        if self.faults.book_unavailable:
+            self.faults.book_unavailable -= 1
+            raise BrokerError("429 Too many requests")
+        return super().orders()
 
     def place_order(self, request: OrderRequest) -> str:
         if self.faults.timeout_before_accept:

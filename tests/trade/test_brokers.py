@@ -12,7 +12,7 @@ from tradesig.config import BacktestSettings, Settings
 from tradesig.trade.broker import OrderRequest, Quote
 from tradesig.trade.brokers.paper import PaperBroker
 from tradesig.trade.instruments import InstrumentBook, OptionContract
-from tradesig.trade.quotes import ChainSnapshots, ModelledPremiums, SpotBook
+from tradesig.trade.quotes import ChainSnapshots, ModelledPremiums, SpotBook, modelled_source
 
 from .conftest import book_rows
 
@@ -85,7 +85,8 @@ def test_modelled_premiums_and_real_chain():
     assert real.source == "chain" and real.ltp > 0
     spots.update("NIFTY", 24200.0, ist(2026, 8, 24, 12, 0))  # no snapshot that day: Black-Scholes
     modelled = src.quote(c)
-    assert modelled.source == "modelled" and modelled.ltp >= 0.05
+    assert modelled.source == modelled_source(src.iv_model("NIFTY").source) and modelled.ltp >= 0.05
+    assert modelled.source.startswith("modelled [iv ") and src.iv_model("NIFTY").source in modelled.source
     assert round(modelled.ltp / 0.05, 6).is_integer()
     far = OptionContract("NIFTY", "X", "NFO", date(2026, 8, 25), 20000.0, "PE", 65)
     assert src.quote(far).ltp == 0.05                    # floored at one tick

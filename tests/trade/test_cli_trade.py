@@ -38,7 +38,7 @@ def test_backtest_real_2024_table_json_csv(imported):
     assert any(line.startswith("trades ") and "win rate" in line for line in lines)
     assert any(line.startswith("gross P&L") and "max drawdown" in line for line in lines)
     # the IV comes from the index's own stored closes (tradesig.volatility), and the note names that source
-    assert lines[-1].startswith("premiums: premiums modelled with Black-Scholes (IV: 60-session realised vol of NIFTY")
+    assert lines[-1].startswith("premiums: premiums modelled with Black-Scholes (iv 60-session realised vol of NIFTY")
 
     code, out, _ = run("trade", "backtest", "--from", "2024-01-01", "--to", "2024-08-23", "--format", "json")
     data = json.loads(out)
@@ -54,7 +54,9 @@ def test_backtest_real_2024_table_json_csv(imported):
     code, out, _ = run("trade", "backtest", "--from", "2024-01-01", "--to", "2024-08-23", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == s["trades"]
-    assert {r["price_source"] for r in rows} == {"modelled"} and {r["modelled"] for r in rows} == {"True"}
+    assert s["iv_source"].startswith("60-session realised vol of NIFTY")
+    assert {r["price_source"] for r in rows} == {f"modelled [iv {s['iv_source']}]"}
+    assert {r["modelled"] for r in rows} == {"True"}
 
 
 def test_backtest_strategy_filter_and_lots(imported):

@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 
 from tests.conftest import shared_file
 from tradesig.calendar import get_calendar
+from tradesig.clock import to_ist
 from tradesig.config import Settings
 from tradesig.store.bars import conform, resample
-from tradesig.trade.backtest import build_harness, default_instruments, run_backtest, run_replay
+from tradesig.trade.backtest import default_instruments, historical_engine, run_backtest, run_replay
 from tradesig.trade.engine import HourlyAggregator, MinuteBar
+from tradesig.trade.quotes import modelled_source
 from tradesig.trade.risk import KillSwitch
+from tradesig.volatility import build_iv_model
 
 NIFTY_1M = "intraday/nifty50_1min_2024-01-01_2024-08-23.parquet"
 
@@ -58,16 +61,42 @@ def test_aggregator_equals_store_resample(minute_bars):
         expected.select("ts", "open", "high", "low", "close").iter_rows())
 
 
+def test_aggregator_merges_late_minutes_of_the_open_hour(minute_bars):
+    """A feed that republishes backfilled minutes out of order: a minute arriving after a later one of the same
+    hour still counts (add_late), so the hourly bars equal the Store's resample."""
+    window = _window(minute_bars, date(2024, 6, 3), date(2024, 6, 4))
+    rows = list(window.iter_rows(named=True))
+    late = [r for i, r in enumerate(rows) if to_ist(r["ts"]).minute in (15, 40)]  # the hour's open, a middle one
+    order = [r for r in rows if r not in late]
+    for r in late:  # each delivered five minutes late (still inside its hour)
+        at = next(i for i, o in enumerate(order) if o["ts"] >= r["ts"] + timedelta(minutes=5))
+        order.insert(at, r)
+    agg = HourlyAggregator()
+    built, last = [], None
+    for row in order:
+        bar = MinuteBar.from_row(row)
+        if last is not None and bar.ts <= last:
+            assert agg.add_late(bar) and not agg.add_late(bar)   # merged once, a repeat is ignored
+        else:
+            built.extend(agg.add(bar))
+            last = bar.ts
+    built.extend(agg.flush())
+    expected = resample(window, "1h")
+    assert [(b["ts"], b["open"], b["high"], b["low"], b["close"]) for b in built] == list(
+        expected.select("ts", "open", "high", "low", "close").iter_rows())
+
+
 def test_backtest_real_2024_lists_trades(hourly, instruments):
     result = run_backtest(Settings(), {"NIFTY": hourly}, start=date(2024, 1, 1), end=date(2024, 8, 23),
                           instruments=instruments)
     s = result.summary
     assert s["trades"] >= 10 and s["open_at_end"] == 0
-    assert s["modelled"] is True and set(s["premium_sources"]) == {"modelled"}
+    label = modelled_source(build_iv_model("NIFTY", fallback=Settings().backtest.iv).source)
+    assert s["modelled"] is True and set(s["premium_sources"]) == {label}
     assert s["net_pnl"] == pytest.approx(s["gross_pnl"] - s["charges"], abs=0.05)
     assert s["charges"] > 0 and s["max_drawdown"] >= 0
     for t in result.trades:
-        assert t["price_source"] == "modelled" and t["modelled"]
+        assert t["price_source"] == label and t["modelled"]
         if t["exit_reason"] == "expired":  # 2024-02-01 (a Thursday expiry) is missing from the data
             assert t["closed_at"].endswith("10:00:00+00:00") and t["expiry"] == "2024-02-01"
         assert t["exit_reason"] in ("strike_breach", "expiry", "expired")
@@ -135,8 +164,8 @@ def test_kill_switch_flattens_and_blocks(tmp_path, hourly, instruments):
     settings = Settings()
     bars = list(_window(hourly, date(2023, 12, 1), date(2024, 1, 12)).iter_rows(named=True))
     first = bars[0]["ts"]
-    h = build_harness(settings, start_clock=first, symbols=["NIFTY"], instruments=instruments,
-                      trade_from=bars[0]["ts"])
+    h = historical_engine(settings, start_clock=first, symbols=["NIFTY"], instruments=instruments,
+                          trade_from=bars[0]["ts"])
     ks = KillSwitch(tmp_path)
     h.engine.kill_switch = ks
     h.engine.risk.kill_switch = ks

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from tradesig.clock import ManualClock, ist
 from tradesig.errors import BrokerError
 from tradesig.trade.broker import OrderRequest
+from tradesig.trade.events import to_record
 from tradesig.trade.orders import (
     KITE_AUTOSLICE_MAX,
     OrderManager,
@@ -58,7 +59,7 @@ def test_rate_limiter_never_exceeds_windows(gaps, per_second, per_minute):
     sent = []
     for gap in gaps:
         clock.advance(gap)
-        limiter.acquire(clock.advance)
+        limiter.acquire()  # waits by advancing the manual clock
         sent.append(clock.monotonic())
     for i, t in enumerate(sent):
         assert sum(1 for u in sent[i:] if u < t + 1.0) <= per_second
@@ -75,8 +76,8 @@ def test_tags_unique_and_short(clock):
 
 def _manager(broker, clock, events=None):
     sink = events if events is not None else []
-    return OrderManager(broker, clock, clock.advance, freeze_quantity=lambda s: 1800, limiter=RateLimiter(clock),
-                        emit=lambda k, p: sink.append((k, p)), poll_interval=0.5, fill_timeout=5)
+    return OrderManager(broker, clock, freeze_quantity=lambda s: 1800, limiter=RateLimiter(clock),
+                        emit=lambda e: sink.append(to_record(e)), poll_interval=0.5, fill_timeout=5)
 
 
 def test_timeout_after_accept_is_reconciled_not_duplicated(broker, clock, book):
@@ -89,6 +90,31 @@ def test_timeout_after_accept_is_reconciled_not_duplicated(broker, clock, book):
     tagged = [o for o in broker.orders() if o.tag == "tsb1ME000"]
     assert len(tagged) == 1  # exactly one order despite the timeout
     assert [k for k, _ in events if k.startswith("order_")][:2] == ["order_timeout", "order_reconciled"]
+
+
+def test_timeout_with_an_unreadable_book_never_resends(broker, clock, book):
+    """A placement times out and the order book then answers 429 for a while: the tag is looked up again once the
+    book answers — never re-sent blind — and the order found is used (one order for the tag)."""
+    events = []
+    om = _manager(broker, clock, events)
+    broker.faults.timeout_after_accept = 1
+    broker.faults.book_unavailable = 4
+    c = book.option("NIFTY", book.expiries("NIFTY", clock.now().date())[0], 24000, "PE")
+    leg = om.execute_leg(c, "SELL", 65, "b9", "M", "E")
+    assert leg.status == "COMPLETE" and leg.filled == 65
+    assert len([o for o in broker.orders() if o.tag == "tsb9ME000"]) == 1
+    kinds = [k for k, _ in events]
+    assert "order_reconciled" in kinds and "order_retry" not in kinds
+
+
+def test_timeout_with_a_book_unreadable_past_the_deadline_fails_without_resending(broker, clock, book):
+    om = _manager(broker, clock)
+    broker.faults.timeout_after_accept = 1
+    broker.faults.book_unavailable = 10_000
+    c = book.option("NIFTY", book.expiries("NIFTY", clock.now().date())[0], 24000, "PE")
+    leg = om.execute_leg(c, "SELL", 65, "b8", "M", "E")
+    assert leg.filled == 0 and "order book stays unreadable" in (leg.message or "")
+    assert len(broker.faults.placed) == 1          # sent once; the outcome is left to reconciliation
 
 
 def test_timeout_before_accept_is_retried_once(broker, clock, book):

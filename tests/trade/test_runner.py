@@ -24,6 +24,9 @@ class StubEngine:
     def on_minute_bar(self, symbol, bar):
         self.bars.append((symbol, bar))
 
+    def on_late_minute_bar(self, symbol, bar):
+        return False
+
 
 def test_hub_reader_receives_published_bars_and_ticks():
     loop = asyncio.new_event_loop()

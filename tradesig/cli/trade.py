@@ -140,6 +140,7 @@ def start(ctx: typer.Context,
 def status(ctx: typer.Context, fmt: Format = format_option(Format.table, Format.json)) -> None:
     """Kill switch, and per mode the engine's last state: open positions, day P&L, age (the running mode
     first)."""
+    from tradesig.trade.service import BASKET_MARK_KEYS
     from tradesig.trade.service import status as get_status
 
     data = get_status(app_context(ctx).config())
@@ -152,13 +153,18 @@ def status(ctx: typer.Context, fmt: Format = format_option(Format.table, Format.
     rows = sorted(({"mode": m, **v} for m, v in data["modes"].items()), key=lambda r: r["mode"] != first)
     if rows:
         typer.echo(output(rows, ["mode", "updated", "age_seconds", "pid", "open_positions", "closed_today",
-                                 "day_pnl", "daily_loss_breached"], fmt))
+                                 "day_pnl", "realised_pnl", "unrealised_pnl", "open_charges",
+                                 "daily_loss_breached"], fmt))
+        baskets = [{"mode": m, **b} for m, v in data["modes"].items() for b in v.get("baskets") or []]
+        if baskets:
+            typer.echo(output(baskets, ["mode", *BASKET_MARK_KEYS], fmt))
     else:
         typer.echo("no engine has run in this data home")
 
 
 POSITION_COLUMNS = ["id", "symbol", "signal", "main", "hedge", "main_qty", "hedge_qty", "main_entry",
-                    "hedge_entry", "net_premium", "opened_at", "expiry"]
+                    "hedge_entry", "main_last", "hedge_last", "unrealised_pnl", "charges", "net_premium",
+                    "opened_at", "expiry"]
 
 
 @app.command("positions")

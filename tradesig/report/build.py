@@ -1,6 +1,7 @@
 """Build a :class:`ReportData` from the events log (DESIGN.md: events/DATE.jsonl, append-only).
 
-Event kinds read (written by ``trade`` and ``feed``): ``basket_opened``/``basket_closed`` (trades), ``signal``
+Event kinds read (written by ``trade`` and ``feed``): ``basket_opened``/``basket_closed`` (trades),
+``basket_marked`` (an open basket's legs' last prices, unrealised P&L and charges so far), ``signal``
 (S1–S8 events), ``feed_stats`` (one per feed run: ticks, gaps, reconnects, token waits, polled ticks; summed over
 the runs of the period) and ``feed_gap`` (details). Trading events are filtered by their ``mode`` (paper, live,
 backtest). Anything absent is named in ``missing``.
@@ -41,7 +42,24 @@ def _ts(value: object) -> datetime | None:
 def _legs(raw: list[dict]) -> tuple[Leg, ...]:
     return tuple(Leg(str(leg["tradingsymbol"]), str(leg.get("role", "main")), str(leg.get("side", "")),
                      int(leg.get("quantity", 0)), float(leg.get("entry_price") or 0.0),
-                     None if leg.get("exit_price") is None else float(leg["exit_price"])) for leg in raw)
+                     None if leg.get("exit_price") is None else float(leg["exit_price"]),
+                     None if leg.get("last_price") is None else float(leg["last_price"])) for leg in raw)
+
+
+def _trade(trade_id: str, src: dict, closed: bool, mark: dict | None) -> TradeRow:
+    """One report row: a closed basket from its basket_closed event; an open one from its latest basket_marked
+    (legs' last prices, unrealised P&L, charges so far) or, never marked, its basket_opened."""
+    if not closed and mark is not None:
+        src = mark
+    unrealised = None if closed or src.get("unrealised_pnl") is None else float(src["unrealised_pnl"])
+    return TradeRow(
+        trade_id=trade_id, symbol=str(src.get("symbol")), signal=str(src.get("signal")),
+        side=str(src.get("side")), entry_ts=_ts(src.get("entry_ts") or src.get("ts")),
+        exit_ts=_ts(src.get("exit_ts")) if closed else None, legs=_legs(src.get("legs", [])),
+        gross_pnl=float(src.get("gross_pnl") or 0.0) if closed else (unrealised or 0.0),
+        charges=float(src.get("charges") or 0.0), exit_reason=src.get("exit_reason") if closed else None,
+        modelled=bool(src.get("modelled")), price_source=src.get("price_source"), unrealised_pnl=unrealised,
+        marked_at=None if closed or mark is None else _ts(mark.get("ts")))
 
 
 def report_from_events(events: list[dict], period: str, start: date, end: date, mode: str) -> ReportData:
@@ -49,6 +67,7 @@ def report_from_events(events: list[dict], period: str, start: date, end: date, 
     data = ReportData(period, start, end, mode)
     opened: dict[str, dict] = {}
     closed: dict[str, dict] = {}
+    marked: dict[str, dict] = {}
     gaps: list[dict] = []
     reconnects = polled = ticks = gap_count = 0
     token_events: list[str] = []
@@ -58,10 +77,13 @@ def report_from_events(events: list[dict], period: str, start: date, end: date, 
         kind = ev.get("kind")
         if ev.get("synthetic"):
             data.synthetic = True
-        if kind in ("basket_opened", "basket_closed", "signal") and ev.get("mode", mode) != mode:
+        if kind in ("basket_opened", "basket_closed", "basket_marked", "signal") and ev.get("mode", mode) != mode:
             continue
         if kind == "basket_opened":
             opened[str(ev["trade_id"])] = ev
+        elif kind == "basket_marked":  # the latest mark of an open basket (legs' last prices, unrealised P&L)
+            marked[str(ev["trade_id"])] = ev
+            opened.setdefault(str(ev["trade_id"]), ev)
         elif kind == "basket_closed":
             closed[str(ev["trade_id"])] = ev
         elif kind == "signal":
@@ -83,14 +105,7 @@ def report_from_events(events: list[dict], period: str, start: date, end: date, 
             saw_feed = True
             gaps.append({k: ev.get(k) for k in ("instrument", "from", "to", "cause")})
     for trade_id, ev in {**opened, **closed}.items():
-        src = closed.get(trade_id, ev)
-        data.trades.append(TradeRow(
-            trade_id=trade_id, symbol=str(src.get("symbol")), signal=str(src.get("signal")),
-            side=str(src.get("side")), entry_ts=_ts(src.get("entry_ts") or src.get("ts")),
-            exit_ts=_ts(src.get("exit_ts")) if trade_id in closed else None, legs=_legs(src.get("legs", [])),
-            gross_pnl=float(src.get("gross_pnl") or 0.0) if trade_id in closed else 0.0,
-            charges=float(src.get("charges") or 0.0) if trade_id in closed else 0.0,
-            exit_reason=src.get("exit_reason") if trade_id in closed else None, modelled=bool(src.get("modelled"))))
+        data.trades.append(_trade(trade_id, closed.get(trade_id, ev), trade_id in closed, marked.get(trade_id)))
     data.trades.sort(key=lambda t: (t.entry_ts, t.trade_id))
     data.signals.sort(key=lambda s: s.ts)
     if saw_feed:

@@ -19,11 +19,17 @@ class Leg:
     quantity: int
     entry_price: float
     exit_price: float | None
+    last_price: float | None = None  # the latest mark of an open leg (rupees per unit); None when never marked
 
 
 @dataclass(frozen=True)
 class TradeRow:
-    """A closed (or still open) basket. P&L in rupees; ``charges`` per the dated rate table in config."""
+    """A closed (or still open) basket. P&L in rupees; ``charges`` per the dated rate table in config (an open
+    basket: the charges paid so far, on its entry orders).
+
+    Closed: ``gross_pnl`` realised. Open: ``unrealised_pnl`` is the gross P&L of the held quantity at the legs'
+    last marks (``Leg.last_price``, taken at ``marked_at``), None when the basket was never marked; ``gross_pnl``
+    is then that mark-to-market value (0.0 without a mark), so ``net_pnl`` is the open basket's net value now."""
 
     trade_id: str
     symbol: str
@@ -36,6 +42,9 @@ class TradeRow:
     charges: float
     exit_reason: str | None
     modelled: bool = False
+    price_source: str | None = None  # e.g. "quote", "modelled [iv flat 15% (backtest.iv)]" ("a+b" when mixed)
+    unrealised_pnl: float | None = None
+    marked_at: datetime | None = None
 
     @property
     def net_pnl(self) -> float:
@@ -117,6 +126,36 @@ class ReportData:
         return round(self.gross_pnl - self.charges, 2)
 
     @property
+    def open_trades(self) -> list[TradeRow]:
+        return [t for t in self.trades if t.is_open]
+
+    @property
+    def realised_pnl(self) -> float:
+        """Net P&L of the closed baskets (gross − charges), rupees: :attr:`net_pnl`."""
+        return self.net_pnl
+
+    @property
+    def unrealised_pnl(self) -> float:
+        """Gross P&L of the open baskets at their legs' last marks, rupees (baskets never marked count 0 and are
+        named in :attr:`unmarked`)."""
+        return round(sum(t.unrealised_pnl or 0.0 for t in self.open_trades), 2)
+
+    @property
+    def open_charges(self) -> float:
+        """Charges already paid on the open baskets (their entry orders), rupees."""
+        return round(sum(t.charges for t in self.open_trades), 2)
+
+    @property
+    def total_pnl(self) -> float:
+        """The period's P&L marked to market: realised + unrealised − open charges, rupees."""
+        return round(self.realised_pnl + self.unrealised_pnl - self.open_charges, 2)
+
+    @property
+    def unmarked(self) -> list[str]:
+        """Ids of open baskets without any mark (their unrealised P&L is unknown, not zero)."""
+        return [t.trade_id for t in self.open_trades if t.unrealised_pnl is None]
+
+    @property
     def win_rate(self) -> float | None:
         closed = self.closed
         return sum(1 for t in closed if t.net_pnl > 0) / len(closed) if closed else None
@@ -124,6 +163,12 @@ class ReportData:
     @property
     def modelled(self) -> bool:
         return any(t.modelled for t in self.trades)
+
+    @property
+    def modelled_sources(self) -> list[str]:
+        """The distinct modelled price labels of the trades (each naming its IV source), sorted."""
+        parts = {p for t in self.trades for p in (t.price_source or "").split("+") if "modelled" in p}
+        return sorted(parts)
 
     def equity_curve(self) -> list[tuple[datetime, float]]:
         """Cumulative net P&L (rupees) after each closed trade, in exit order."""

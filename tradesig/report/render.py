@@ -52,6 +52,7 @@ def labels(data: ReportData) -> list[str]:
         out.append("SYNTHETIC market data: not a real session")
     if data.modelled:
         out.append("premiums MODELLED (Black-Scholes) where no real option quotes exist")
+        out += [f"prices {source}" for source in data.modelled_sources]  # each names its IV source
     return out
 
 
@@ -76,7 +77,12 @@ def summary_rows(data: ReportData) -> list[tuple[str, str]]:
         ("net P&L (Rs)", _money(data.net_pnl)),
         ("max drawdown (Rs)", _money(data.max_drawdown)),
         ("signals fired", str(len(data.signals))),
-    ]
+    ] + ([  # open baskets marked to market: realised above, unrealised here (never a silent 0.00)
+        ("unrealised P&L (Rs)", _money(data.unrealised_pnl) + (" (unmarked: " + ", ".join(data.unmarked) + ")"
+                                                               if data.unmarked else "")),
+        ("charges on open (Rs)", _money(data.open_charges)),
+        ("P&L marked to market (Rs)", _money(data.total_pnl)),
+    ] if data.open_trades else [])
 
 
 def feed_rows(data: ReportData) -> list[tuple[str, str]]:
@@ -281,13 +287,18 @@ def to_json_dict(data: ReportData) -> dict:
         "synthetic": data.synthetic, "modelled": data.modelled,
         "summary": {"trades_closed": len(data.closed), "trades_open": len(data.trades) - len(data.closed),
                     "win_rate": data.win_rate, "gross_pnl": data.gross_pnl, "charges": data.charges,
-                    "net_pnl": data.net_pnl, "max_drawdown": data.max_drawdown, "signals_fired": len(data.signals)},
+                    "net_pnl": data.net_pnl, "max_drawdown": data.max_drawdown, "signals_fired": len(data.signals),
+                    "realised_pnl": data.realised_pnl, "unrealised_pnl": data.unrealised_pnl,
+                    "open_charges": data.open_charges, "total_pnl": data.total_pnl},
         "trades": [{"trade_id": t.trade_id, "symbol": t.symbol, "signal": t.signal, "side": t.side,
                     "entry_ts": iso(t.entry_ts), "exit_ts": iso(t.exit_ts), "exit_reason": t.exit_reason,
                     "gross_pnl": round(t.gross_pnl, 2), "charges": round(t.charges, 2), "net_pnl": round(t.net_pnl, 2),
-                    "modelled": t.modelled,
+                    "modelled": t.modelled, "price_source": t.price_source,
+                    "unrealised_pnl": None if t.unrealised_pnl is None else round(t.unrealised_pnl, 2),
+                    "marked_at": iso(t.marked_at),
                     "legs": [{"tradingsymbol": leg.tradingsymbol, "role": leg.role, "side": leg.side,
-                              "quantity": leg.quantity, "entry_price": leg.entry_price, "exit_price": leg.exit_price}
+                              "quantity": leg.quantity, "entry_price": leg.entry_price, "exit_price": leg.exit_price,
+                              "last_price": leg.last_price}
                              for leg in t.legs]} for t in data.trades],
         "per_signal": [{"signal": s.signal, "fired": s.fired, "trades": s.trades, "wins": s.wins,
                         "win_rate": s.win_rate, "net_pnl": s.net_pnl} for s in data.per_signal()],

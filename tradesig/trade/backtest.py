@@ -21,14 +21,14 @@ from typing import Any
 
 from tradesig.clock import IST, ManualClock
 from tradesig.config import Settings
-from tradesig.trade.broker import Broker
-from tradesig.trade.engine import MinuteBar, TradeEngine, hourly_bar_end
+from tradesig.trade.build import Wired, build_engine
+from tradesig.trade.hourly import MinuteBar, hourly_bar_end
 from tradesig.trade.instruments import InstrumentSource, ModelledInstruments
-from tradesig.trade.quotes import ChainSnapshots, ModelledPremiums, SpotBook
+from tradesig.trade.quotes import ChainSnapshots, ModelledPremiums, SpotBook, is_modelled
 from tradesig.volatility import FlatIV, IVModel
 
 __all__ = ["BacktestResult", "run_backtest", "run_replay", "summarise", "TRADE_COLUMNS", "default_instruments",
-           "Harness", "build_harness"]
+           "historical_engine"]
 
 TRADE_COLUMNS = ["id", "symbol", "signal", "side", "opened_at", "closed_at", "main", "hedge", "lots", "quantity",
                  "main_entry", "hedge_entry", "main_exit", "hedge_exit", "exit_reason", "gross_pnl", "charges",
@@ -64,7 +64,9 @@ def summarise(trades: list[dict[str, Any]], settings: Settings, *, start: date |
     for t in trades:
         for part in str(t.get("price_source") or "none").split("+"):
             sources[part] = sources.get(part, 0) + 1
-    modelled = "modelled" in sources
+    modelled_labels = sorted(k for k in sources if is_modelled(k))
+    modelled = bool(modelled_labels) or any(t.get("modelled") for t in trades)
+    iv_source = iv_source or "; ".join(_iv_sources(modelled_labels, FlatIV(settings.backtest.iv).source))
     return {
         "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
         "trades": len(closed), "open_at_end": sum(1 for t in trades if t.get("status") == "open"),
@@ -76,11 +78,18 @@ def summarise(trades: list[dict[str, Any]], settings: Settings, *, start: date |
         "max_drawdown": round(drawdown, 2),
         "premium_sources": sources,
         "modelled": modelled,
-        "iv_source": iv_source or FlatIV(settings.backtest.iv).source,
-        "premium_note": (f"premiums modelled with Black-Scholes (IV: {iv_source or FlatIV(settings.backtest.iv).source}"
-                         f"; rate {settings.backtest.rate}) where no real chain snapshot exists" if modelled
+        "iv_source": iv_source,
+        "premium_note": (f"premiums modelled with Black-Scholes (iv {iv_source}, rate "
+                         f"{settings.backtest.rate}) where no real chain snapshot exists" if modelled
                          else "premiums from real quotes/chain snapshots"),
     }
+
+
+def _iv_sources(labels: list[str], default: str) -> list[str]:
+    """The IV sources named in modelled price labels ("modelled [iv flat 15% (backtest.iv)]" → "flat 15% …"),
+    or ``[default]`` when no label names one."""
+    out = [label[len("modelled [iv "):-1] for label in labels if label.startswith("modelled [iv ")]
+    return sorted(set(out)) or [default]
 
 
 def default_instruments(weekly_expiry: Callable[[str, date], date]) -> ModelledInstruments:
@@ -89,47 +98,19 @@ def default_instruments(weekly_expiry: Callable[[str, date], date]) -> ModelledI
     return ModelledInstruments(weekly_expiry)
 
 
-@dataclass
-class Harness:
-    """An engine wired for a historical run: the clock to move, the engine, its broker and the events list."""
-
-    clock: ManualClock
-    engine: Any
-    broker: Broker
-    events: list[dict[str, Any]]
-    iv_source: str = ""
-
-
-def build_harness(settings: Settings, *, start_clock: datetime, symbols: list[str],
-                  instruments: InstrumentSource, broker_factory: Callable[..., Broker] | None = None,
-                  strategies: list[str] | None = None, lots: int | None = None, trade_from: datetime | None = None,
-                  chain: ChainSnapshots | None = None, iv_models: dict[str, IVModel] | None = None) -> Harness:
-    """Wire a :class:`TradeEngine` for a historical run on a :class:`ManualClock`.
-
-    ``broker_factory(settings, clock, quotes, instruments, freeze_quantity) -> Broker`` defaults to
-    :class:`BacktestBroker`; pass :class:`~tradesig.trade.brokers.paper.PaperBroker` for a paper replay. The
-    quotes are :class:`ModelledPremiums` over the engine's own underlying prices."""
-    from tradesig.trade.brokers.backtest import BacktestBroker
-
+def historical_engine(settings: Settings, mode: str = "backtest", *, start_clock: datetime, symbols: list[str],
+                      instruments: InstrumentSource, strategies: list[str] | None = None, lots: int | None = None,
+                      trade_from: datetime | None = None, chain: ChainSnapshots | None = None,
+                      iv_models: dict[str, IVModel] | None = None) -> Wired:
+    """An engine for a historical run (:func:`tradesig.trade.build.build_engine`) on a :class:`ManualClock` at
+    ``start_clock``, filling on :class:`ModelledPremiums` over the engine's own underlying prices (IV per symbol
+    from ``iv_models``, tradesig.volatility; else the flat ``backtest.iv``); ``mode`` "backtest" (no latency) or
+    "paper" (the paper fill model: a replay of the paper path)."""
     clock = ManualClock(start_clock)
     spots = SpotBook()
-    quotes = ModelledPremiums(spots, settings.backtest, chain, iv_models)
-    factory = broker_factory or BacktestBroker
-
-    def freeze(symbol: str) -> int:
-        return settings.instruments[symbol].freeze_quantity
-
-    broker = factory(settings, clock, quotes, instruments, freeze)
-    events: list[dict[str, Any]] = []
-
-    def emit(kind: str, payload: dict[str, Any]) -> None:
-        events.append({"kind": kind, "ts": clock.now().isoformat(), **payload})
-
-    engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=clock.advance,
-                         emit=emit, symbols=symbols, strategies=strategies, lots=lots, trade_from=trade_from,
-                         spots=spots)
-    iv_source = "; ".join(dict.fromkeys(quotes.iv_model(sym).source for sym in symbols)) if iv_models else ""
-    return Harness(clock, engine, broker, events, iv_source)
+    return build_engine(settings, mode, clock=clock, instruments=instruments, symbols=symbols, spots=spots,
+                        quotes=ModelledPremiums(spots, settings.backtest, chain, iv_models), strategies=strategies,
+                        lots=lots, trade_from=trade_from)
 
 
 def _rows(frame: Any) -> list[dict[str, Any]]:
@@ -138,10 +119,10 @@ def _rows(frame: Any) -> list[dict[str, Any]]:
     return sorted(frame, key=lambda r: r["ts"])
 
 
-def _finish(h: Harness, settings: Settings, start: date, end: date) -> BacktestResult:
+def _finish(h: Wired, settings: Settings, start: date, end: date) -> BacktestResult:
     trades = [p.as_dict() for p in h.engine.closed] + [p.as_dict() for p in h.engine.positions.values()]
     trades.sort(key=lambda t: t["opened_at"])
-    return BacktestResult(trades, summarise(trades, settings, start=start, end=end, iv_source=h.iv_source), h.events,
+    return BacktestResult(trades, summarise(trades, settings, start=start, end=end), h.events,
                           [e.to_dict() for e in h.engine.signal_events])
 
 
@@ -167,9 +148,9 @@ def run_backtest(settings: Settings, hourly: Mapping[str, Any], *, start: date, 
     last = datetime.combine(end, time(23, 59), tzinfo=IST)
     streams = [(s, r) for s, r in streams if r["ts"] <= last]
     first_ts = min(r["ts"] for _, r in streams)
-    h = build_harness(settings, start_clock=first_ts, symbols=list(hourly), instruments=instruments,
-                      strategies=strategies, lots=lots, trade_from=_trade_from(start), chain=chain,
-                      iv_models=iv_models)
+    h = historical_engine(settings, start_clock=first_ts, symbols=list(hourly), instruments=instruments,
+                          strategies=strategies, lots=lots, trade_from=_trade_from(start), chain=chain,
+                          iv_models=iv_models)
     keyed = [(hourly_bar_end(row["ts"]), symbol, row) for symbol, row in streams]
     keyed.sort(key=lambda item: (item[0], item[1]))
     for bar_end, symbol, row in keyed:
@@ -181,13 +162,12 @@ def run_backtest(settings: Settings, hourly: Mapping[str, Any], *, start: date, 
 
 def run_replay(settings: Settings, minute_bars: Mapping[str, Any], *, start: date, end: date,
                instruments: InstrumentSource, warmup_hourly: Mapping[str, Any] | None = None,
-               broker_factory: Callable[..., Broker] | None = None, strategies: list[str] | None = None,
+               strategies: list[str] | None = None,
                lots: int | None = None, chain: ChainSnapshots | None = None) -> BacktestResult:
     """Replay 1-minute bars in time order through the live path (hourly bars built by the engine's
     :class:`HourlyAggregator`, time checks every minute), by default with the paper broker (latency, slippage,
     stale-quote rule). ``warmup_hourly``: symbol → hourly bars before ``start`` fed to the signal state only.
     The clock is set to each bar's end before it is delivered, as a live feed delivers a closed bar."""
-    from tradesig.trade.brokers.paper import PaperBroker
 
     streams = []
     for symbol, frame in minute_bars.items():
@@ -195,9 +175,9 @@ def run_replay(settings: Settings, minute_bars: Mapping[str, Any], *, start: dat
             streams.append((row["ts"] + timedelta(minutes=1), symbol, row))
     streams.sort(key=lambda item: (item[0], item[1]))
     first_ts = streams[0][2]["ts"] if streams else _trade_from(start)
-    h = build_harness(settings, start_clock=first_ts, symbols=list(minute_bars), instruments=instruments,
-                      broker_factory=broker_factory or PaperBroker, strategies=strategies, lots=lots,
-                      trade_from=_trade_from(start), chain=chain)
+    h = historical_engine(settings, "paper", start_clock=first_ts, symbols=list(minute_bars),
+                          instruments=instruments, strategies=strategies, lots=lots, trade_from=_trade_from(start),
+                          chain=chain)
     for symbol, frame in (warmup_hourly or {}).items():
         h.engine.warm_up(symbol, [r for r in _rows(frame) if r["ts"] < _trade_from(start)])
     for bar_end, symbol, row in streams:

@@ -17,26 +17,29 @@ Trade rules (shared/SIGNALS.md "From signal to trade"):
 
 P&L (rupees): gross = (main entry − main exit + hedge exit − hedge entry) × quantity; charges from the dated rate
 table (tradesig.trade.charges) for every executed order; net = gross − charges. Every decision, order and fill is
-passed to ``emit(kind, payload)`` (the events log in paper/live; a list in backtests).
+passed to ``emit(event)`` as a typed event (tradesig.trade.events; the events log in paper/live, a list in
+backtests). One function wires the engine for every mode: tradesig.trade.build.build_engine.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from tradesig.clock import IST, Clock, ist_date, to_ist
+from tradesig.clock import Clock, ist_date, to_ist
 from tradesig.config import Settings
 from tradesig.errors import BrokerError, DataError, OrderRejected
 from tradesig.signals.strategies import SignalEvent, WeeklyZoneEngine
-from tradesig.store.bars import ANCHOR_MINUTE, session_hours
-from tradesig.trade.broker import Broker, BrokerPosition
+from tradesig.trade import events as ev
+from tradesig.trade.broker import Broker, BrokerPosition, Quote
 from tradesig.trade.charges import ChargeBreakdown, RateTable, order_charges
+from tradesig.trade.events import EventSink
+from tradesig.trade.hourly import HourlyAggregator, MinuteBar, hourly_bar_end
 from tradesig.trade.instruments import InstrumentSource, OptionContract, expiry_close, quantity_for
-from tradesig.trade.orders import KITE_ORDERS_PER_MINUTE, LegFill, OrderManager, RateLimiter
+from tradesig.trade.orders import LegFill, OrderManager, make_order_manager
+from tradesig.trade.position import Position
 from tradesig.trade.quotes import SpotBook
 from tradesig.trade.risk import KillSwitch, RiskManager
 
@@ -45,225 +48,18 @@ __all__ = ["Position", "TradeEngine", "HourlyAggregator", "MinuteBar", "flatten_
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class MinuteBar:
-    """A bar as the engine consumes it: ``ts`` aware start, prices in index points, ``minutes`` its length."""
-
-    ts: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    minutes: int = 1
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any], minutes: int = 1) -> MinuteBar:
-        return cls(row["ts"], float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]),
-                   minutes)
-
-
-class HourlyAggregator:
-    """Builds closed session-aligned hourly bars (09:15, 10:15 … 14:15 and the short 15:15–15:30 bar; the
-    grid and session hours of tradesig.store.bars) from 1-minute bars arriving in order — the live counterpart of
-    ``tradesig.store.bars.resample(…, "1h")``. Minutes outside the regular session are ignored.
-
-    ``add(bar)`` returns the hourly bars it closes: the previous bucket when a bar of a later bucket arrives, and
-    the bar's own bucket when the bar ends on the bucket's end. ``flush(now)`` closes a bucket whose end passed.
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple[date, int] | None = None
-        self._end: datetime | None = None
-        self._bar: list[float] | None = None
-        self._start: datetime | None = None
-
-    def _bucket(self, ts: datetime) -> tuple[date, int, datetime, datetime] | None:
-        local = to_ist(ts)
-        minute = local.hour * 60 + local.minute
-        open_m, close_m = session_hours(local.date())
-        if not open_m <= minute < close_m:
-            return None
-        anchor = ANCHOR_MINUTE if open_m <= ANCHOR_MINUTE else open_m
-        if minute < anchor:
-            return None
-        start_m = anchor + (minute - anchor) // 60 * 60
-        end_m = min(start_m + 60, close_m)
-        midnight = datetime.combine(local.date(), time(0), tzinfo=IST)
-        return local.date(), start_m, midnight + timedelta(minutes=start_m), midnight + timedelta(minutes=end_m)
-
-    def _emit(self) -> dict[str, Any] | None:
-        if self._bar is None:
-            return None
-        o, h, low, c = self._bar
-        assert self._start is not None and self._end is not None
-        out = {"ts": self._start.astimezone(UTC), "open": o, "high": h, "low": low, "close": c,
-               "end": self._end.astimezone(UTC)}
-        self._key = self._bar = self._start = self._end = None
-        return out
-
-    def add(self, bar: MinuteBar) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        bucket = self._bucket(bar.ts)
-        if bucket is None:
-            return out
-        day, start_m, start, end = bucket
-        if self._key is not None and self._key != (day, start_m):
-            closed = self._emit()
-            if closed:
-                out.append(closed)
-        if self._bar is None:
-            self._key, self._start, self._end = (day, start_m), start, end
-            self._bar = [bar.open, bar.high, bar.low, bar.close]
-        else:
-            self._bar[1] = max(self._bar[1], bar.high)
-            self._bar[2] = min(self._bar[2], bar.low)
-            self._bar[3] = bar.close
-        if bar.ts + timedelta(minutes=bar.minutes) >= end:
-            closed = self._emit()
-            if closed:
-                out.append(closed)
-        return out
-
-    def flush(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        if self._bar is None or (now is not None and self._end is not None and now < self._end):
-            return []
-        closed = self._emit()
-        return [closed] if closed else []
-
-
-@dataclass
-class Position:
-    """One hedged basket. Quantities in units; prices rupees per unit; times aware UTC.
-
-    ``status``: "open" or "closed". ``main_qty``/``hedge_qty`` what is currently held (a partial exit lowers
-    them); ``quantity`` the entered quantity. ``charges`` rupees paid so far (entry and exit orders)."""
-
-    id: str
-    symbol: str
-    signal: str
-    side: str
-    lots: int
-    quantity: int
-    main: OptionContract
-    hedge: OptionContract
-    main_entry: float
-    hedge_entry: float
-    opened_at: datetime
-    entry_spot: float
-    stop_loss: float
-    signal_key: str
-    main_qty: int = 0
-    hedge_qty: int = 0
-    main_exit: float | None = None
-    hedge_exit: float | None = None
-    closed_at: datetime | None = None
-    exit_reason: str | None = None
-    exit_spot: float | None = None
-    status: str = "open"
-    charges: ChargeBreakdown = field(default_factory=ChargeBreakdown)
-    price_source: str = "broker"
-    peak_pct: float = 0.0
-    armed: bool = False
-
-    @property
-    def net_premium(self) -> float:
-        """Net premium collected at entry, rupees: (main entry − hedge entry) × quantity."""
-        return (self.main_entry - self.hedge_entry) * self.quantity
-
-    def unrealised(self, main_px: float, hedge_px: float) -> float:
-        """Gross P&L of the open quantity at the given prices, rupees."""
-        return (self.main_entry - main_px) * self.main_qty + (hedge_px - self.hedge_entry) * self.hedge_qty
-
-    @property
-    def gross_pnl(self) -> float | None:
-        if self.main_exit is None or self.hedge_exit is None:
-            return None
-        return ((self.main_entry - self.main_exit) + (self.hedge_exit - self.hedge_entry)) * self.quantity
-
-    @property
-    def net_pnl(self) -> float | None:
-        gross = self.gross_pnl
-        return None if gross is None else gross - self.charges.total
-
-    def report_event(self, mode: str) -> dict[str, Any]:
-        """The ``basket_opened``/``basket_closed`` payload read by tradesig.report (docs/report.md): trade_id,
-        mode, symbol, signal, side, entry_ts, exit_ts, exit_reason, gross_pnl, charges, net_pnl, modelled and
-        legs (tradingsymbol, role main/hedge, side of the entry BUY/SELL, quantity, entry_price, exit_price)."""
-        gross, net = self.gross_pnl, self.net_pnl
-        return {
-            "trade_id": self.id, "mode": mode, "symbol": self.symbol, "signal": self.signal, "side": self.side,
-            "entry_ts": self.opened_at.isoformat(), "exit_ts": self.closed_at.isoformat() if self.closed_at else None,
-            "exit_reason": self.exit_reason, "gross_pnl": None if gross is None else round(gross, 2),
-            "charges": round(self.charges.total, 2), "net_pnl": None if net is None else round(net, 2),
-            "modelled": self.main.modelled or "modelled" in self.price_source,
-            "legs": [
-                {"tradingsymbol": self.main.tradingsymbol, "role": "main", "side": "SELL",
-                 "quantity": self.quantity, "entry_price": self.main_entry, "exit_price": self.main_exit},
-                {"tradingsymbol": self.hedge.tradingsymbol, "role": "hedge", "side": "BUY",
-                 "quantity": self.quantity, "entry_price": self.hedge_entry, "exit_price": self.hedge_exit},
-            ],
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        gross, net = self.gross_pnl, self.net_pnl
-        return {
-            "id": self.id, "symbol": self.symbol, "signal": self.signal, "side": self.side, "lots": self.lots,
-            "quantity": self.quantity, "main": self.main.tradingsymbol, "hedge": self.hedge.tradingsymbol,
-            "exchange": self.main.exchange, "expiry": self.main.expiry.isoformat(), "main_strike": self.main.strike,
-            "hedge_strike": self.hedge.strike, "option_type": self.main.option_type,
-            "lot_size": self.main.lot_size, "main_entry": self.main_entry, "hedge_entry": self.hedge_entry,
-            "main_exit": self.main_exit, "hedge_exit": self.hedge_exit, "main_qty": self.main_qty,
-            "hedge_qty": self.hedge_qty, "opened_at": self.opened_at.isoformat(),
-            "closed_at": self.closed_at.isoformat() if self.closed_at else None, "entry_spot": self.entry_spot,
-            "exit_spot": self.exit_spot, "stop_loss": self.stop_loss, "status": self.status,
-            "exit_reason": self.exit_reason, "net_premium": round(self.net_premium, 2),
-            "gross_pnl": None if gross is None else round(gross, 2),
-            "charges": round(self.charges.total, 2), "net_pnl": None if net is None else round(net, 2),
-            "price_source": self.price_source, "signal_key": self.signal_key, "modelled": self.main.modelled,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Position:
-        """Rebuild a position from :meth:`as_dict` output (charges come back as a total under brokerage)."""
-        expiry = date.fromisoformat(d["expiry"])
-
-        def contract(sym: str, strike: float) -> OptionContract:
-            return OptionContract(d["symbol"], sym, d["exchange"], expiry, float(strike), d["option_type"],
-                                  int(d["lot_size"]), modelled=bool(d.get("modelled")))
-
-        pos = cls(d["id"], d["symbol"], d["signal"], d["side"], int(d["lots"]), int(d["quantity"]),
-                  contract(d["main"], d["main_strike"]), contract(d["hedge"], d["hedge_strike"]),
-                  float(d["main_entry"]), float(d["hedge_entry"]), datetime.fromisoformat(d["opened_at"]),
-                  float(d["entry_spot"]), float(d["stop_loss"]), d.get("signal_key", ""),
-                  int(d["main_qty"]), int(d["hedge_qty"]))
-        pos.status = d.get("status", "open")
-        pos.charges = ChargeBreakdown(brokerage=float(d.get("charges") or 0.0))
-        pos.price_source = d.get("price_source", "broker")
-        return pos
-
-
-def make_order_manager(settings: Settings, broker: Broker, clock: Clock, sleep: Callable[[float], None],
-                       emit: Emit) -> OrderManager:
-    """An :class:`OrderManager` with the freeze limits of ``settings.instruments``, the rate limit
-    ``min(400, risk.max_orders_per_minute)`` per minute and 10/s, and ``risk.market_protection``."""
-    per_minute = min(KITE_ORDERS_PER_MINUTE, settings.risk.max_orders_per_minute)
-
-    def freeze(symbol: str) -> int:
-        return settings.instruments[symbol].freeze_quantity
-
-    return OrderManager(broker, clock, sleep, freeze_quantity=freeze, limiter=RateLimiter(clock, per_minute=per_minute),
-                        emit=emit, market_protection=settings.risk.market_protection)
+#: A failed exit is retried this much market time later, at most EXIT_RETRIES times (each with a new tag attempt).
+EXIT_RETRY_AFTER = timedelta(seconds=60)
+EXIT_RETRIES = 20
 
 
 class TradeEngine:
     """The one engine. See the module docstring for the rules.
 
     Parameters: ``settings``; ``broker``; ``clock`` (the caller moves a ManualClock in backtests/replays);
-    ``instruments``; ``sleep(seconds)``; ``emit(kind, payload)``; ``symbols`` traded; ``strategies`` signals that
-    trade (default ``settings.strategy.enabled``); ``lots`` per leg (default ``settings.strategy.lots``);
+    ``instruments``; ``emit(event)`` (:data:`~tradesig.trade.events.EventSink`); ``symbols`` traded;
+    ``strategies`` signals that trade (default ``settings.strategy.enabled``); ``lots`` per leg (default
+    ``settings.strategy.lots``);
     ``kill_switch`` (None in backtests); ``trade_from``: signals on bars closing before it are evaluated (state)
     but not traded (a warm-up); ``spots``: the underlying prices the engine updates (share it with a
     :class:`~tradesig.trade.quotes.ModelledPremiums` quote source).
@@ -275,7 +71,7 @@ class TradeEngine:
     """
 
     def __init__(self, settings: Settings, *, broker: Broker, clock: Clock, instruments: InstrumentSource,
-                 sleep: Callable[[float], None], emit: Emit, symbols: Iterable[str],
+                 emit: EventSink, symbols: Iterable[str],
                  strategies: Iterable[str] | None = None, lots: int | None = None,
                  kill_switch: KillSwitch | None = None, trade_from: datetime | None = None,
                  spots: SpotBook | None = None) -> None:
@@ -283,7 +79,6 @@ class TradeEngine:
         self.broker = broker
         self.clock = clock
         self.instruments = instruments
-        self.sleep = sleep
         self._emit = emit
         self.symbols = list(symbols)
         self.strategies = set(strategies or settings.strategy.enabled)
@@ -292,7 +87,7 @@ class TradeEngine:
         self.trade_from = trade_from
         self.mode = str(getattr(broker, "name", "live"))
         self.risk = RiskManager(settings.risk, clock, kill_switch)
-        self.orders = make_order_manager(settings, broker, clock, sleep, self.emit)
+        self.orders = make_order_manager(settings, broker, clock, self.emit)
         self.rates = RateTable(settings.charges)
         self.spots = spots if spots is not None else SpotBook()
         self.signals = {s: WeeklyZoneEngine(s, settings, expiry_fn=instruments.nearest_expiry)
@@ -303,13 +98,15 @@ class TradeEngine:
         self.signal_events: list[SignalEvent] = []
         self._realised: dict[date, float] = {}
         self._kill_seen = False
+        self._marked_minute: dict[str, datetime] = {}
+        self._pending_exits: dict[str, tuple[str, datetime, int]] = {}   # id -> (reason, retry at, tries)
         hh, mm = (int(x) for x in settings.strategy.expiry_exit.split(":"))
         self._expiry_exit = time(hh, mm)
 
     # ------------------------------------------------------------------------------------------- events
 
-    def emit(self, kind: str, payload: dict[str, Any]) -> None:
-        self._emit(kind, payload)
+    def emit(self, event: ev.TradeEvent) -> None:
+        self._emit(event)
 
     # ------------------------------------------------------------------------------------------ driving
 
@@ -322,6 +119,11 @@ class TradeEngine:
                 self.on_hourly_bar(symbol, hourly)
         else:
             self.on_time()
+
+    def on_late_minute_bar(self, symbol: str, bar: MinuteBar) -> bool:
+        """A closed 1-minute bar older than the newest one delivered (a feed republishing backfilled minutes out
+        of order): merged into the hour in progress when it belongs there (True), else ignored (False)."""
+        return self.aggregators[symbol].add_late(bar)
 
     def flush(self, now: datetime | None = None) -> None:
         """Close hourly buckets whose end has passed (live: call periodically; replay: at the end)."""
@@ -347,19 +149,19 @@ class TradeEngine:
         for pos in [p for p in self.positions.values() if p.symbol == symbol]:
             breach = close < pos.main.strike if pos.main.option_type == "PE" else close > pos.main.strike
             if breach:
-                self.emit("exit_signal", {"position": pos.id, "reason": "strike_breach", "close": close,
-                                          "strike": pos.main.strike, "bar_ts": bar["ts"]})
+                self.emit(ev.ExitSignal(pos.id, "strike_breach", close=close, strike=pos.main.strike,
+                                        bar_ts=bar["ts"]))
                 self.exit_position(pos.id, "strike_breach")
         self.on_time()
         try:
             event = engine.on_hourly_bar(bar)
         except DataError as exc:  # e.g. no listed expiry for the option (a stale instruments dump)
-            self.emit("signal_error", {"symbol": symbol, "bar_ts": bar["ts"], "error": str(exc)})
+            self.emit(ev.SignalError(symbol, bar["ts"], str(exc)))
             return None
         if event is None:
             return None
         self.signal_events.append(event)
-        self.emit("signal", event.to_dict())
+        self.emit(ev.Signal(event.to_dict()))
         self.consider(event)
         return event
 
@@ -367,15 +169,13 @@ class TradeEngine:
         """Decide on a signal (warm-up, enabled strategies, risk) and enter when allowed; every decision is an
         event. Returns the opened position or None."""
         if self.trade_from is not None and event.entry_ts < self.trade_from:
-            self.emit("decision", {"signal": event.key, "action": "skip", "reason": "warm-up period"})
+            self.emit(ev.Decision(event.key, "skip", "warm-up period"))
             return None
         if event.signal not in self.strategies:
-            self.emit("decision", {"signal": event.key, "action": "skip",
-                                   "reason": f"{event.signal} not in strategies {sorted(self.strategies)}"})
+            self.emit(ev.Decision(event.key, "skip", f"{event.signal} not in strategies {sorted(self.strategies)}"))
             return None
         decision = self.risk.can_enter(event.symbol)
-        self.emit("decision", {"signal": event.key, "action": "enter" if decision.allowed else "block",
-                               "reason": decision.reason})
+        self.emit(ev.Decision(event.key, "enter" if decision.allowed else "block", decision.reason))
         return self.enter(event) if decision.allowed else None
 
     # ------------------------------------------------------------------------------------------- entries
@@ -387,23 +187,22 @@ class TradeEngine:
             main = self.instruments.option(event.symbol, choice.expiry, choice.strike, choice.option_type)
             hedge = self.instruments.option(event.symbol, choice.expiry, choice.hedge_strike, choice.option_type)
         except DataError as exc:
-            self.emit("entry_failed", {"signal": event.key, "reason": str(exc)})
+            self.emit(ev.EntryFailed(event.key, str(exc)))
             return None
         quantity = quantity_for(self.lots, main.lot_size)
         basket_id = self.orders.tags.basket_id()
-        self.emit("entry", {"position": basket_id, "signal": event.key, "main": main.tradingsymbol,
-                            "hedge": hedge.tradingsymbol, "quantity": quantity, "lots": self.lots})
+        self.emit(ev.Entry(basket_id, event.key, main.tradingsymbol, hedge.tradingsymbol, quantity, self.lots))
+        self._prefetch(hedge, main)
         try:
             result = self.orders.enter_basket(main, hedge, quantity, basket_id)
         except (BrokerError, OrderRejected) as exc:
-            self.emit("entry_failed", {"position": basket_id, "signal": event.key, "reason": str(exc)})
+            self.emit(ev.EntryFailed(event.key, str(exc), position=basket_id))
             return None
         charges = self._charges(result.hedge, result.main, result.unwind)
         if result.main is None or result.main.filled == 0:
-            self.emit("entry_failed", {"position": basket_id, "signal": event.key, "reason": result.message,
-                                       "hedge": result.hedge.as_dict(),
-                                       "unwind": result.unwind.as_dict() if result.unwind else None,
-                                       "charges": charges.as_dict()})
+            self.emit(ev.EntryFailed(event.key, result.message, position=basket_id, hedge=result.hedge.as_dict(),
+                                     unwind=result.unwind.as_dict() if result.unwind else None,
+                                     charges=charges.as_dict()))
             if charges.total or (result.unwind and result.unwind.filled):
                 self._book_realised(self._round_trip(result.hedge, result.unwind) - charges.total)
             return None
@@ -413,12 +212,22 @@ class TradeEngine:
             quantity=result.main.filled, main=main, hedge=hedge, main_entry=result.main.average_price,
             hedge_entry=result.hedge.average_price, opened_at=self.clock.now(), entry_spot=event.entry_price,
             stop_loss=event.stop_loss, signal_key=event.key, main_qty=result.main.filled, hedge_qty=held_hedge,
-            charges=charges, price_source=result.main.price_source)
+            charges=charges, price_source="none")
+        pos.add_price_source(result.main.price_source, result.hedge.price_source)
         self.positions[pos.id] = pos
         self.risk.on_entry(event.symbol)
-        self.emit("position_opened", pos.as_dict())
-        self.emit("basket_opened", pos.report_event(self.mode))
+        self.emit(ev.PositionOpened(pos.as_dict()))
+        self.emit(pos.report_event(self.mode, ev.BasketOpened))
         return pos
+
+    def _prefetch(self, *contracts: OptionContract) -> None:
+        """Ask the broker for both legs' quotes in one request before their orders go out: a simulated broker
+        filling on rate-limited REST quotes then prices the whole basket from one answer, instead of waiting a
+        rate-limit interval (market time, during a fast replay) between its legs. Failures are ignored."""
+        try:
+            self.broker.quote([f"{c.exchange}:{c.tradingsymbol}" for c in contracts])
+        except BrokerError as exc:
+            log.info("quotes before the orders of %s: %s", [c.tradingsymbol for c in contracts], exc)
 
     @staticmethod
     def _round_trip(buy: LegFill, sell: LegFill | None) -> float:
@@ -441,12 +250,15 @@ class TradeEngine:
     def exit_position(self, position_id: str, reason: str) -> bool:
         """Square off one position (main leg first). True when fully closed. Unknown id: ``KeyError``."""
         pos = self.positions[position_id]
+        self._prefetch(pos.main, pos.hedge)
         try:
             result = self.orders.exit_basket(pos.main, pos.hedge, pos.main_qty, pos.hedge_qty, pos.id)
         except (BrokerError, OrderRejected) as exc:
-            self.emit("exit_failed", {"position": pos.id, "reason": reason, "error": str(exc)})
+            self.emit(ev.ExitFailed(pos.id, reason, str(exc)))
+            self._exit_later(pos.id, reason)
             return False
         pos.charges = pos.charges + self._charges(result.main, result.hedge)
+        pos.add_price_source(result.main.price_source if result.main else None, result.hedge.price_source)
         if result.main is not None and result.main.filled:
             pos.main_exit = result.main.average_price
             pos.main_qty -= result.main.filled
@@ -456,11 +268,22 @@ class TradeEngine:
             pos.hedge_exit = result.hedge.average_price
             pos.hedge_qty -= result.hedge.filled
         if not result.ok or pos.main_qty or pos.hedge_qty:
-            self.emit("exit_failed", {"position": pos.id, "reason": reason, "error": result.message,
-                                      "main_qty": pos.main_qty, "hedge_qty": pos.hedge_qty})
+            self.emit(ev.ExitFailed(pos.id, reason, result.message, main_qty=pos.main_qty, hedge_qty=pos.hedge_qty))
+            self._exit_later(pos.id, reason)
             return False
+        self._pending_exits.pop(pos.id, None)
         self._close(pos, reason)
         return True
+
+    def _exit_later(self, position_id: str, reason: str) -> None:
+        """Schedule a retry of a failed exit (:meth:`check_pending_exits`), at most ``EXIT_RETRIES`` times."""
+        _, _, tries = self._pending_exits.get(position_id, (reason, None, 0))
+        if tries < EXIT_RETRIES:
+            self._pending_exits[position_id] = (reason, self.clock.now() + EXIT_RETRY_AFTER, tries + 1)
+        else:
+            self._pending_exits.pop(position_id, None)
+            log.error("exit of %s failed %d times: square it off by hand ('tradesig trade exit %s')",
+                      position_id, tries, position_id)
 
     def _close(self, pos: Position, reason: str, *, at: datetime | None = None, spot: float | None = None) -> None:
         pos.status = "closed"
@@ -472,8 +295,8 @@ class TradeEngine:
         self.closed.append(pos)
         self.risk.on_exit()
         self._book_realised(pos.net_pnl or 0.0)
-        self.emit("position_closed", pos.as_dict())
-        self.emit("basket_closed", pos.report_event(self.mode))
+        self.emit(ev.PositionClosed(pos.as_dict()))
+        self.emit(pos.report_event(self.mode, ev.BasketClosed))
 
     def _settle(self, pos: Position) -> None:
         """A position still open after its expiry's close (no bar came in time, e.g. a data gap or a missed
@@ -487,7 +310,7 @@ class TradeEngine:
 
         pos.main_exit, pos.hedge_exit = intrinsic(pos.main), intrinsic(pos.hedge)
         pos.main_qty = pos.hedge_qty = 0
-        self.emit("exit_signal", {"position": pos.id, "reason": "expired", "settlement_spot": spot})
+        self.emit(ev.ExitSignal(pos.id, "expired", settlement_spot=spot))
         self._close(pos, "expired", at=expiry_close(pos.main.expiry), spot=spot)
 
     def _book_realised(self, amount: float) -> None:
@@ -499,7 +322,7 @@ class TradeEngine:
         engaged). Returns the ids that could not be closed."""
         if self.kill_switch is not None and self.kill_switch.engaged() is None:
             self.kill_switch.engage(reason, self.clock.now())
-            self.emit("kill_switch", {"action": "engage", "reason": reason})
+            self.emit(ev.KillSwitch("engage", reason))
         failed = []
         for pid in list(self.positions):
             if not self.exit_position(pid, reason):
@@ -509,46 +332,95 @@ class TradeEngine:
     # ---------------------------------------------------------------------------------------- time checks
 
     def on_time(self) -> None:
-        """Checks that depend on time and prices: kill switch, expiry-day exit, profit lock, daily loss."""
+        """The time rules, one method each, in this order (each sees what the previous one left open):
+
+        1. :meth:`check_kill_switch` — a flag from `trade flatten` squares off everything (after reconciling);
+        2. :meth:`check_pending_exits` — exits that failed (rejected, broker unreachable) are retried;
+        3. :meth:`check_expiry` — cash settlement after an expiry's close, the expiry-day exit at 15:15 IST;
+        4. :meth:`check_profit_lock` — the trailing profit floor on the legs' marks;
+        5. :meth:`check_daily_loss` — today's net P&L (after the exits above) against ``risk.max_daily_loss``.
+
+        The marks (one quote request for every open leg) are taken once, after the exits of rules 1–3, and
+        recorded on the baskets (:meth:`record_marks`)."""
+        self.check_kill_switch()
+        self.check_pending_exits()
+        self.check_expiry()
+        quotes = self._mark_quotes() if self.positions else {}
+        self.record_marks(quotes)
+        marks = {sym: q.ltp for sym, q in quotes.items()}
+        self.check_profit_lock(marks)
+        self.check_daily_loss(marks)
+
+    def check_kill_switch(self) -> None:
+        """Rule 1: the persistent kill switch (``trade flatten``). Seen once per engagement (an event); while
+        another process squares off at the broker the engine waits, else it reconciles and flattens on every check
+        until nothing is open."""
+        if self.kill_switch is None:
+            return
+        flag = self.kill_switch.engaged()
+        if flag is None:
+            self._kill_seen = False
+            return
+        if not self._kill_seen:
+            self._kill_seen = True
+            self.emit(ev.KillSwitch("seen", flag.get("reason")))
+        if self.positions and self.kill_switch.closing_elsewhere():
+            return  # `trade flatten` is squaring off at the broker: reconcile once it is done
+        if self.positions:
+            self.reconcile()
+            self.flatten(str(flag.get("reason") or "kill_switch"))
+
+    def check_pending_exits(self) -> None:
+        """Rule 2: a basket whose exit failed is squared off again ``EXIT_RETRY_AFTER`` (market time) later —
+        after reconciling with the broker's positions, so a leg that did close (e.g. its order was placed before
+        the broker went down) is not traded twice; the retry's orders carry a new attempt in their tags."""
         now = self.clock.now()
-        if self.kill_switch is not None:
-            flag = self.kill_switch.engaged()
-            if flag is not None:
-                if not self._kill_seen:
-                    self._kill_seen = True
-                    self.emit("kill_switch", {"action": "seen", "reason": flag.get("reason")})
-                if self.positions and self.kill_switch.closing_elsewhere():
-                    pass  # `trade flatten` is squaring off at the broker: reconcile once it is done
-                elif self.positions:  # again on every check until everything is closed
-                    self.reconcile()
-                    self.flatten(str(flag.get("reason") or "kill_switch"))
-            else:
-                self._kill_seen = False
+        due = [(pid, reason) for pid, (reason, at, _) in self._pending_exits.items() if at <= now]
+        if not due:
+            return
+        self.reconcile()
+        for pid, reason in due:
+            if pid not in self.positions:
+                self._pending_exits.pop(pid, None)
+                continue
+            self.emit(ev.ExitSignal(pid, reason))
+            self.exit_position(pid, reason)
+
+    def check_expiry(self) -> None:
+        """Rule 2: a basket still open after its expiry's close (15:30 IST) is cash-settled at intrinsic value
+        (:meth:`_settle`); on expiry day from ``strategy.expiry_exit`` (15:15 IST) it is squared off."""
+        now = self.clock.now()
         local = to_ist(now)
         for pos in list(self.positions.values()):
             expiry = pos.main.expiry
             if now >= expiry_close(expiry):
                 self._settle(pos)
             elif local.date() == expiry and local.time() >= self._expiry_exit:
-                self.emit("exit_signal", {"position": pos.id, "reason": "expiry"})
+                self.emit(ev.ExitSignal(pos.id, "expiry"))
                 self.exit_position(pos.id, "expiry")
-        if not self.positions and not self._realised.get(local.date()):
-            self.risk.update_pnl(0.0)
-            return
-        marks = self._marks() if self.positions else {}
+
+    def check_profit_lock(self, marks: Mapping[str, float]) -> None:
+        """Rule 3 (with ``strategy.profit_lock``): see :meth:`_profit_lock`; ``marks`` tradingsymbol → LTP."""
         if self.settings.strategy.profit_lock:
             for pos in list(self.positions.values()):
                 self._profit_lock(pos, marks)
+
+    def check_daily_loss(self, marks: Mapping[str, float]) -> None:
+        """Rule 4: today's net P&L (:meth:`day_pnl` at ``marks``) at or below −``risk.max_daily_loss`` blocks
+        entries for the day (an event, once) and, with ``risk.flatten_on_daily_loss``, squares off everything."""
+        if not self.positions and not self._realised.get(ist_date(self.clock.now())):
+            self.risk.update_pnl(0.0)
+            return
         day_pnl = self.day_pnl(marks)
         if self.risk.update_pnl(day_pnl):
-            self.emit("risk", {"event": "daily_loss_breached", "day_pnl": round(day_pnl, 2),
-                               "limit": self.settings.risk.max_daily_loss,
-                               "flatten": self.settings.risk.flatten_on_daily_loss})
+            self.emit(ev.Risk("daily_loss_breached", round(day_pnl, 2), self.settings.risk.max_daily_loss,
+                              self.settings.risk.flatten_on_daily_loss))
             if self.settings.risk.flatten_on_daily_loss:
                 for pid in list(self.positions):
                     self.exit_position(pid, "daily_loss")
 
-    def _marks(self) -> dict[str, float]:
+    def _mark_quotes(self) -> dict[str, Quote]:
+        """The broker's quotes of every open leg, by tradingsymbol (empty when the broker cannot quote)."""
         keys = sorted({f"{c.exchange}:{c.tradingsymbol}" for p in self.positions.values()
                        for c in (p.main, p.hedge)})
         try:
@@ -556,17 +428,43 @@ class TradeEngine:
         except BrokerError as exc:
             log.warning("quotes for marking failed: %s", exc)
             return {}
-        return {k.split(":", 1)[1]: q.ltp for k, q in quotes.items()}
+        return {k.split(":", 1)[1]: q for k, q in quotes.items()}
+
+    def _marks(self) -> dict[str, float]:
+        return {sym: q.ltp for sym, q in self._mark_quotes().items()}
+
+    def record_marks(self, quotes: Mapping[str, Quote]) -> None:
+        """Mark each open basket whose two legs are quoted (:meth:`Position.mark`) and emit a
+        :class:`~tradesig.trade.events.BasketMarked` at most once per market minute per basket."""
+        now = self.clock.now()
+        for pos in self.positions.values():
+            main, hedge = quotes.get(pos.main.tradingsymbol), quotes.get(pos.hedge.tradingsymbol)
+            if main is None or hedge is None:
+                continue
+            source = "+".join(sorted({main.source, hedge.source}))
+            pos.mark(main.ltp, hedge.ltp, now, source)
+            minute = now.replace(second=0, microsecond=0)
+            if self._marked_minute.get(pos.id) != minute:
+                self._marked_minute[pos.id] = minute
+                self.emit(pos.report_event(self.mode, ev.BasketMarked, mark_source=source,
+                                           unrealised_pnl=round(pos.unrealised_pnl or 0.0, 2)))
 
     def day_pnl(self, marks: Mapping[str, float] | None = None) -> float:
         """Today's net P&L, rupees: realised (closed today, net of charges) + unrealised of open positions at
-        ``marks`` (tradingsymbol → LTP; entry price where unknown) − their charges so far."""
-        marks = marks or {}
-        total = self._realised.get(ist_date(self.clock.now()), 0.0)
-        for pos in self.positions.values():
-            total += pos.unrealised(marks.get(pos.main.tradingsymbol, pos.main_entry),
-                                    marks.get(pos.hedge.tradingsymbol, pos.hedge_entry)) - pos.charges.total
-        return total
+        ``marks`` (tradingsymbol → LTP; where absent the basket's latest mark, else its entry price) − their
+        charges so far."""
+        return self.realised_today() + sum(self._unrealised(pos, marks or {}) - pos.charges.total
+                                           for pos in self.positions.values())
+
+    def realised_today(self) -> float:
+        """Net P&L (after charges) of what was closed or unwound today (IST), rupees."""
+        return self._realised.get(ist_date(self.clock.now()), 0.0)
+
+    @staticmethod
+    def _unrealised(pos: Position, marks: Mapping[str, float]) -> float:
+        main = marks.get(pos.main.tradingsymbol, pos.main_last if pos.main_last is not None else pos.main_entry)
+        hedge = marks.get(pos.hedge.tradingsymbol, pos.hedge_last if pos.hedge_last is not None else pos.hedge_entry)
+        return pos.unrealised(main, hedge)
 
     def _profit_lock(self, pos: Position, marks: Mapping[str, float]) -> None:
         s = self.settings.strategy
@@ -581,8 +479,8 @@ class TradeEngine:
         steps = int((pos.peak_pct - s.profit_lock_arm_pct) // s.trail_step_pct) if s.trail_step_pct > 0 else 0
         floor = s.profit_lock_floor_pct + steps * s.trail_step_pct
         if pct < floor:
-            self.emit("exit_signal", {"position": pos.id, "reason": "profit_lock", "profit_pct": round(pct, 2),
-                                      "floor_pct": floor, "peak_pct": round(pos.peak_pct, 2)})
+            self.emit(ev.ExitSignal(pos.id, "profit_lock", profit_pct=round(pct, 2), floor_pct=floor,
+                                    peak_pct=round(pos.peak_pct, 2)))
             self.exit_position(pos.id, "profit_lock")
 
     # ------------------------------------------------------------------------------------- reconciliation
@@ -620,30 +518,25 @@ class TradeEngine:
                 self.risk.on_entry(pos.symbol)
 
     def snapshot(self) -> dict[str, Any]:
-        """A JSON-ready status: open/closed positions, today's P&L, kill switch, risk state."""
+        """A JSON-ready status: open/closed positions (open ones with their legs' last prices, unrealised P&L and
+        charges so far), today's P&L (``day_pnl`` = ``realised_pnl`` + ``unrealised_pnl`` − ``open_charges``,
+        rupees), kill switch, risk state."""
         return {
             "ts": self.clock.now().isoformat(), "broker": getattr(self.broker, "name", "?"),
             "symbols": self.symbols, "strategies": sorted(self.strategies), "lots": self.lots,
             "open": [p.as_dict() for p in self.positions.values()],
             "closed_today": [p.as_dict() for p in self.closed
                              if p.closed_at and ist_date(p.closed_at) == ist_date(self.clock.now())],
-            "day_pnl": round(self.day_pnl(), 2), "daily_loss_breached": self.risk.loss_breached,
+            "day_pnl": round(self.day_pnl(), 2), "realised_pnl": round(self.realised_today(), 2),
+            "unrealised_pnl": round(sum(self._unrealised(p, {}) for p in self.positions.values()), 2),
+            "open_charges": round(sum(p.charges.total for p in self.positions.values()), 2),
+            "daily_loss_breached": self.risk.loss_breached,
             "kill_switch": self.kill_switch.engaged() if self.kill_switch else None,
         }
 
 
-def hourly_bar_end(ts: datetime) -> datetime:
-    """End (aware UTC) of the session-aligned hourly bar starting at ``ts``: one hour later, or the session close
-    for the short last bar (session hours of tradesig.store.bars)."""
-    local = to_ist(ts)
-    _, close_m = session_hours(local.date())
-    close = datetime.combine(local.date(), time(0), tzinfo=IST) + timedelta(minutes=close_m)
-    end = local + timedelta(hours=1)
-    return min(end, close).astimezone(ts.tzinfo) if local < close else end.astimezone(ts.tzinfo)
-
-
 def flatten_broker_positions(broker: Broker, orders: OrderManager, instruments: InstrumentSource,
-                             emit: Emit) -> list[dict[str, Any]]:
+                             emit: EventSink) -> list[dict[str, Any]]:
     """Square off every non-zero option position the broker reports, at market — the kill switch from a fresh
     process. Shorts are bought back first (all of them), then longs are sold, so no naked short is ever left.
     Positions whose contract is unknown to ``instruments`` are reported, not traded. Returns one record per
@@ -658,14 +551,14 @@ def flatten_broker_positions(broker: Broker, orders: OrderManager, instruments: 
         if pos.quantity > 0 and shorts_left:
             out.append({"tradingsymbol": pos.tradingsymbol, "quantity": pos.quantity, "action": "none",
                         "filled": 0, "status": "kept: a short position could not be closed"})
-            emit("flatten_skip", out[-1])
+            emit(ev.FlattenSkip(**out[-1]))
             continue
         contract = instruments.by_tradingsymbol(pos.tradingsymbol)
         if contract is None:
             shorts_left = shorts_left or pos.quantity < 0
             out.append({"tradingsymbol": pos.tradingsymbol, "quantity": pos.quantity, "action": "none",
                         "filled": 0, "status": "unknown contract: close it by hand"})
-            emit("flatten_skip", out[-1])
+            emit(ev.FlattenSkip(**out[-1]))
             continue
         side = "BUY" if pos.quantity < 0 else "SELL"
         leg = orders.execute_leg(contract, side, abs(pos.quantity), basket, chr(ord("A") + index % 26), "K")
@@ -673,5 +566,5 @@ def flatten_broker_positions(broker: Broker, orders: OrderManager, instruments: 
             shorts_left = True
         out.append({"tradingsymbol": pos.tradingsymbol, "quantity": pos.quantity, "action": side,
                     "filled": leg.filled, "status": leg.status, "message": leg.message})
-        emit("flatten_order", out[-1])
+        emit(ev.FlattenOrder(**out[-1]))
     return out

@@ -12,8 +12,10 @@ Market rules used here:
   #api-rate-limit); tradesig never exceeds ``min(400, settings.risk.max_orders_per_minute)`` in any rolling 60 s
   nor 10 in any rolling 1 s.
 
-Nothing here reads the wall clock or sleeps by itself: a :class:`~tradesig.clock.Clock` tells the time and a
-``sleep(seconds)`` callable waits (``time.sleep`` live; ``ManualClock.advance`` in backtests and tests).
+Nothing here reads the wall clock or sleeps by itself: a :class:`~tradesig.clock.Clock` tells the time and waits
+(``Clock.sleep``, market seconds: the wall clock live, a replay clock scales them, a ManualClock advances).
+Rate limits and the fill timeout count the clock's ``monotonic()`` seconds (the broker's own clock: wall time
+live and against a replaying sim).
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradesig.clock import Clock
 from tradesig.errors import BrokerError, OrderRejected
+from tradesig.trade import events as ev
 from tradesig.trade.broker import BUY, SELL, Broker, OrderRequest, OrderState, OrderTimeout
 from tradesig.trade.instruments import OptionContract
 
 __all__ = [
     "max_slice", "slice_quantity", "SlicePlan", "plan_slices", "KITE_AUTOSLICE_MAX", "RateLimiter", "TagFactory",
-    "LegFill", "BasketResult", "OrderManager", "EventSink",
+    "LegFill", "BasketResult", "OrderManager", "EventSink", "make_order_manager", "freeze_limits",
 ]
+
+if TYPE_CHECKING:
+    from tradesig.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ KITE_AUTOSLICE_MAX = 10
 KITE_ORDERS_PER_SECOND = 10
 KITE_ORDERS_PER_MINUTE = 400
 
-EventSink = Callable[[str, dict[str, Any]], None]
+EventSink = ev.EventSink
 
 
 def max_slice(lot_size: int, freeze_quantity: int) -> int:
@@ -118,10 +124,11 @@ class RateLimiter:
         for _, _, sent in self._windows:
             sent.append(now)
 
-    def acquire(self, sleep: Callable[[float], None]) -> None:
-        """Wait (through ``sleep``) until an order may go, then count it."""
+    def acquire(self) -> None:
+        """Wait (through the clock) until an order may go, then count it. The windows are in monotonic seconds,
+        which a replay clock does not scale: the wait is converted to market seconds at ``clock.speed``."""
         while (wait := self.delay()) > 0:
-            sleep(wait + 1e-6)
+            self._clock.sleep((wait + 1e-6) * self._clock.speed)
         self.record()
 
 
@@ -195,20 +202,20 @@ class BasketResult:
 class OrderManager:
     """Places legs and baskets through a :class:`Broker`, honouring freeze slicing, rate limits and tags.
 
-    ``freeze_quantity(symbol) -> units``; ``market_protection`` percent; ``sleep(seconds)`` waits (see the module
-    docstring); ``emit(kind, payload)`` receives every order event ("order_placed", "order_update",
-    "order_retry"). ``fill_timeout`` seconds to wait for a leg's orders to reach a terminal status before the
-    rest is cancelled; ``poll_interval`` seconds between order-book polls; ``max_attempts`` placements of one tag
-    after timeouts (each preceded by a reconciliation against the order book).
+    ``freeze_quantity(symbol) -> units``; ``market_protection`` percent; the ``clock`` tells time and waits (see
+    the module docstring); ``emit(event)`` receives every order event
+    (:class:`~tradesig.trade.events.OrderPlaced`, ``OrderUpdate``, ``OrderTimeout`` …). ``fill_timeout``
+    monotonic seconds to wait for a leg's orders to reach a terminal status before the rest is cancelled;
+    ``poll_interval`` market seconds between order-book polls; ``max_attempts`` placements of one tag after
+    timeouts (each preceded by a reconciliation against the order book).
     """
 
-    def __init__(self, broker: Broker, clock: Clock, sleep: Callable[[float], None], *,
+    def __init__(self, broker: Broker, clock: Clock, *,
                  freeze_quantity: Callable[[str], int], limiter: RateLimiter, emit: EventSink,
                  market_protection: float = 2.0, fill_timeout: float = 30.0, poll_interval: float = 0.5,
                  max_attempts: int = 3, reconcile_polls: int = 3) -> None:
         self.broker = broker
         self.clock = clock
-        self.sleep = sleep
         self.freeze_quantity = freeze_quantity
         self.limiter = limiter
         self.emit = emit
@@ -234,41 +241,58 @@ class OrderManager:
         """Place one order (or one auto-sliced order) exactly once, returning its order id(s).
 
         After an :class:`OrderTimeout` the order book is searched for the request's tag (``reconcile_polls``
-        polls, ``poll_interval`` apart); only when no order carries it is the request sent again, up to
-        ``max_attempts`` times. Raises :class:`OrderRejected` when refused, :class:`BrokerError` when the broker
+        successful reads of the book, ``poll_interval`` apart); only when the book was read and no order carries
+        the tag is the request sent again, up to ``max_attempts`` times. While the book cannot be read (HTTP 429,
+        a broker restart) the request is never re-sent: reads are retried for ``fill_timeout`` monotonic seconds,
+        then :class:`BrokerError` is raised (the order may exist: the next reconciliation with the broker's
+        positions finds out). Raises :class:`OrderRejected` when refused, :class:`BrokerError` when the broker
         stays unreachable."""
         for attempt in range(1, self.max_attempts + 1):
-            self.limiter.acquire(self.sleep)
+            self.limiter.acquire()
             try:
                 if autoslice:
                     ids = self.broker.place_autoslice_order(request)
                 else:
                     ids = [self.broker.place_order(request)]
             except OrderTimeout as exc:
-                self.emit("order_timeout", {"tag": request.tag, "attempt": attempt, "error": exc.message})
-                found: list[OrderState] = []
-                for poll in range(self.reconcile_polls):
-                    if poll:
-                        self.sleep(self.poll_interval)
-                    try:
-                        found = self._by_tag(request.tag)
-                    except BrokerError:
-                        found = []
-                    if found:
-                        break
+                self.emit(ev.OrderTimeout(request.tag, attempt, exc.message))
+                found = self._search_tag(request.tag)
                 if found:
                     ids = [o.order_id for o in found]
-                    self.emit("order_reconciled", {"tag": request.tag, "order_ids": ids})
+                    self.emit(ev.OrderReconciled(request.tag, tuple(ids)))
                     return ids
-                self.emit("order_retry", {"tag": request.tag, "attempt": attempt + 1})
+                self.emit(ev.OrderRetry(request.tag, attempt + 1))
                 continue
-            self.emit("order_placed", {"order_ids": ids, "tag": request.tag, "tradingsymbol": request.tradingsymbol,
-                                       "exchange": request.exchange, "transaction_type": request.transaction_type,
-                                       "quantity": request.quantity, "order_type": request.order_type,
-                                       "autoslice": autoslice, "market_protection": request.market_protection})
+            self.emit(ev.OrderPlaced(tuple(ids), request.tag, request.tradingsymbol, request.exchange,
+                                     request.transaction_type, request.quantity, request.order_type, autoslice,
+                                     request.market_protection))
             return ids
         raise BrokerError(f"order {request.tag} got no answer after {self.max_attempts} attempts",
                           "check the broker's order book before placing it again")
+
+    def _refused_wait(self) -> float:
+        """Market seconds to wait after the broker refused a read (429, unreachable): at least half a second of
+        the broker's clock (a replay clock's speed times that in market time), so a refusal is not hammered."""
+        return max(self.poll_interval * 2, 0.5 * self.clock.speed)
+
+    def _search_tag(self, tag: str) -> list[OrderState]:
+        """The orders carrying ``tag`` after ``reconcile_polls`` successful reads of the order book (empty: the
+        book was read and the order is not there). Raises :class:`BrokerError` when the book stayed unreadable
+        for ``fill_timeout`` monotonic seconds — the caller must then not re-send."""
+        deadline = self.clock.monotonic() + self.fill_timeout
+        reads = 0
+        while True:
+            try:
+                found = self._by_tag(tag)
+                reads += 1
+            except BrokerError as exc:
+                if self.clock.monotonic() >= deadline:
+                    raise BrokerError(f"order {tag}: no answer, and the order book stays unreadable ({exc.message})",
+                                      "check the broker's order book before placing it again") from None
+                found = []
+            if found or reads >= self.reconcile_polls:
+                return found
+            self.clock.sleep(self.poll_interval if reads else self._refused_wait())
 
     def wait_terminal(self, order_ids: list[str]) -> dict[str, OrderState]:
         """Poll the order book until every order is terminal or ``fill_timeout`` passes; still-open orders are
@@ -284,7 +308,7 @@ class OrderManager:
                 log.warning("order book unavailable while waiting for %s: %s", sorted(wanted), exc)
                 if self.clock.monotonic() >= deadline and cancelled:
                     break
-                self.sleep(self.poll_interval * 2)
+                self.clock.sleep(self._refused_wait())
                 if self.clock.monotonic() < deadline:
                     continue
                 book = []
@@ -303,15 +327,12 @@ class OrderManager:
                             log.warning("cancel of %s failed: %s", oid, exc)
                 cancelled = True
                 deadline = self.clock.monotonic() + self.poll_interval * 4
-            self.sleep(self.poll_interval)
+            self.clock.sleep(self.poll_interval)
         for oid in order_ids:
             st = states.get(oid)
             if st is not None:
-                self.emit("order_update", {"order_id": oid, "tag": st.tag, "tradingsymbol": st.tradingsymbol,
-                                           "transaction_type": st.transaction_type, "status": st.status,
-                                           "quantity": st.quantity, "filled_quantity": st.filled_quantity,
-                                           "average_price": st.average_price, "status_message": st.status_message,
-                                           "price_source": st.price_source})
+                self.emit(ev.OrderUpdate(oid, st.tag, st.tradingsymbol, st.transaction_type, st.status, st.quantity,
+                                         st.filled_quantity, st.average_price, st.status_message, st.price_source))
         return states
 
     # -------------------------------------------------------------------------------------------- one leg
@@ -338,9 +359,8 @@ class OrderManager:
                 ids = self.place(request, autoslice=auto)
             except (OrderRejected, BrokerError) as exc:  # refused, or unreachable after reconciliation
                 fill.message = exc.message
-                self.emit("order_rejected", {"tag": request.tag, "tradingsymbol": contract.tradingsymbol,
-                                             "quantity": qty, "message": exc.message,
-                                             "unreachable": isinstance(exc, BrokerError)})
+                self.emit(ev.OrderRejected(request.tag, contract.tradingsymbol, qty, exc.message,
+                                           isinstance(exc, BrokerError)))
                 break
             fill.orders.extend(ids)
             states = self.wait_terminal(ids)
@@ -398,3 +418,22 @@ class OrderManager:
                       else LegFill(hedge, SELL, 0, status="COMPLETE"))
         ok = hedge_fill.filled == hedge_qty
         return BasketResult(ok, hedge_fill, main_fill, message="" if ok else f"hedge exit: {hedge_fill.message}")
+
+
+def freeze_limits(settings: Settings) -> Callable[[str], int]:
+    """``freeze_quantity(symbol) -> units``: the exchange's freeze limit of ``settings.instruments[symbol]`` (an
+    order at or above it is refused; NSE/BSE circulars, see tradesig.config)."""
+
+    def freeze(symbol: str) -> int:
+        return settings.instruments[symbol].freeze_quantity
+
+    return freeze
+
+
+def make_order_manager(settings: Settings, broker: Broker, clock: Clock, emit: EventSink) -> OrderManager:
+    """An :class:`OrderManager` with the freeze limits of ``settings.instruments``, the rate limit
+    ``min(400, risk.max_orders_per_minute)`` per minute and 10/s, and ``risk.market_protection``."""
+    per_minute = min(KITE_ORDERS_PER_MINUTE, settings.risk.max_orders_per_minute)
+    return OrderManager(broker, clock, freeze_quantity=freeze_limits(settings),
+                        limiter=RateLimiter(clock, per_minute=per_minute), emit=emit,
+                        market_protection=settings.risk.market_protection)

@@ -23,10 +23,22 @@ from tradesig.trade.instruments import OptionContract, expiry_close
 from tradesig.volatility import FlatIV, IVModel
 
 __all__ = ["SpotBook", "QuoteSource", "ChainSnapshots", "ModelledPremiums", "BrokerQuotes", "TickQuotes",
-           "MIN_PREMIUM"]
+           "MIN_PREMIUM", "modelled_source", "is_modelled", "quote_many"]
 
 #: The lowest price an option trades at: one tick (rupees).
 MIN_PREMIUM = 0.05
+
+
+def modelled_source(iv_source: str) -> str:
+    """The ``price_source`` label of a premium that came from the model: ``"modelled [iv <source>]"``, naming
+    where its volatility came from (``IVModel.source`` of tradesig.volatility, or the sim's model), e.g.
+    ``"modelled [iv flat 15% (backtest.iv)]"``."""
+    return f"modelled [iv {iv_source}]" if iv_source else "modelled"
+
+
+def is_modelled(source: str | None) -> bool:
+    """True when a ``price_source`` (possibly "a+b" for several fills) includes a modelled price."""
+    return "modelled" in (source or "")
 
 
 @dataclass
@@ -64,6 +76,15 @@ class QuoteSource(Protocol):
     """Price of one option contract now, or None when none is known."""
 
     def quote(self, contract: OptionContract) -> Quote | None: ...
+
+
+def quote_many(source: QuoteSource, contracts: list[OptionContract]) -> dict[str, Quote]:
+    """Quotes of several contracts by tradingsymbol, in one request when the source can batch (``quote_many``:
+    :class:`BrokerQuotes` asks the broker once for all of them), else one :meth:`QuoteSource.quote` each."""
+    many = getattr(source, "quote_many", None)
+    if many is not None:
+        return many(contracts)
+    return {c.tradingsymbol: q for c in contracts if (q := source.quote(c)) is not None}
 
 
 class ChainSnapshots:
@@ -105,9 +126,10 @@ class ChainSnapshots:
 class ModelledPremiums:
     """Backtest premiums: a real chain snapshot where one exists (``source="chain"``), else Black-Scholes on the
     underlying's last price with ``settings.rate`` and the IV of ``iv_models[symbol]`` (tradesig.volatility; a
-    flat ``settings.iv`` for symbols without one) (``source="modelled"``, ``extra`` naming ``iv`` and
-    ``iv_source``). Time to expiry is ACT/365 to 15:30 IST on the expiry date. The quote's ``ts`` is the
-    underlying price's time. Prices are floored at one tick and rounded to the tick (0.05)."""
+    flat ``settings.iv`` for symbols without one) (``source`` :func:`modelled_source` naming the IV model's
+    ``source``; ``extra`` naming ``iv`` and ``iv_source``). Time to expiry is ACT/365 to 15:30 IST on the expiry
+    date. The quote's ``ts`` is the underlying price's time. Prices are floored at one tick and rounded to the tick
+    (0.05)."""
 
     def __init__(self, spots: SpotBook, settings: BacktestSettings, chain: ChainSnapshots | None = None,
                  iv_models: dict[str, IVModel] | None = None) -> None:
@@ -135,14 +157,21 @@ class ModelledPremiums:
         iv = model.iv(ist_date(ts), spot=spot, strike=contract.strike, t_years=t)
         price = black_scholes(spot, contract.strike, t, self.settings.rate, iv, contract.option_type)
         price = max(MIN_PREMIUM, round(round(price / 0.05) * 0.05, 2))
-        return Quote(ltp=price, ts=ts, source="modelled",
+        return Quote(ltp=price, ts=ts, source=modelled_source(model.source),
                      extra={"spot": spot, "iv": round(iv, 4), "iv_source": model.source})
 
 
 class BrokerQuotes:
-    """Quotes from a broker's quote endpoint (Kite ``GET /quote``, e.g. the sim's), cached for ``min_interval``
-    seconds per instrument to respect Kite's 1 request/s quote limit. ``fetch(["NFO:SYM", …]) -> {key: Quote}``
-    is typically :meth:`tradesig.trade.brokers.live.LiveBroker.quote`."""
+    """Quotes from a broker's quote endpoint (Kite ``GET /quote``, e.g. the sim's): at most one request per
+    ``min_interval`` monotonic seconds (Kite's 1 request/s quote limit; a refused request — HTTP 429 — is not
+    retried before the interval passed either), each request asking for every instrument wanted then
+    (:meth:`quote_many`), answers cached in between. ``fetch(["NFO:SYM", …]) -> {key: Quote}`` is typically
+    :meth:`tradesig.trade.brokers.live.LiveBroker.quote`.
+
+    Every quote returned carries ``extra["refresh_seconds"]``: the market seconds this source needs to refresh it
+    (``min_interval`` × the clock's speed — 1 s live, 500 s of a sim replaying at 500×). The paper broker's
+    stale-quote rule accepts a quote that old (a replay's REST limit cannot deliver fresher prices; waiting for
+    one would cost that much market time)."""
 
     def __init__(self, fetch: Callable[[list[str]], dict[str, Quote]], clock: Clock,
                  min_interval: float = 1.0) -> None:
@@ -150,34 +179,48 @@ class BrokerQuotes:
         self.clock = clock
         self.min_interval = min_interval
         self._cache: dict[str, tuple[float, Quote]] = {}
+        self._last_request: float | None = None
 
     def quote(self, contract: OptionContract) -> Quote | None:
-        key = f"{contract.exchange}:{contract.tradingsymbol}"
+        return self.quote_many([contract]).get(contract.tradingsymbol)
+
+    def quote_many(self, contracts: list[OptionContract]) -> dict[str, Quote]:
+        """Quotes of ``contracts`` by tradingsymbol: cached ones younger than ``min_interval``, the rest in one
+        request when the rate limit allows (else the older cached quote, or nothing)."""
         now = self.clock.monotonic()
-        cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self.min_interval:
-            return cached[1]
-        try:
-            got = self.fetch([key]).get(key)
-        except BrokerError:
-            return cached[1] if cached else None
-        if got is not None:
-            self._cache[key] = (now, got)
-        return got
+        keys = {f"{c.exchange}:{c.tradingsymbol}": c.tradingsymbol for c in contracts}
+        stale = [k for k in keys if k not in self._cache or now - self._cache[k][0] >= self.min_interval]
+        if stale and (self._last_request is None or now - self._last_request >= self.min_interval):
+            self._last_request = now
+            try:
+                got = self.fetch(stale)
+            except BrokerError:
+                got = {}
+            refresh = self.min_interval * self.clock.speed
+            for key, q in got.items():
+                self._cache[key] = (now, Quote(q.ltp, q.ts, q.bid, q.ask, q.source,
+                                               {**q.extra, "refresh_seconds": refresh}))
+        return {sym: self._cache[key][1] for key, sym in keys.items() if key in self._cache}
 
 
 class TickQuotes:
     """Latest ticks of option contracts from the feed hub, by tradingsymbol: ``update(tradingsymbol, tick)``
-    with a tick dict shaped as the official KiteTicker's (last_price, depth, exchange_timestamp / recv_ts)."""
+    with a tick dict shaped as the official KiteTicker's (last_price, depth, exchange_timestamp / recv_ts).
 
-    def __init__(self) -> None:
+    ``source``: the label of these prices ("quote"; a modelled label when the upstream is a sim whose option
+    prices are modelled). A tick that says ``"modelled": true`` itself is labelled modelled with its
+    ``iv_source``."""
+
+    def __init__(self, source: str = "quote") -> None:
+        self.source = source
         self._quotes: dict[str, Quote] = {}
 
     def update(self, tradingsymbol: str, tick: dict[str, Any], ts: datetime) -> None:
         depth = tick.get("depth") or {}
         buy = (depth.get("buy") or [{}])[0].get("price") or None
         sell = (depth.get("sell") or [{}])[0].get("price") or None
-        self._quotes[tradingsymbol] = Quote(ltp=float(tick["last_price"]), ts=ts, bid=buy, ask=sell)
+        source = modelled_source(str(tick.get("iv_source") or "")) if tick.get("modelled") else self.source
+        self._quotes[tradingsymbol] = Quote(ltp=float(tick["last_price"]), ts=ts, bid=buy, ask=sell, source=source)
 
     def quote(self, contract: OptionContract) -> Quote | None:
         return self._quotes.get(contract.tradingsymbol)

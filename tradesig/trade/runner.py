@@ -17,8 +17,6 @@ import json
 import logging
 import queue
 import threading
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,11 +24,36 @@ from tradesig.clock import Clock, SystemClock, ist_date
 from tradesig.config import LoadedConfig
 from tradesig.errors import BrokerError
 from tradesig.feed.follow import SimFollowClock, pick_clock
+from tradesig.trade import events as ev
 from tradesig.trade.risk import KillSwitch
 
-__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run"]
+__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run", "sim_price_source"]
 
 log = logging.getLogger(__name__)
+
+
+def sim_price_source(root: str) -> str:
+    """How to label option prices fetched from ``root``: "quote" (Kite's market prices) unless ``root`` is a
+    loopback address where a ``tradesig sim`` answers ``/_sim/state`` — its option prices are modelled
+    (Black-Scholes from the replayed spot), so they are labelled ``"modelled [iv sim: …]"`` with the sim's IV
+    (``iv_source`` of its state, else the flat IV its ``models`` text names). A remote root is never probed."""
+    import re
+    from urllib.parse import urlsplit
+
+    from tradesig.feed.follow import sim_state
+    from tradesig.feed.hub import is_loopback_host
+    from tradesig.trade.quotes import modelled_source
+
+    if not is_loopback_host(urlsplit(root).hostname or ""):
+        return "quote"
+    try:
+        state = sim_state(root, timeout=2.0)
+    except BrokerError:
+        return "quote"
+    text = str((state.get("models") or {}).get("options") or "")
+    found = re.search(r"flat IV [0-9.]+", text)
+    iv = state.get("iv_source") or (found.group(0) if found else "sim model")
+    return modelled_source(f"sim: {iv}")
 
 
 class HubReader(threading.Thread):
@@ -107,14 +130,16 @@ class Runner:
         self._last_bar: dict[str, datetime] = {}
 
     def handle(self, kind: str, msg: Any) -> None:
-        from tradesig.trade.engine import MinuteBar
+        from tradesig.trade.hourly import MinuteBar
 
         if kind == "bar" and msg.get("interval", "1m") == "1m" and msg.get("symbol") in self.engine.symbols:
             bar = MinuteBar(_ts(msg["ts"]), float(msg["open"]), float(msg["high"]), float(msg["low"]),
                             float(msg["close"]))
             symbol = msg["symbol"]
             last = self._last_bar.get(symbol)
-            if last is not None and bar.ts <= last:
+            if last is not None and bar.ts <= last:  # a repeat, or a late minute of the hour in progress
+                if self.engine.on_late_minute_bar(symbol, bar):
+                    log.info("trade %s: late %s minute %s merged into its hour", self.mode, symbol, bar.ts)
                 return
             if last is not None and bar.ts - last > timedelta(minutes=1):
                 self._fill_from_store(symbol, last, bar.ts)
@@ -135,7 +160,7 @@ class Runner:
         """Minutes missed between two hub bars (a late start, a hub reconnect): read them from the Store, where
         the feed writes every closed bar, and deliver them in order first."""
         from tradesig.store.datasets import Store
-        from tradesig.trade.engine import MinuteBar
+        from tradesig.trade.hourly import MinuteBar
 
         if self.loaded is None:
             return
@@ -153,8 +178,7 @@ class Runner:
 
         # Closing an hour by time is the fallback for a minute that never comes (the hour's last minute, or the
         # next hour's first, normally closes it): allow the feed FLUSH_GRACE to deliver the hour's last minute bar.
-        speed = getattr(self.clock, "speed", 1.0)  # SimFollowClock: the replay speed
-        grace = max(FLUSH_GRACE, timedelta(seconds=FLUSH_GRACE_WALL * speed))
+        grace = max(FLUSH_GRACE, timedelta(seconds=FLUSH_GRACE_WALL * self.clock.speed))
         self.engine.flush(self.clock.now() - grace)
         for pid in pending_exit_requests(self.loaded.home):
             if pid in self.engine.positions:
@@ -169,15 +193,26 @@ class Runner:
             self.notifier.notify(status=f"{self.mode}: {len(snap['open'])} open, day P&L {snap['day_pnl']:.2f}"
                                         + (", KILL SWITCH" if snap["kill_switch"] else ""))
 
-    def step(self, timeout: float = 1.0) -> None:
+    def step(self, timeout: float = 1.0, max_batch: int = 10_000) -> None:
+        """Handle everything queued (waiting up to ``timeout`` wall seconds for the first message, at most
+        ``max_batch`` messages), then run the housekeeping when due. Draining the queue before the housekeeping
+        keeps a fast replay's thousands of ticks a second from delaying the bars behind them."""
         try:
-            kind, msg = self.queue.get(timeout=timeout)
+            item: tuple[str, Any] | None = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            item = None
+        handled = 0
+        while item is not None:
+            kind, msg = item
             if kind == "status":
                 log.info("trade %s: %s", self.mode, msg)
             else:
                 self.handle(kind, msg)
-        except queue.Empty:
-            pass
+            handled += 1
+            try:
+                item = self.queue.get_nowait() if handled < max_batch else None
+            except queue.Empty:
+                item = None
         # Housekeeping (time exits, reconciliation, state) every ``tick_seconds`` of market time — when a replay
         # runs fast that is less than a wall second — but never more often than ``min_wall_seconds`` of wall time.
         mono, market = self.clock.monotonic(), self.clock.now()
@@ -192,49 +227,48 @@ class Runner:
 
 
 def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | None = None, lots: int | None = None,
-                 clock: Clock | None = None, sleep: Callable[[float], None] | None = None,
-                 notifier: Any = None, symbols: list[str] | None = None,
+                 clock: Clock | None = None, notifier: Any = None, symbols: list[str] | None = None,
                  trade_from: datetime | None = None) -> Runner:
     """Construct the engine for ``mode`` ("paper" or "live"): instruments from the broker's instruments dump
     (Kite or the sim), the events log as the event sink, the kill switch of the data home, the signal state
     warmed with the Store's hourly bars of the last ``WARMUP_DAYS`` days, and open positions restored from the
     previous state file (then reconciled with the broker). Signals on bars closing before ``trade_from`` (default:
-    now) are not traded. Raises TokenError without a valid Kite token."""
+    now) are not traded. Order waits go through ``clock.sleep`` (market seconds; a replay clock scales them).
+    Raises TokenError without a valid Kite token."""
     from tradesig.alerts import alerting_sink
     from tradesig.store.datasets import Store
-    from tradesig.trade.brokers.paper import PaperBroker
-    from tradesig.trade.engine import MinuteBar, Position, TradeEngine, hourly_bar_end
-    from tradesig.trade.quotes import BrokerQuotes, SpotBook, TickQuotes
+    from tradesig.trade.build import build_engine
+    from tradesig.trade.hourly import MinuteBar, hourly_bar_end
+    from tradesig.trade.position import Position
+    from tradesig.trade.quotes import BrokerQuotes, TickQuotes
     from tradesig.trade.service import WARMUP_DAYS, event_sink, live_broker, load_state
 
     clock = clock or SystemClock()
-    if sleep is None:  # engine waits (order status polls) are in market time: scaled when replaying
-        sleep = clock.sleep if isinstance(clock, SimFollowClock) else time.sleep
     settings = loaded.settings
     kite_broker = live_broker(loaded, clock)
+    price_label = sim_price_source(settings.kite.root)
+    kite_broker.quote_source = price_label
     instruments = kite_broker.instruments()
     # the events log, plus alerts (webhook/Telegram) for fills, rejections, risk actions and the kill switch
     emit = alerting_sink(loaded, event_sink(loaded.home, clock), mode=mode, now=clock.now)
     wanted = symbols or settings.feed.symbols
     symbols = [s for s in wanted if instruments.expiries(s, ist_date(clock.now()))]
-    tick_quotes = TickQuotes()
-    spots = SpotBook()
-    if mode == "live":
-        broker: Any = kite_broker
-    else:
-        broker_quotes = BrokerQuotes(kite_broker.quote, clock)
+    tick_quotes = TickQuotes(price_label)
+    broker_quotes = BrokerQuotes(kite_broker.quote, clock)
 
-        class _Quotes:
-            def quote(self, contract: Any) -> Any:
-                return tick_quotes.quote(contract) or broker_quotes.quote(contract)
+    class _Quotes:  # the feed's option ticks first, else the broker's REST quotes (rate-limited, batched)
+        def quote(self, contract: Any) -> Any:
+            return tick_quotes.quote(contract) or broker_quotes.quote(contract)
 
-        def freeze(symbol: str) -> int:
-            return settings.instruments[symbol].freeze_quantity
+        def quote_many(self, contracts: list[Any]) -> dict[str, Any]:
+            ticks = {c.tradingsymbol: q for c in contracts if (q := tick_quotes.quote(c)) is not None}
+            rest = [c for c in contracts if c.tradingsymbol not in ticks]
+            return {**ticks, **(broker_quotes.quote_many(rest) if rest else {})}
 
-        broker = PaperBroker(settings, clock, _Quotes(), instruments, freeze)
-    engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments, sleep=sleep, emit=emit,
-                         symbols=symbols, strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
-                         trade_from=trade_from or clock.now(), spots=spots)
+    engine = build_engine(settings, mode, clock=clock, instruments=instruments, symbols=symbols,
+                          quotes=_Quotes(), broker=kite_broker if mode == "live" else None, emit=emit,
+                          strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
+                          trade_from=trade_from or clock.now()).engine
     store = Store(loaded.home)
     now = clock.now()
     today = ist_date(now)
@@ -257,8 +291,7 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     if previous and mode == "live":
         engine.restore(Position.from_dict(p) for p in previous.get("open", []))
         engine.reconcile()
-    emit("engine_start", {"mode": mode, "symbols": symbols, "strategies": sorted(engine.strategies),
-                          "lots": engine.lots, "restored": len(engine.positions)})
+    emit(ev.EngineStart(mode, tuple(symbols), tuple(sorted(engine.strategies)), engine.lots, len(engine.positions)))
     runner = Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, notifier=notifier)
     runner._last_bar.update(seeded)
     return runner

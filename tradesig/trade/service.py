@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,13 @@ from tradesig.clock import Clock, SystemClock, ist_date
 from tradesig.config import LoadedConfig
 from tradesig.errors import ConfigError, DataError
 from tradesig.market import canonical_symbol
+from tradesig.trade import events as ev
+from tradesig.trade.events import EventSink, TradeEvent
 from tradesig.trade.risk import KillSwitch
 
 __all__ = ["MODES", "backtest_from_store", "state_path", "load_state", "write_state", "live_broker",
            "flatten", "resume", "request_exit", "pending_exit_requests", "status", "positions", "orders",
-           "event_sink", "parse_strategies", "WARMUP_DAYS"]
+           "event_sink", "parse_strategies", "WARMUP_DAYS", "BASKET_MARK_KEYS"]
 
 MODES = ("paper", "live")
 #: days of hourly bars before the first traded day fed to the signal state (the previous week's context)
@@ -45,14 +45,15 @@ def parse_strategies(text: str | None) -> list[str] | None:
     return names
 
 
-def event_sink(home: Path, clock: Clock) -> Callable[[str, dict[str, Any]], None]:
-    """``emit(kind, payload)`` appending to the events log with the clock's time."""
+def event_sink(home: Path, clock: Clock) -> EventSink:
+    """``emit(event)`` appending a trading event to the events log (kind = its type name in snake case, payload
+    its fields: tradesig.trade.events) with the clock's time."""
     from tradesig.store.events import EventLog
 
     log = EventLog(home)
 
-    def emit(kind: str, payload: dict[str, Any]) -> None:
-        log.append(kind, payload, clock.now())
+    def emit(event: TradeEvent) -> None:
+        log.append(event.kind, event.payload(), clock.now())
 
     return emit
 
@@ -165,26 +166,27 @@ def live_broker(loaded: LoadedConfig, clock: Clock | None = None) -> Any:
 
 
 def flatten(loaded: LoadedConfig, mode: str, reason: str = "manual flatten (trade flatten)",
-            clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+            clock: Clock | None = None) -> dict[str, Any]:
     """The kill switch: engage the persistent flag (blocks new entries in every process until ``trade
     resume``) and, in live mode, square off every option position the broker reports, at market, from this
     (possibly fresh) process — shorts bought back first. A running paper engine flattens itself when it sees the
     flag. While this process squares off, the flag names it (``closer``) so that running live engines leave the
     broker alone and only reconcile afterwards. Returns {"kill_switch", "mode", "orders": [...],
     "remaining": [...]}."""
-    from tradesig.trade.engine import flatten_broker_positions, make_order_manager
+    from tradesig.trade.engine import flatten_broker_positions
+    from tradesig.trade.orders import make_order_manager
 
     clock = clock or SystemClock()
     emit = event_sink(loaded.home, clock)
     switch = KillSwitch(loaded.home)
     switch.engage(reason, clock.now(), closer=os.getpid() if mode == "live" else None)
-    emit("kill_switch", {"action": "engage", "reason": reason, "mode": mode})
+    emit(ev.KillSwitch("engage", reason, mode=mode))
     result: dict[str, Any] = {"kill_switch": "engaged", "mode": mode, "orders": [], "remaining": []}
     if mode == "live":
         try:
             broker = live_broker(loaded, clock)
             instruments = broker.instruments()
-            om = make_order_manager(loaded.settings, broker, clock, sleep, emit)
+            om = make_order_manager(loaded.settings, broker, clock, emit)
             result["orders"] = flatten_broker_positions(broker, om, instruments, emit)
             result["remaining"] = [{"tradingsymbol": p.tradingsymbol, "quantity": p.quantity}
                                    for p in broker.positions() if p.quantity]
@@ -197,7 +199,7 @@ def resume(loaded: LoadedConfig, clock: Clock | None = None) -> bool:
     """Release the kill switch; True when it was engaged."""
     clock = clock or SystemClock()
     released = KillSwitch(loaded.home).release()
-    event_sink(loaded.home, clock)("kill_switch", {"action": "release", "was_engaged": released})
+    event_sink(loaded.home, clock)(ev.KillSwitch("release", was_engaged=released))
     return released
 
 
@@ -211,12 +213,12 @@ def pending_exit_requests(home: Path) -> list[str]:
     return out
 
 
-def request_exit(loaded: LoadedConfig, mode: str, position_id: str, clock: Clock | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def request_exit(loaded: LoadedConfig, mode: str, position_id: str, clock: Clock | None = None) -> dict[str, Any]:
     """Manual exit of one basket. Live: squared off now from this process (main leg first) using the legs of
     the engine's state file; the running engine reconciles. Paper: an exit request for the running engine.
     Raises DataError when the id is not an open position of that mode."""
-    from tradesig.trade.engine import Position, make_order_manager
+    from tradesig.trade.orders import make_order_manager
+    from tradesig.trade.position import Position
 
     clock = clock or SystemClock()
     state = load_state(loaded.home, mode) or {}
@@ -226,7 +228,7 @@ def request_exit(loaded: LoadedConfig, mode: str, position_id: str, clock: Clock
         raise DataError(f"no open {mode} position {position_id!r} (open: {known})",
                         "see 'tradesig trade positions'")
     emit = event_sink(loaded.home, clock)
-    emit("manual_exit", {"position": position_id, "mode": mode})
+    emit(ev.ManualExit(position_id, mode))
     if mode == "paper":
         directory = loaded.home / "trade" / "requests"
         directory.mkdir(parents=True, exist_ok=True)
@@ -234,7 +236,7 @@ def request_exit(loaded: LoadedConfig, mode: str, position_id: str, clock: Clock
         return {"position": position_id, "status": "requested", "mode": mode}
     pos = Position.from_dict(found[0])
     broker = live_broker(loaded, clock)
-    om = make_order_manager(loaded.settings, broker, clock, sleep, emit)
+    om = make_order_manager(loaded.settings, broker, clock, emit)
     result = om.exit_basket(pos.main, pos.hedge, pos.main_qty, pos.hedge_qty, pos.id)
     return {"position": position_id, "status": "closed" if result.ok else "failed", "mode": mode,
             "message": result.message,
@@ -247,7 +249,9 @@ def request_exit(loaded: LoadedConfig, mode: str, position_id: str, clock: Clock
 def status(loaded: LoadedConfig, clock: Clock | None = None) -> dict[str, Any]:
     """Kill switch and, per mode, the engine's last snapshot: its engine time (``updated``; a sim's replayed time
     with ``--clock sim``), how long ago the file was written by the wall clock (``age_seconds``: a running engine
-    rewrites it every few seconds), open positions, day P&L."""
+    rewrites it every few seconds), open positions, day P&L split into ``realised_pnl`` (closed today, net),
+    ``unrealised_pnl`` (open baskets at their legs' last marks, gross) and ``open_charges`` (paid on the open
+    baskets), and ``baskets``: each open basket's :data:`BASKET_MARK_KEYS` (rupees; prices per unit)."""
     clock = clock or SystemClock()
     out: dict[str, Any] = {"kill_switch": KillSwitch(loaded.home).engaged(), "modes": {}}
     for mode in MODES:
@@ -259,15 +263,25 @@ def status(loaded: LoadedConfig, clock: Clock | None = None) -> dict[str, Any]:
             "updated": state["ts"], "age_seconds": round(clock.now().timestamp() - written, 1),
             "pid": state.get("pid"), "open_positions": len(state.get("open", [])),
             "closed_today": len(state.get("closed_today", [])), "day_pnl": state.get("day_pnl"),
+            "realised_pnl": state.get("realised_pnl"), "unrealised_pnl": state.get("unrealised_pnl"),
+            "open_charges": state.get("open_charges"),
+            "baskets": [{k: p.get(k) for k in BASKET_MARK_KEYS} for p in state.get("open", [])],
             "daily_loss_breached": state.get("daily_loss_breached"), "symbols": state.get("symbols"),
             "strategies": state.get("strategies"), "lots": state.get("lots"),
         }
     return out
 
 
+#: What `trade status` shows of each open basket: its legs' last prices (rupees per unit), the unrealised gross P&L
+#: at those marks and the charges paid so far (rupees), when and from what it was marked.
+BASKET_MARK_KEYS = ("id", "main", "main_last", "hedge", "hedge_last", "unrealised_pnl", "charges", "marked_at",
+                    "mark_source")
+
+
 def positions(loaded: LoadedConfig, mode: str, *, source: str = "engine") -> list[dict[str, Any]]:
-    """Open baskets of the engine (``source="engine"``: the state file) or the broker's net option positions
-    (``source="broker"``, live only)."""
+    """Open baskets of the engine (``source="engine"``: the state file; each with its legs' last prices
+    ``main_last``/``hedge_last``, ``unrealised_pnl`` and the ``charges`` paid so far) or the broker's net option
+    positions (``source="broker"``, live only)."""
     if source == "broker":
         if mode != "live":
             raise ConfigError("--source broker needs --mode live")
@@ -291,15 +305,15 @@ def orders(loaded: LoadedConfig, mode: str, day: date | None = None,
 
     day = day or ist_date(clock.now())
     rows: dict[str, dict[str, Any]] = {}
-    for ev in EventLog(loaded.home).read(day, day, kinds=["order_placed", "order_update"]):
-        if ev["kind"] == "order_placed":
-            for oid in ev.get("order_ids", []):
-                rows[oid] = {"order_id": oid, "tag": ev.get("tag"), "tradingsymbol": ev.get("tradingsymbol"),
-                             "transaction_type": ev.get("transaction_type"), "quantity": ev.get("quantity"),
+    for rec in EventLog(loaded.home).read(day, day, kinds=["order_placed", "order_update"]):
+        if rec["kind"] == "order_placed":
+            for oid in rec.get("order_ids", []):
+                rows[oid] = {"order_id": oid, "tag": rec.get("tag"), "tradingsymbol": rec.get("tradingsymbol"),
+                             "transaction_type": rec.get("transaction_type"), "quantity": rec.get("quantity"),
                              "filled_quantity": 0, "average_price": 0.0, "status": "OPEN",
-                             "order_timestamp": ev["ts"], "status_message": None}
-        elif ev.get("order_id") in rows:
-            rows[ev["order_id"]].update({k: ev.get(k) for k in ("filled_quantity", "average_price", "status",
+                             "order_timestamp": rec["ts"], "status_message": None}
+        elif rec.get("order_id") in rows:
+            rows[rec["order_id"]].update({k: rec.get(k) for k in ("filled_quantity", "average_price", "status",
                                                                  "status_message")})
     return list(rows.values())
 

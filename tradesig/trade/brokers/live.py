@@ -20,6 +20,7 @@ from tradesig.broker.kite import KITE_ERRORS, map_kite_error
 from tradesig.clock import IST
 from tradesig.trade.broker import BrokerPosition, OrderRequest, OrderState, OrderTimeout, Quote
 from tradesig.trade.instruments import InstrumentBook
+from tradesig.trade.quotes import is_modelled, modelled_source
 
 __all__ = ["LiveBroker"]
 
@@ -43,14 +44,24 @@ class LiveBroker:
     """A :class:`~tradesig.trade.broker.Broker` over a ``kiteconnect.KiteConnect`` client.
 
     ``autoslice``: use Kite's ``autoslice=true`` for above-freeze orders (at most 10 slices); ``root`` is named
-    in error messages."""
+    in error messages. ``quote_source``: the label of the prices :meth:`quote` returns ("quote"; against a sim
+    whose option prices are modelled, a modelled label, tradesig.trade.quotes.modelled_source). A quote entry
+    that says ``"modelled": true`` itself is labelled modelled with its ``iv_source``."""
 
     name = "live"
 
-    def __init__(self, kite: Any, *, autoslice: bool = True, root: str | None = None) -> None:
+    def __init__(self, kite: Any, *, autoslice: bool = True, root: str | None = None,
+                 quote_source: str = "quote") -> None:
         self.kite = kite
         self.supports_autoslice = autoslice
         self.root = root or getattr(kite, "root", None)
+        self.quote_source = quote_source
+
+    @property
+    def fill_source(self) -> str:
+        """The ``price_source`` of the order book's fills: "broker", or the modelled label of ``quote_source``
+        (fills at a sim whose option prices are modelled are modelled too)."""
+        return self.quote_source if is_modelled(self.quote_source) else "broker"
 
     def _params(self, r: OrderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -113,7 +124,7 @@ class LiveBroker:
                 quantity=int(o.get("quantity") or 0), filled_quantity=int(o.get("filled_quantity") or 0),
                 average_price=float(o.get("average_price") or 0.0), status=str(o.get("status") or ""),
                 status_message=o.get("status_message"), order_timestamp=_aware(o.get("order_timestamp")),
-                parent_order_id=o.get("parent_order_id"), price_source="broker"))
+                parent_order_id=o.get("parent_order_id"), price_source=self.fill_source))
         return out
 
     def positions(self) -> list[BrokerPosition]:
@@ -134,7 +145,10 @@ class LiveBroker:
             ts = _aware(q.get("timestamp")) or _aware(q.get("last_trade_time"))
             if ts is None or q.get("last_price") is None:
                 continue
-            out[key] = Quote(ltp=float(q["last_price"]), ts=ts, bid=bid, ask=ask, source="quote")
+            source = modelled_source(str(q.get("iv_source") or "")) if q.get("modelled") else self.quote_source
+            if key.split(":", 1)[0] in ("NSE", "BSE") and not q.get("modelled"):
+                source = "quote"  # index and equity prices are the recorded market's, never modelled
+            out[key] = Quote(ltp=float(q["last_price"]), ts=ts, bid=bid, ask=ask, source=source)
         return out
 
     def instruments(self, exchanges: tuple[str, ...] = ("NFO", "BFO")) -> InstrumentBook:

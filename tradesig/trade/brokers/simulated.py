@@ -5,8 +5,11 @@ Zerodha charges (tradesig.trade.charges).
 Rules (documented in docs/trading.md):
 - An order is refused (status REJECTED) when its quantity is not a positive lot multiple or is at/above the
   freeze quantity (the exchange's rule), or the contract is unknown.
-- A MARKET order fills in full once ``latency_seconds`` have passed since placement *and* a quote no older than
-  ``max_quote_age_seconds`` exists; until then it stays OPEN (a stale quote is never filled against).
+- A MARKET order fills in full once ``latency_seconds`` of market time (the clock's ``now``: scaled with a
+  replay, so a fast replay does not stretch the exchange's latency) have passed since placement *and* a quote no
+  older than ``max_quote_age_seconds`` exists (or, for a source that cannot refresh faster — REST quotes during a
+  fast replay — no older than the quote's ``extra["refresh_seconds"]``); until then it stays OPEN (a stale quote
+  is never filled against).
 - Fill price: BUY at the ask (LTP without depth) + ``slippage_ticks`` × 0.05; SELL at the bid (LTP) −
   slippage, floored at one tick. LIMIT orders fill at their price when the quote crosses it.
 - Every fill carries its charges (brokerage per executed order, STT, exchange, SEBI, stamp, GST) and the
@@ -24,7 +27,7 @@ from tradesig.errors import OrderRejected
 from tradesig.trade.broker import BUY, SELL, BrokerPosition, OrderRequest, OrderState, Quote
 from tradesig.trade.charges import ChargeBreakdown, RateTable, order_charges
 from tradesig.trade.instruments import InstrumentSource, OptionContract
-from tradesig.trade.quotes import MIN_PREMIUM, QuoteSource
+from tradesig.trade.quotes import MIN_PREMIUM, QuoteSource, quote_many
 
 __all__ = ["SimulatedBroker", "SimFill"]
 
@@ -87,7 +90,7 @@ class SimulatedBroker:
         self.slippage = slippage_ticks * TICK
         self.max_age = max_quote_age_seconds
         self._orders: dict[str, OrderState] = {}
-        self._placed_at: dict[str, float] = {}
+        self._placed_at: dict[str, datetime] = {}
         self._requests: dict[str, OrderRequest] = {}
         self._positions: dict[str, _Pos] = {}
         self.fills: list[SimFill] = []
@@ -120,7 +123,7 @@ class SimulatedBroker:
             order_id=order_id, tag=request.tag, tradingsymbol=request.tradingsymbol, exchange=request.exchange,
             transaction_type=request.transaction_type, quantity=request.quantity, filled_quantity=0,
             average_price=0.0, status=status, status_message=message, order_timestamp=self.clock.now())
-        self._placed_at[order_id] = self.clock.monotonic()
+        self._placed_at[order_id] = self.clock.now()
         self._requests[order_id] = request
         self._process()
         return order_id
@@ -164,13 +167,10 @@ class SimulatedBroker:
         return out
 
     def quote(self, instruments: list[str]) -> dict[str, Quote]:
-        out = {}
-        for key in instruments:
-            sym = key.split(":", 1)[-1]
-            q = self._quote_for(sym)
-            if q is not None:
-                out[key] = q
-        return out
+        """Quotes keyed by "EXCHANGE:TRADINGSYMBOL", in one request to the quote source when it batches."""
+        contracts = {key: self._contract(key.split(":", 1)[-1]) for key in instruments}
+        got = quote_many(self.quotes, [c for c in contracts.values() if c is not None])
+        return {key: got[c.tradingsymbol] for key, c in contracts.items() if c is not None and c.tradingsymbol in got}
 
     # ------------------------------------------------------------------------------------------ fills
 
@@ -181,13 +181,16 @@ class SimulatedBroker:
     def _fresh(self, quote: Quote | None) -> bool:
         if quote is None:
             return False
-        return self.max_age is None or (self.clock.now() - quote.ts).total_seconds() <= self.max_age
+        if self.max_age is None:
+            return True
+        limit = max(self.max_age, float(quote.extra.get("refresh_seconds") or 0.0))
+        return (self.clock.now() - quote.ts).total_seconds() <= limit
 
     def _process(self) -> None:
         """Fill every OPEN order whose latency has passed and whose quote is fresh."""
-        now_mono = self.clock.monotonic()
+        now = self.clock.now()
         for order_id, state in list(self._orders.items()):
-            if state.status != "OPEN" or now_mono - self._placed_at[order_id] < self.latency - 1e-9:
+            if state.status != "OPEN" or (now - self._placed_at[order_id]).total_seconds() < self.latency - 1e-9:
                 continue
             quote = self._quote_for(state.tradingsymbol)
             if not self._fresh(quote):
