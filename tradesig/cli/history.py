@@ -109,6 +109,29 @@ def list_(ctx: typer.Context,
     typer.echo(render_rows(rows, ["symbol", "interval", "session", "first", "last", "days", "bars"], fmt.value))
 
 
+@app.command("gaps")
+def gaps(ctx: typer.Context,
+         symbols: list[str] = typer.Option(None, "--symbol", help="Only these symbols (repeatable)."),
+         start: str = typer.Option(None, "--from", metavar="YYYY-MM-DD", help="First IST date."),
+         end: str = typer.Option(None, "--to", metavar="YYYY-MM-DD", help="Last IST date."),
+         fmt: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format.")) -> None:
+    """1m bars still partial (owed a backfill) or missing, per symbol and IST day (docs/feed.md "Bar states")."""
+    from tradesig.clock import SystemClock, parse_date
+    from tradesig.errors import DataError
+    from tradesig.store.gaps import bar_gaps
+
+    try:
+        d0, d1 = (parse_date(v) if v else None for v in (start, end))
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    rows = bar_gaps(app_context(ctx).config().home, symbols or None, d0, d1, now=SystemClock().now())
+    if not rows and fmt is TableFormat.table:
+        typer.echo("no partial or missing 1m bars")
+        return
+    typer.echo(render_rows(rows, ["symbol", "date", "partial", "missing", "partial_minutes", "missing_minutes"],
+                           fmt.value))
+
+
 @app.command("backfill")
 def backfill(ctx: typer.Context,
              symbols: list[str] = typer.Argument(None, help="Indices (default: feed.symbols)."),

@@ -80,7 +80,13 @@ class BarBuilder:
         self._carry = pl.DataFrame()
         self._last_seen: dict[str, datetime] = {}
         self._open_gaps: dict[str, tuple[datetime, str]] = {}
+        #: minutes touched by a gap, a reconnect or polling, not yet resolved: never written ``complete``
         self.dirty: dict[str, set[datetime]] = {}
+        #: minutes whose backfill failed (stored ``partial`` from what was seen, or not at all): still owed a
+        #: backfill, retried with backoff and at the next start (from the stored partial bars)
+        self.owed: dict[str, set[datetime]] = {}
+        #: market time (UTC) the live stream last (re)started at; None: not told (then no such rule applies)
+        self._stream_start: datetime | None = None
         self.gaps: list[Gap] = []
         self._day: date | None = None
         self._day_bars = empty_bars()
@@ -102,6 +108,9 @@ class BarBuilder:
             start = since or self._last_seen.get(symbol)
             if start is not None and symbol not in self._open_gaps:
                 self._open_gaps[symbol] = (start, cause)
+                # the minute the stream stopped in was not watched to its end: never complete (even if ticks of a
+                # later minute, e.g. REST-polled ones, close it before the gap itself is closed)
+                self.dirty.setdefault(symbol, set()).add(floor_minute(start))
 
     def end_gaps(self, end: datetime) -> list[Gap]:
         """Stopping with gaps still open (no live data came back, e.g. the session ended): close each at
@@ -135,6 +144,20 @@ class BarBuilder:
             closes = opened + timedelta(minutes=close_m - open_m)
             if opened < floor_minute(first) < closes and self.store.read_bars(symbol, "1m", day).is_empty():
                 self._open_gaps[symbol] = (opened, "start")
+
+    def stream_started(self, at: datetime) -> None:
+        """The live stream (re)started at market time ``at`` (UTC; give it a little early rather than late)."""
+        self._stream_start = at
+
+    def _first_minute_unwatched(self, firsts: dict[str, datetime]) -> None:
+        """A symbol first seen (this run) in a minute that began before the stream started was not watched for all
+        of that minute: the minute is dirty (backfilled, or partial)."""
+        if self._stream_start is None:
+            return
+        for symbol, first in firsts.items():
+            minute = floor_minute(first)
+            if symbol not in self._last_seen and symbol not in self._open_gaps and minute < self._stream_start:
+                self.dirty.setdefault(symbol, set()).add(minute)
 
     def _close_gaps(self, firsts: dict[str, datetime]) -> list[Gap]:
         closed = []
@@ -183,6 +206,7 @@ class BarBuilder:
             first_map = dict(zip(firsts["symbol"].to_list(), firsts["_t"].to_list(), strict=True))
             if self.backfill_from_open:
                 self._late_start(first_map)
+            self._first_minute_unwatched(first_map)
             closed = self._close_gaps(first_map)
         if not polled.is_empty():
             per = polled.group_by("symbol").agg(pl.col("_t").dt.truncate("1m").unique())
@@ -239,6 +263,7 @@ class BarBuilder:
         live, dirty = self._split_dirty(bars)
         if not dirty.is_empty():
             self._live_dirty_ticks.append(dirty)
+            self._write_owed_partial(dirty)
         self._write_1m(live)
         return live
 
@@ -257,13 +282,33 @@ class BarBuilder:
                 .drop("_fv").select(list(BAR_SCHEMA)))
 
     def _split_dirty(self, bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        if not self.dirty or bars.is_empty():
+        """(bars that may be written complete, bars of dirty minutes). A symbol's minutes from the start of its
+        open gap on are dirty (they are added to :attr:`dirty`)."""
+        if bars.is_empty():
             return bars, bars.clear()
-        keys = pl.DataFrame({"symbol": [s for s, ms in self.dirty.items() for _ in ms],
-                             "ts": [m for ms in self.dirty.values() for m in ms]},
+        for symbol, (start, _) in self._open_gaps.items():
+            after = bars.filter((pl.col("symbol") == symbol) & (pl.col("ts") >= floor_minute(start)))["ts"]
+            if not after.is_empty():
+                self.dirty.setdefault(symbol, set()).update(after.to_list())
+        held = {(s, m) for src in (self.dirty, self.owed) for s, ms in src.items() for m in ms}
+        if not held:
+            return bars, bars.clear()
+        keys = pl.DataFrame({"symbol": [k[0] for k in held], "ts": [k[1] for k in held]},
                             schema={"symbol": pl.Utf8, "ts": UTC_US})
         dirty = bars.join(keys, on=["symbol", "ts"], how="semi")
         return bars.join(keys, on=["symbol", "ts"], how="anti"), dirty
+
+    def _write_owed_partial(self, bars: pl.DataFrame) -> None:
+        """Bars of minutes already owed a backfill (its fetch failed before the minute closed) are stored
+        ``partial`` at once; the backfill replaces them."""
+        owed = {(s, m) for s, ms in self.owed.items() for m in ms
+                if m not in self.dirty.get(s, set())}
+        if not owed or bars.is_empty():
+            return
+        keys = pl.DataFrame({"symbol": [k[0] for k in owed], "ts": [k[1] for k in owed]},
+                            schema={"symbol": pl.Utf8, "ts": UTC_US})
+        self._write_1m(bars.join(keys, on=["symbol", "ts"], how="semi").with_columns(
+            pl.lit("partial").alias("status")))
 
     # ------------------------------------------------------------------------------------------------ backfill
     def backfill_requests(self, upto: datetime | None = None) -> list[tuple[str, datetime, datetime]]:
@@ -271,9 +316,10 @@ class BarBuilder:
         default :meth:`boundary`), UTC bar starts. Symbols outside ``backfill_symbols`` are not listed."""
         upto = upto or self.boundary()
         out = []
-        for symbol, minutes in self.dirty.items():
+        for symbol in sorted(set(self.dirty) | set(self.owed)):
             if self.backfill_symbols is not None and symbol not in self.backfill_symbols:
                 continue
+            minutes = self.dirty.get(symbol, set()) | self.owed.get(symbol, set())
             ready = sorted(m for m in minutes if upto is not None and m < upto
                            and symbol not in self._open_gaps)
             if ready:
@@ -281,19 +327,43 @@ class BarBuilder:
         return out
 
     def apply_backfill(self, symbol: str, bars: pl.DataFrame, first: datetime, last: datetime) -> int:
-        """Store historical 1m bars (status ``backfilled``) for ``symbol``'s dirty minutes in [first, last];
-        minutes the history lacks are written from live ticks as ``partial``. Returns bars written."""
+        """The broker answered: store its 1m bars (status ``backfilled``) for ``symbol``'s dirty and owed minutes
+        in [first, last], *replacing* whatever is stored for them; dirty minutes the history lacks are written
+        from live ticks as ``partial`` (a broker without the minute will not have it later either). Returns the
+        backfilled bars stored."""
         wanted = {m for m in self.dirty.get(symbol, set()) if first <= m <= last}
-        if not wanted:
+        owed = {m for m in self.owed.get(symbol, set()) if first <= m <= last}
+        if not wanted and not owed:
             return 0
-        got = bars.filter(pl.col("ts").is_in(list(wanted))).with_columns(pl.lit("backfilled").alias("status"),
-                                                                            pl.lit(symbol).alias("symbol"))
+        got = (bars.filter(pl.col("ts").is_in(list(wanted | owed)))
+               .with_columns(pl.lit("backfilled").alias("status"), pl.lit(symbol).alias("symbol"))
+               .select(list(BAR_SCHEMA)))
         covered = set(got["ts"].to_list())
         fallback = self._dirty_live(symbol, wanted - covered, "partial")
-        self.dirty[symbol] -= wanted
-        out = pl.concat([got.select(list(BAR_SCHEMA)), fallback], how="vertical_relaxed")
-        self._write_1m(out)
-        return out.height
+        self.dirty[symbol] = self.dirty.get(symbol, set()) - wanted
+        self.owed[symbol] = self.owed.get(symbol, set()) - wanted - owed
+        self._write_1m(fallback)
+        self._write_1m(got, replace=True)
+        return got.height
+
+    def defer_backfill(self, symbol: str, first: datetime, last: datetime) -> int:
+        """The broker could not answer (e.g. 429s): write ``symbol``'s dirty minutes in [first, last] from what was
+        seen as ``partial`` (never silently missing) and keep them owed (:attr:`owed`) for a later retry.
+        Returns the partial bars written."""
+        wanted = {m for m in self.dirty.get(symbol, set()) if first <= m <= last}
+        fallback = self._dirty_live(symbol, wanted, "partial")
+        self.dirty[symbol] = self.dirty.get(symbol, set()) - wanted
+        self.owed.setdefault(symbol, set()).update(wanted)
+        self._write_1m(fallback)
+        return fallback.height
+
+    def owe_stored_partial(self, day: date) -> None:
+        """At start: 1m bars of ``day`` stored ``partial`` by an earlier run are owed a backfill."""
+        for symbol in self.store.symbols("1m"):
+            have = self.store.read_bars(symbol, "1m", day)
+            partial = have.filter(pl.col("status") == "partial")["ts"].to_list()
+            if partial:
+                self.owed.setdefault(symbol, set()).update(partial)
 
     def _dirty_live(self, symbol: str, minutes: set[datetime], status: str) -> pl.DataFrame:
         if not minutes or not self._live_dirty_ticks:
@@ -305,16 +375,22 @@ class BarBuilder:
     def give_up_backfill(self) -> int:
         """Write every closed dirty minute from live ticks as ``partial`` (no historical API). Returns bars."""
         total = 0
-        for symbol, first, last in self.backfill_requests():
-            total += self.apply_backfill(symbol, empty_bars(), first, last)
+        upto = self.boundary()
+        for symbol, minutes in list(self.dirty.items()):
+            ready = sorted(m for m in minutes if upto is not None and m < upto and symbol not in self._open_gaps)
+            if ready:
+                total += self.apply_backfill(symbol, empty_bars(), ready[0], ready[-1])
         return total
 
     # ------------------------------------------------------------------------------------------------ writing
-    def _write_1m(self, bars: pl.DataFrame) -> None:
+    def _write_1m(self, bars: pl.DataFrame, *, replace: bool = False) -> None:
+        """Store 1m bars (``replace``: over stored rows of the same minutes, and rebuild the stored higher
+        intervals that contain them), publish the newest, and resample what has closed."""
         if bars.is_empty():
             return
         bars = bars.sort(["symbol", "ts"])
-        self.written["1m"] = self.written.get("1m", 0) + self.store.write_bars(bars, "1m", self.source)
+        write = self.store.replace_bars if replace else self.store.write_bars
+        self.written["1m"] = self.written.get("1m", 0) + write(bars, "1m", self.source)
         if self.on_bar is not None:
             # live: one bar per symbol per minute; a backfill writes hundreds at once — viewers get the newest
             # few (history is on disk), so a catch-up never floods the hub
@@ -326,8 +402,32 @@ class BarBuilder:
             self._day, self._day_bars, self._written_higher = day, empty_bars(), {}
         self._day_bars = pl.concat([self._day_bars, bars.filter(pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
                                                                 .dt.date() == day)])
-        self._day_bars = self._day_bars.unique(["symbol", "ts"], keep="first", maintain_order=True)
+        self._day_bars = self._day_bars.unique(["symbol", "ts"], keep="last" if replace else "first",
+                                               maintain_order=True)
+        if replace:
+            self._rewrite_higher(bars)
         self._write_higher(final=False)
+
+    def _rewrite_higher(self, replaced: pl.DataFrame) -> None:
+        """Higher-interval buckets already stored (by this run or an earlier one) that contain a replaced minute
+        are rebuilt from the stored 1m bars of their day and stored over the old ones."""
+        for (symbol,), rows in replaced.partition_by("symbol", as_dict=True).items():
+            minutes = rows["ts"].to_list()
+            for day in {ist_date(t) for t in minutes}:
+                day_1m = self.store.read_bars(str(symbol), "1m", day)
+                for interval in HIGHER_INTERVALS:
+                    directory = self.store.bars_dir(interval) / f"date={day.isoformat()}"
+                    parts = sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []
+                    if not parts:
+                        continue
+                    stored = pl.scan_parquet(parts).filter(pl.col("symbol") == symbol).select("symbol", "ts").collect()
+                    step = timedelta(minutes=interval_minutes(interval))
+                    out = resample(day_1m, interval)
+                    touched = out.filter(pl.any_horizontal([(pl.col("ts") <= t) & (pl.col("ts") + step > t)
+                                                            for t in minutes]))
+                    touched = touched.join(stored, on=["symbol", "ts"], how="semi")
+                    if not touched.is_empty():
+                        self.store.replace_bars(touched, interval, self.source)
 
     def _write_higher(self, *, final: bool) -> None:
         """Resample the day's 1m bars and store every higher-interval bucket that has closed (all, when
@@ -382,7 +482,7 @@ class BarBuilder:
             self.close_minutes(upto, final=True)
         for symbol, minutes in list(self.dirty.items()):
             if minutes:
-                self.apply_backfill(symbol, empty_bars(), min(minutes), max(minutes))
+                self.defer_backfill(symbol, min(minutes), max(minutes))
         self._write_higher(final=True)
 
 

@@ -15,9 +15,9 @@ Synchronous and single-threaded (the asyncio service calls it between socket rea
    current-month future (``index_future``), null when the future reports none. 5m/15m/1h/4h bars are
    resampled (:func:`tradesig.store.bars.resample`) once every minute of their bucket has closed.
 
-Bar status: ``complete`` from continuous live ticks; minutes touched by a gap (disconnect, stall, restart, token
-expiry, polled data) are *dirty*: they are not written from live ticks but re-fetched from the historical API
-(``backfilled``); if that is impossible they are written from what was seen, ``partial``.
+Bar status is a promise (docs/feed.md "Bar states", :class:`~tradesig.feed.barbuilder.BarBuilder`): ``complete``
+only for minutes streamed whole; minutes touched by a gap, a reconnect or polling are ``backfilled`` from the
+historical API over whatever was stored, or ``partial`` (and owed a backfill) until then.
 
 Extra tick columns beyond the codec's: ``symbol`` (tradesig key or tradingsymbol), ``polled`` (Boolean: from
 REST ``/quote`` polling, not the ticker), ``source`` ("kite", "sim", "breeze"), ``journal_segment``,
@@ -390,7 +390,8 @@ class Ingestor:
     def seed_bars(self, day: date) -> None:
         """Load ``day``'s stored ticks into the bar builder (after :meth:`recover`, before live data): finished
         minutes are written (the store skips bars it has), the last minute stays open, and a "restart" gap is
-        opened for every symbol seen."""
+        opened for every symbol seen. 1m bars of ``day`` stored ``partial`` are owed a backfill."""
+        self.bars.owe_stored_partial(day)
         directory = self.home / "ticks" / f"date={day.isoformat()}"
         parts = sorted(p for p in directory.glob("*.parquet") if not p.name.startswith(".")) \
             if directory.is_dir() else []

@@ -284,7 +284,7 @@ class FeedService:
         self.ingest = Ingestor(self.home, self.clock, source=self.options.source, on_bar=self._on_bar,
                                on_ticks=self._on_ticks if self.hub is not None else None,
                                flush_ticks=self.options.flush_ticks)
-        self.backfiller = Backfiller(self.source, self.ingest)
+        self.backfiller = Backfiller(self.source, self.ingest, self.policy, self.clock)
         if isinstance(self.source, KiteSource):
             self.chain = ChainTracker(self.source, self.ingest, self.settings, self.options, self.counts)
         await asyncio.to_thread(self.ingest.recover)
@@ -340,7 +340,7 @@ class FeedService:
 
     def _final_now(self) -> datetime | None:
         """The time that decides whether the last open minute is complete: the market's, never beyond it."""
-        return self.market_now() if self.source.market_time_known() else None
+        return self.source.settled_now()
 
     # ------------------------------------------------------------------------------------------------ upstream
     async def _open_session(self) -> Any:
@@ -362,6 +362,10 @@ class FeedService:
                 await self.source.pump(link)
 
     def _on_connected(self) -> None:
+        from tradesig.feed.barbuilder import GRACE
+
+        # minutes that began before now were not watched whole: they cannot be complete for new symbols
+        self.ingest.bars.stream_started(self.market_now() - GRACE)
         self.link.connected = True
         self.link.polling = False
         self.link.down_since = None

@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -121,6 +121,10 @@ class MarketSource:
 
     def market_time_known(self) -> bool:
         return True
+
+    def settled_now(self) -> datetime | None:
+        """The latest market time known for certain (decides whether the last open minute ended)."""
+        return self.market_now()
 
     def idles_outside_session(self) -> bool:
         return self.host.options.idle_outside_session
@@ -302,14 +306,24 @@ class SimSource(KiteSource):
         if self.api_key.startswith("YOUR_"):
             self.api_key = SIM_API_KEY
         self.sim_time: datetime | None = None
+        self._sim_read: tuple[float, float] = (0.0, 1.0)  # (monotonic s when sim_time was read, replay speed)
         self.synthetic = False
         self._over: str | None = None
 
     def market_now(self) -> datetime:
-        return self.sim_time if self.sim_time is not None else self.host.clock.now()
+        """The sim's replay time: its last reading advanced by the wall time since, times the replay speed."""
+        if self.sim_time is None:
+            return self.host.clock.now()
+        read_at, speed = self._sim_read
+        if read_at <= 0.0:
+            return self.sim_time
+        return self.sim_time + timedelta(seconds=max(0.0, self.host.clock.monotonic() - read_at) * speed)
 
     def market_time_known(self) -> bool:
         return self.sim_time is not None
+
+    def settled_now(self) -> datetime | None:
+        return self.sim_time
 
     def idles_outside_session(self) -> bool:
         return False
@@ -332,6 +346,7 @@ class SimSource(KiteSource):
             try:
                 state = await asyncio.to_thread(sim_state, self.rest_root, 2.0)
                 self.sim_time = datetime.fromisoformat(state["sim_time"]).astimezone(UTC)
+                self._sim_read = (host.clock.monotonic(), float(state.get("speed") or 1.0))
                 self.synthetic = bool(state.get("synthetic"))
                 last_seen = host.clock.monotonic()
                 if state.get("session_over") and self.sim_time >= _session_close(self.sim_time):
