@@ -131,8 +131,11 @@ def start(ctx: typer.Context,
             raise typer.BadParameter(f"not HH:MM: {until!r}", param_hint="--until")
         today = engine_clock.now().astimezone(IST).date()
         stop_at = datetime.combine(today, time(int(hh), int(mm)), tzinfo=IST)
-    snap = run(loaded, mode.value, strategies=parse_strategies(strategies), lots=lots or None, until=stop_at,
-               hub_url=hub or None, clock=engine_clock)
+    from tradesig.store.lock import hold
+
+    with hold(loaded.home, "trade"):  # one engine per data home: a second one exits 2 naming this PID
+        snap = run(loaded, mode.value, strategies=parse_strategies(strategies), lots=lots or None, until=stop_at,
+                   hub_url=hub or None, clock=engine_clock)
     typer.echo(f"trade {mode.value} stopped: {len(snap['open'])} open, day P&L {snap['day_pnl']:.2f}")
 
 

@@ -274,7 +274,14 @@ class FeedService:
 
     async def run(self) -> FeedSummary:
         """Run until :meth:`request_stop`, ``--until``, the end of a followed sim, or SIGTERM (in
-        :func:`run_feed`); returns the summary. Raises :class:`UpstreamMisuse` on our own protocol misuse."""
+        :func:`run_feed`); returns the summary. Raises :class:`UpstreamMisuse` on our own protocol misuse,
+        :class:`tradesig.store.lock.HomeLocked` when another feed writes this data home."""
+        from tradesig.store.lock import hold
+
+        with hold(self.home, "feed"):  # one feed per data home: a second one exits 2 naming this PID
+            return await self._run()
+
+    async def _run(self) -> FeedSummary:
         from tradesig.feed.chain import ChainTracker
         from tradesig.feed.ingest import Ingestor
 
