@@ -33,14 +33,13 @@ def test_idles_outside_the_session_ready_for_systemd_and_never_connects(home, tm
 
     async def scenario():
         task = asyncio.create_task(service.run())
-        await asyncio.sleep(0.5)
+        first = await asyncio.to_thread(sock.recv, 4096)  # waits for the first datagram, not a wall-clock sleep
         service.request_stop()
-        return await task
+        return await task, first.decode()
 
+    sock.settimeout(30)
     try:
-        summary = asyncio.run(asyncio.wait_for(scenario(), 30))
-        sock.settimeout(10)
-        first = sock.recv(4096).decode()
+        summary, first = asyncio.run(asyncio.wait_for(scenario(), 60))
     finally:
         sock.close()
     assert summary.connect_attempts == 0 and summary.ticks == 0 and summary.stopped_by == "stop"
