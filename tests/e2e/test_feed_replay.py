@@ -74,7 +74,7 @@ def test_replayed_session_stores_ticks_and_bars_equal_to_the_recording(home):
 
 def test_option_chain_subscribed_recentred_and_pcr_published(home):
     nifty = shared_file(NIFTY_FILE)
-    handle = start_sim([nifty], start=time(14, 45), speed=600)
+    handle = start_sim([nifty], start=time(14, 45), speed=300)
     try:
         login(handle, home)
         service = make_service(home, handle, symbols=["NIFTY"], chain_strikes=2)

@@ -185,10 +185,13 @@ class FeedService:
         return self.current_phase() in ("OPEN", "UNKNOWN")
 
     def _until_reached(self) -> bool:
+        """``--until`` has passed in market time, and the source has delivered what it sent up to then."""
         if self.options.until is None or not self.source.market_time_known():
             return False
         now = to_ist(self.market_now())
-        return now.time() >= self.options.until and (self._start_day is None or now.date() >= self._start_day)
+        if now.time() < self.options.until or (self._start_day is not None and now.date() < self._start_day):
+            return False
+        return self.source.drained(datetime.combine(now.date(), self.options.until, IST))
 
     def _wanted(self) -> bool:
         """Should the feed be connected now? (idle outside the session: holidays, nights)."""

@@ -140,6 +140,11 @@ class MarketSource:
         """Why this upstream is over for good (the feed then stops, exit 0); None while it may still deliver."""
         return None
 
+    def drained(self, target: datetime) -> bool:
+        """Has everything the upstream sent up to market time ``target`` been read? (Live: yes — the wall clock
+        is the market's. A replay may run ahead of what its socket has delivered on a loaded machine.)"""
+        return True
+
     # the session -----------------------------------------------------------------------------------------
     async def open(self) -> Any:
         raise NotImplementedError
@@ -309,6 +314,7 @@ class SimSource(KiteSource):
         self._sim_read: tuple[float, float] = (0.0, 1.0)  # (monotonic s when sim_time was read, replay speed)
         self.synthetic = False
         self._over: str | None = None
+        self._session_over = False
 
     def market_now(self) -> datetime:
         """The sim's replay time: its last reading advanced by the wall time since, times the replay speed."""
@@ -332,7 +338,22 @@ class SimSource(KiteSource):
         return [self._follow_clock()]
 
     def finished(self) -> str | None:
+        if self._over == "sim session over" and self.sim_time is not None and \
+                not self.drained(_session_close(self.sim_time)):
+            return None
         return self._over
+
+    def drained(self, target: datetime) -> bool:
+        """The ticks read have reached ``target`` (less the 2 s grace), or the sim has sent its whole session and
+        no market data arrived for 2 s of wall time (a replayed day may end early)."""
+        from tradesig.feed.barbuilder import GRACE
+
+        clock = self.host.ingest.bars.market_clock
+        if clock is not None and clock >= target - GRACE:
+            return True
+        last = self.host.watchdog.last_data
+        quiet = last is None or self.host.clock.monotonic() - last > 2.0
+        return self._session_over and quiet
 
     async def _follow_clock(self) -> None:
         """Follow the sim's replay clock (``GET /_sim/state``) every half second. The sim is over for good when
@@ -349,7 +370,8 @@ class SimSource(KiteSource):
                 self._sim_read = (host.clock.monotonic(), float(state.get("speed") or 1.0))
                 self.synthetic = bool(state.get("synthetic"))
                 last_seen = host.clock.monotonic()
-                if state.get("session_over") and self.sim_time >= _session_close(self.sim_time):
+                self._session_over = bool(state.get("session_over"))
+                if self._session_over and self.sim_time >= _session_close(self.sim_time):
                     self._over = "sim session over"
             except (BrokerError, ValueError, KeyError):
                 if host.clock.monotonic() - last_seen > host.options.sim_gone_seconds:
