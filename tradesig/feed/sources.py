@@ -344,13 +344,13 @@ class SimSource(KiteSource):
         return self._over
 
     def drained(self, target: datetime) -> bool:
-        """The ticks read have reached ``target`` (less the 2 s grace), or the sim has sent its whole session and
-        no market data arrived for 2 s of wall time (a replayed day may end early)."""
+        """The ticks read have reached ``target`` (less the 2 s grace), the stream is down, or the sim has sent its
+        whole session and no market data arrived for 2 s of wall time (a replayed day may end early)."""
         from tradesig.feed.barbuilder import GRACE
 
         clock = self.host.ingest.bars.market_clock
-        if clock is not None and clock >= target - GRACE:
-            return True
+        if clock is not None and clock >= target - GRACE or not self.host.link.connected:
+            return True  # caught up, or nothing more can arrive on a connection that is down
         last = self.host.watchdog.last_data
         quiet = last is None or self.host.clock.monotonic() - last > 2.0
         return self._session_over and quiet
