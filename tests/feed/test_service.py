@@ -65,3 +65,26 @@ def test_sim_api_key_default_and_market_time(home):
     assert service.api_key == "tradesig-sim"
     service.source.sim_time = datetime(2024, 6, 4, 4, 0, tzinfo=__import__("datetime").UTC)
     assert service.market_now() == service.source.sim_time and service.current_phase() == "OPEN"
+
+
+def test_our_own_protocol_misuse_stops_the_feed_with_exit_2(home):
+    """A misuse of the protocol by us (``exc.ours``) is not retried like a network fault: the feed stops at once,
+    everything flushed, with an error the CLI prints as one line (exit 2)."""
+    import pytest
+
+    from tradesig.errors import ProtocolError
+    from tradesig.feed.reconnect import UpstreamMisuse
+
+    service = FeedService(LoadedConfig(Settings(), None, home), FeedOptions(source="sim",
+                                                                            sim_url="http://127.0.0.1:1"))
+    opened = []
+
+    async def open_session():
+        opened.append(1)
+        raise ProtocolError("3200 instruments exceed Kite's 3000 per connection", ours=True)
+
+    service.source.open = open_session
+    with pytest.raises(UpstreamMisuse) as info:
+        asyncio.run(asyncio.wait_for(service.run(), 30))
+    assert opened == [1] and info.value.exit_code == 2 and "3200 instruments" in info.value.message
+    assert not (home / "locks" / "feed.lock").read_text()  # the lock was released

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from tradesig.clock import ist_date
+from tradesig.feed.backoff import GapCause
 from tradesig.store.bars import (
     BAR_SCHEMA,
     empty_bars,
@@ -42,12 +43,12 @@ def floor_minute(ts: datetime) -> datetime:
 @dataclass(frozen=True)
 class Gap:
     """A stretch without live ticker data for one instrument: ``start`` (last tick before) to ``end`` (first
-    tick after), aware UTC; ``cause`` one of network/stall/closed/protocol/rate_limit/token/restart/start."""
+    tick after), aware UTC; ``cause`` a :data:`tradesig.feed.backoff.GapCause`."""
 
     symbol: str
     start: datetime
     end: datetime
-    cause: str
+    cause: GapCause
 
     def minutes(self) -> list[datetime]:
         """Bar starts (UTC) of every minute the gap touches, both ends included."""
@@ -79,7 +80,7 @@ class BarBuilder:
         self._pending: list[pl.DataFrame] = []
         self._carry = pl.DataFrame()
         self._last_seen: dict[str, datetime] = {}
-        self._open_gaps: dict[str, tuple[datetime, str]] = {}
+        self._open_gaps: dict[str, tuple[datetime, GapCause]] = {}
         #: minutes touched by a gap, a reconnect or polling, not yet resolved: never written ``complete``
         self.dirty: dict[str, set[datetime]] = {}
         #: minutes whose backfill failed (stored ``partial`` from what was seen, or not at all): still owed a
@@ -101,7 +102,7 @@ class BarBuilder:
         self.backfill_symbols: set[str] | None = None
 
     # ------------------------------------------------------------------------------------------------ gaps
-    def open_gap(self, cause: str, symbols: Iterable[str] | None = None, since: datetime | None = None) -> None:
+    def open_gap(self, cause: GapCause, symbols: Iterable[str] | None = None, since: datetime | None = None) -> None:
         """The live stream stopped (``cause``): every known symbol (or ``symbols``) has a gap from its last tick
         (or ``since``) until its next live ticker tick."""
         for symbol in (symbols if symbols is not None else list(self._last_seen)):

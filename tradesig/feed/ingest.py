@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from tradesig.clock import Clock, ist_date
+from tradesig.feed.backoff import Cause
 from tradesig.feed.barbuilder import SLIM_COLUMNS, UTC_US, BarBuilder, Gap, floor_minute  # noqa: F401 (re-export)
 from tradesig.feed.kite_protocol import TickBatch, decode_frame, tick_schema
 from tradesig.store.datasets import Store
@@ -419,7 +420,7 @@ class Ingestor:
         self.bars.index_future.update(index_future)
         self.bars.backfill_symbols = set(backfill)
 
-    def mark_disconnect(self, cause: str) -> None:
+    def mark_disconnect(self, cause: Cause) -> None:
         """The live stream stopped: open gaps for every symbol (closed by the next live tick) and log a durable
         ``feed_disconnect`` marker, so a crash before the gap is closed and recorded still leaves its trace."""
         self.flush()

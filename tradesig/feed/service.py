@@ -36,7 +36,7 @@ import random
 import signal
 import time as _time
 from collections import deque
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -109,7 +109,7 @@ class FeedService:
         self._stopped_by = "stop"
         self._ready_sent = False
         self._rates: deque[tuple[float, int]] = deque(maxlen=10)
-        self._start_day: Any = None
+        self._start_day: date | None = None
 
     def _make_hub(self) -> Hub:
         from tradesig.feed.hub import Hub, parse_listen

@@ -47,6 +47,14 @@ def _symbol_key(symbol: str) -> str:
         return symbol.strip().upper()
 
 
+def _keyed(df: pl.DataFrame, keep: str) -> pl.DataFrame:
+    """Bars conformed to the schema, index symbols under tradesig's key, one row per (symbol, ts) (``keep``)."""
+    bars = conform(df)
+    keys = {s: _symbol_key(s) for s in bars.get_column("symbol").unique().to_list()}
+    bars = bars.with_columns(pl.col("symbol").replace_strict(keys, return_dtype=pl.Utf8))
+    return bars.unique(subset=["symbol", "ts"], keep=keep, maintain_order=True)  # type: ignore[arg-type]
+
+
 def _as_date(value: date | datetime | None) -> date | None:
     if value is None or type(value) is date:
         return value  # type: ignore[return-value]
@@ -172,11 +180,7 @@ class Store:
         interval_minutes(interval)
         if df.is_empty():
             return 0
-        bars = conform(df)
-        keys = {s: _symbol_key(s) for s in bars.get_column("symbol").unique().to_list()}
-        bars = bars.with_columns(pl.col("symbol").replace_strict(keys, return_dtype=pl.Utf8))
-        bars = bars.unique(subset=["symbol", "ts"], keep="first", maintain_order=True)
-        regular, extended = split_session(bars, interval)
+        regular, extended = split_session(_keyed(df, "first"), interval)
         added = 0
         new_views = [ext for frame, ext in ((regular, False), (extended, True))
                      if not frame.is_empty() and not self._any_bars(ext)]
@@ -199,12 +203,8 @@ class Store:
         interval_minutes(interval)
         if df.is_empty():
             return 0
-        bars = conform(df)
-        keys = {s: _symbol_key(s) for s in bars.get_column("symbol").unique().to_list()}
-        bars = bars.with_columns(pl.col("symbol").replace_strict(keys, return_dtype=pl.Utf8))
-        bars = bars.unique(subset=["symbol", "ts"], keep="last", maintain_order=True)
         written = 0
-        frames = split_session(bars, interval)
+        frames = split_session(_keyed(df, "last"), interval)
         new_views = [ext for frame, ext in zip(frames, (False, True), strict=True)
                      if not frame.is_empty() and not self._any_bars(ext)]
         with self._writer_lock("bars"):
