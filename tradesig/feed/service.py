@@ -72,10 +72,14 @@ log = logging.getLogger(__name__)
 _ACTIVE = ("PRE_OPEN", "PRE_OPEN_MATCH", "OPEN", "CLOSING")
 
 
+class _Phase(Protocol):
+    name: str
+
+
 class Calendar(Protocol):
     """What the feed asks of :class:`tradesig.calendar.MarketCalendar`."""
 
-    def phase(self, ts: datetime) -> Any: ...
+    def phase(self, ts: datetime) -> _Phase: ...
     def next_open(self, ts: datetime) -> datetime: ...
 
 
@@ -87,7 +91,7 @@ class FeedService:
 
     def __init__(self, loaded: LoadedConfig, options: FeedOptions, *, clock: Clock | None = None,
                  calendar: Calendar | None = None, notifier: Notifier | None = None,
-                 rng: random.Random | None = None, breeze_module: ModuleType | Any = None) -> None:
+                 rng: random.Random | None = None, breeze_module: ModuleType | object | None = None) -> None:
         if options.source not in SOURCES:
             raise ConfigError(f"unknown feed source {options.source!r}", f"use one of {', '.join(SOURCES)}")
         self.loaded = loaded
@@ -353,7 +357,7 @@ class FeedService:
         return self.source.settled_now()
 
     # ------------------------------------------------------------------------------------------------ upstream
-    async def _open_session(self) -> Any:
+    async def _open_session(self) -> object | None:
         """Idle while the market is shut (holidays, nights), then open a session of the source."""
         while not self._wanted():
             self.phase = self.current_phase()
@@ -375,7 +379,8 @@ class FeedService:
         from tradesig.feed.barbuilder import GRACE
 
         # minutes that began before now were not watched whole: they cannot be complete for new symbols
-        self.ingest.bars.stream_started(self.market_now() - GRACE)
+        if self.source.market_time_known():
+            self.ingest.bars.stream_started(self.market_now() - GRACE)
         self.link.connected = True
         self.link.polling = False
         self.link.down_since = None
