@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 def test_disconnects_and_stalls_reconnect_record_gaps_and_backfill(home):
     nifty = shared_file(NIFTY_FILE)
-    faults = [{"kind": "drop", "seconds": 3.0, "at": "15:14"},      # connection aborted; refused for 3 s wall
+    faults = [{"kind": "drop", "seconds": 2.0, "at": "15:14"},      # connection aborted; refused for 2 s wall
               {"kind": "stall", "seconds": 1.0, "at": "15:21"}]     # silence without close
     handle = start_sim([nifty], start=time(15, 8), speed=150, faults=faults)
     try:
