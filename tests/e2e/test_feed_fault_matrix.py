@@ -69,6 +69,14 @@ def test_fault_matrix_every_bar_equals_the_recording_or_is_labelled(home):
     partial = got.filter(pl.col("status") == "partial")
     if not partial.is_empty():
         assert reported and reported[0]["partial"] == partial.height
+    # the run's feed_stats event (what `report` reads) names the minutes still owed a backfill, per symbol
+    from datetime import date as _date
+
+    from tradesig.store.events import EventLog
+
+    (stats,) = EventLog(home).read(DAY, DAY, kinds=["feed_stats"]) or [None]
+    assert stats is not None and isinstance(stats.get("partial_minutes"), dict), stats
+    assert _date.fromisoformat(stats["ts"][:10]) == DAY
     # the faults really happened: live minutes and backfilled ones on both sides of them
     assert {"complete", "backfilled"} <= set(got["status"].to_list())
     # no tick stored twice: each journaled ticker frame's ticks are stored exactly once

@@ -234,6 +234,8 @@ class FeedService:
             "reconnects": self.counts.reconnects, "token_expiry": link.token_expiry,
             "market_time": self.market_now(), "last_error": link.last_error,
         }
+        if self.ingest is not None:
+            doc["partial_minutes"] = {s: len(m) for s, m in sorted(self.ingest.bars.owed.items()) if m}
         pcr = self.chain.pcr() if self.chain is not None else None
         if pcr is not None:
             doc["pcr"] = pcr
@@ -348,8 +350,9 @@ class FeedService:
                               self._stopped_by)
         # One ``feed_stats`` event per run, dated by the market's time (the replayed day for the sim), for report.
         synthetic = isinstance(self.source, SimSource) and self.source.synthetic
-        self.ingest.events.append("feed_stats", {**dataclasses.asdict(summary), "synthetic": synthetic},
-                                  self.market_now())
+        owed = {s: len(m) for s, m in sorted(self.ingest.bars.owed.items()) if m}
+        self.ingest.events.append("feed_stats", {**dataclasses.asdict(summary), "synthetic": synthetic,
+                                                 "partial_minutes": owed}, self.market_now())
         return summary
 
     def _final_now(self) -> datetime | None:

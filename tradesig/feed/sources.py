@@ -289,6 +289,7 @@ class KiteSource(MarketSource):
                  ", ".join(uni.index_future.values()) or "none", len(uni.options))
         self.universe = uni
         self.host.ingest.adopt_universe(uni.tokens, uni.index_future, set(symbols) | set(uni.index_future.values()))
+        self.host.ingest.bars.owe_stored_partial(today)  # the market day's partial bars (a replay's day too)
 
     async def prepare_backfill(self) -> None:
         if self.rest is not None and self.universe is not None:
