@@ -75,8 +75,15 @@ def test_our_own_protocol_misuse_stops_the_feed_with_exit_2(home):
     from tradesig.errors import ProtocolError
     from tradesig.feed.reconnect import UpstreamMisuse
 
+    stopping = []
+
+    class Recording(Notifier):
+        def stopping(self):
+            stopping.append(1)
+
     service = FeedService(LoadedConfig(Settings(), None, home), FeedOptions(source="sim",
-                                                                            sim_url="http://127.0.0.1:1"))
+                                                                            sim_url="http://127.0.0.1:1"),
+                          notifier=Recording(env={}))
     opened = []
 
     async def open_session():
@@ -88,3 +95,4 @@ def test_our_own_protocol_misuse_stops_the_feed_with_exit_2(home):
         asyncio.run(asyncio.wait_for(service.run(), 30))
     assert opened == [1] and info.value.exit_code == 2 and "3200 instruments" in info.value.message
     assert not (home / "locks" / "feed.lock").read_text()  # the lock was released
+    assert stopping == [1]  # the shutdown ran (flush, STOPPING=1) before the error left run()

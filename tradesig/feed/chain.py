@@ -10,6 +10,7 @@ import polars as pl
 
 from tradesig.config import Settings
 from tradesig.feed.options import FeedOptions
+from tradesig.feed.reconnect import misuse
 from tradesig.feed.sources import UPSTREAM_ERRORS, Counters, KiteSource
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class ChainTracker:
             if old - new:
                 await client.unsubscribe(sorted(old - new))
         except UPSTREAM_ERRORS as exc:
+            if getattr(exc, "ours", False):  # e.g. past 3000 instruments: a bug, never a network fault
+                raise misuse(exc) from exc
             log.warning("chain re-centring failed: %s", exc)
             return
         for token in old - new:

@@ -33,6 +33,13 @@ class UpstreamMisuse(TradesigError):
     """We misused the upstream protocol (``exc.ours``): a bug on our side that a retry would repeat (exit 2)."""
 
 
+def misuse(error: BaseException) -> UpstreamMisuse:
+    """The one-line error (exit 2) for our own protocol misuse ``error`` (``error.ours`` is true)."""
+    message = getattr(error, "message", None) or str(error)
+    return UpstreamMisuse(f"feed stopped: our own misuse of the upstream protocol ({message})",
+                          "this is a tradesig bug, not a network fault; report it with the log")
+
+
 @dataclass
 class Link(Generic[S]):
     """One connected ``session`` handed out by :func:`reconnecting`.
@@ -105,9 +112,8 @@ async def reconnecting(open_session: Callable[[], Awaitable[S | None]], *, class
                 attempt = 0
         cause: Cause = classify(error) if error is not None else "closed"
         if cause == "ours":
-            message = getattr(error, "message", None) or str(error)
-            raise UpstreamMisuse(f"feed stopped: our own misuse of the upstream protocol ({message})",
-                                 "this is a tradesig bug, not a network fault; report it with the log") from error
+            assert error is not None
+            raise misuse(error) from error
         if on_down is not None:
             on_down(cause, error)
         delay = policy.delay(cause, attempt)
@@ -121,4 +127,4 @@ async def reconnecting(open_session: Callable[[], Awaitable[S | None]], *, class
         await _sleep(delay, stop)
 
 
-__all__ = ["Link", "UpstreamMisuse", "reconnecting"]
+__all__ = ["Link", "UpstreamMisuse", "misuse", "reconnecting"]

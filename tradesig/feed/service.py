@@ -324,7 +324,8 @@ class FeedService:
             for task in tasks:
                 task.cancel()
             for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, *UPSTREAM_ERRORS):
+                # a task's own error is raised above (once); here every task only has to have ended
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._shutdown()
         return self._summary()
