@@ -35,12 +35,15 @@ FAULTS = [
 def test_fault_matrix_every_bar_equals_the_recording_or_is_labelled(home):
     nifty = shared_file(NIFTY_FILE)
     handle = start_sim([nifty], start=time(14, 50), speed=60, faults=FAULTS)
+    handle.loop.call_soon_threadsafe(handle.exchange.clock.hold)  # the replay starts once the feed is connected
     try:
         login(handle, home)
         service = make_service(home, handle, symbols=["NIFTY"], until=time(15, 20), stall_seconds=0.4,
                                backoff_base=0.05, backoff_cap=0.3, poll_after_seconds=0.2)
 
         def operator(svc):
+            assert wait_until(lambda: svc.connected, 60)
+            handle.loop.call_soon_threadsafe(handle.exchange.clock.release)
             # `tradesig login` once the feed says the token is dead
             assert wait_until(lambda: svc.waiting_for_token or svc.stopping(), 90)
             if svc.waiting_for_token:

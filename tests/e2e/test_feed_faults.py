@@ -30,11 +30,17 @@ def test_disconnects_and_stalls_reconnect_record_gaps_and_backfill(home):
     faults = [{"kind": "drop", "seconds": 2.0, "at": "15:14"},      # connection aborted; refused for 2 s wall
               {"kind": "stall", "seconds": 1.0, "at": "15:21"}]     # silence without close
     handle = start_sim([nifty], start=time(15, 8), speed=150, faults=faults)
+    handle.loop.call_soon_threadsafe(handle.exchange.clock.hold)  # replay waits until the feed is connected
+
+    def release(svc):
+        assert wait_until(lambda: svc.connected, 60)
+        handle.loop.call_soon_threadsafe(handle.exchange.clock.release)
+
     try:
         login(handle, home)
         service = make_service(home, handle, symbols=["NIFTY"], stall_seconds=0.4, backoff_base=0.1,
                                backoff_cap=0.5, poll_after_seconds=0.2)
-        summary, _ = run_service(service, timeout=90)
+        summary, _ = run_service(service, timeout=90, during=release)
     finally:
         handle.stop()
     assert summary.reconnects >= 2 and summary.stopped_by in ("until", "sim session over")
