@@ -55,3 +55,4 @@ def _no_calendar_horizon_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whether the calendar's horizon warning shows depends on today's date: tests that are not about it run as if
     coverage were far away (tests/test_calendar_special.py sets the clock and the 45 days back)."""
     monkeypatch.setattr("tradesig.calendar.HORIZON_WARN_DAYS", -10**6)
+    monkeypatch.setenv("TRADESIG_CALENDAR_WARN_DAYS", str(-10**6))  # the CLI run as a subprocess, too

@@ -88,6 +88,7 @@ def test_override_wins_and_bad_breaks_are_refused(base):
 
 def test_horizon_warning(cal, monkeypatch):
     monkeypatch.setattr("tradesig.calendar.HORIZON_WARN_DAYS", 45)
+    monkeypatch.delenv("TRADESIG_CALENDAR_WARN_DAYS")
     assert cal.last == date(2026, 12, 31)
     assert horizon_warning(cal, date(2026, 11, 15)) is None  # 46 days left
     at_45 = horizon_warning(cal, date(2026, 11, 16))
@@ -105,6 +106,7 @@ def on_dec_2(monkeypatch):
 
     monkeypatch.setattr(clock.SystemClock, "now", lambda self: ist(2026, 12, 2, 8, 50))
     monkeypatch.setattr("tradesig.calendar.HORIZON_WARN_DAYS", 45)
+    monkeypatch.delenv("TRADESIG_CALENDAR_WARN_DAYS")
 
 
 def test_config_check_warns_once_and_exits_0(run_cli, on_dec_2):

@@ -563,14 +563,26 @@ def get_calendar(loaded_config: LoadedConfig | None = None) -> MarketCalendar:
     return cal
 
 
-#: Days before the end of the calendar's coverage from which commands warn (config check, token-check, feed).
+#: Days before the end of the calendar's coverage from which commands warn (config check, token-check, feed);
+#: the environment variable ``TRADESIG_CALENDAR_WARN_DAYS`` overrides it (e.g. for a box that updates yearly).
 HORIZON_WARN_DAYS = 45
+WARN_DAYS_ENV = "TRADESIG_CALENDAR_WARN_DAYS"
+
+
+def _warn_days() -> int:
+    import os
+
+    value = os.environ.get(WARN_DAYS_ENV, "").strip()
+    try:
+        return int(value) if value else HORIZON_WARN_DAYS
+    except ValueError:
+        return HORIZON_WARN_DAYS
 
 
 def horizon_warning(cal: MarketCalendar, today: date, days: int | None = None) -> str | None:
     """One line warning that the calendar's coverage ends within ``days`` (default :data:`HORIZON_WARN_DAYS`) of
     IST date ``today`` (or has ended), saying how to extend it; None when coverage reaches further."""
-    days = HORIZON_WARN_DAYS if days is None else days
+    days = _warn_days() if days is None else days
     left = (cal.last - today).days
     if left > days:
         return None

@@ -86,11 +86,24 @@ def run_service(service: FeedService, timeout: float = 60.0, during=None):
     return summary, result.get("during")
 
 
+def _minutes(ts: list) -> str:
+    return ", ".join(t.astimezone(IST).strftime("%H:%M") for t in ts[:20]) + (" …" if len(ts) > 20 else "")
+
+
 def compare_bars(stored: pl.DataFrame, want: pl.DataFrame) -> None:
-    assert stored["ts"].is_duplicated().sum() == 0, "duplicate bars"
-    assert stored["ts"].to_list() == want["ts"].to_list()
-    for col in ("open", "high", "low", "close"):
-        assert stored[col].round(2).to_list() == want[col].round(2).to_list(), col
+    """Stored 1m bars equal the recording: same minutes, same OHLC (2 dp). The message names the minutes (IST)
+    that are missing, extra or different, with their stored status (this module is not assertion-rewritten)."""
+    dupes = stored.filter(pl.col("ts").is_duplicated())["ts"].unique().sort().to_list()
+    assert not dupes, f"minutes stored twice: {_minutes(dupes)}"
+    have, need = set(stored["ts"].to_list()), set(want["ts"].to_list())
+    missing, extra = sorted(need - have), sorted(have - need)
+    assert not missing and not extra, (f"{len(stored)}/{len(want)} bars; missing {len(missing)}: {_minutes(missing)}; "
+                                       f"extra {len(extra)}: {_minutes(extra)}")
+    diff = diff_bars(stored, want)
+    assert diff.is_empty(), ("OHLC differs from the recording at " + "; ".join(
+        f"{r['ts'].astimezone(IST):%H:%M} {r['status']}: stored {r['open']}/{r['high']}/{r['low']}/{r['close']} "
+        f"recorded {r['open_want']}/{r['high_want']}/{r['low_want']}/{r['close_want']}"
+        for r in diff.head(10).iter_rows(named=True)))
 
 
 def wait_until(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:

@@ -27,17 +27,23 @@ pytestmark = pytest.mark.e2e
 
 def test_disconnects_and_stalls_reconnect_record_gaps_and_backfill(home):
     nifty = shared_file(NIFTY_FILE)
-    faults = [{"kind": "drop", "seconds": 1.0, "at": "15:14"},      # connection aborted; refused for 1 s wall
+    faults = [{"kind": "drop", "seconds": 2.0, "at": "15:14"},      # connection aborted; refused for 2 s wall
               {"kind": "stall", "seconds": 1.0, "at": "15:21"}]     # silence without close
     handle = start_sim([nifty], start=time(15, 8), speed=150, faults=faults)
+    handle.loop.call_soon_threadsafe(handle.exchange.clock.hold)  # replay waits until the feed is connected
+
+    def release(svc):
+        assert wait_until(lambda: svc.connected, 60)
+        handle.loop.call_soon_threadsafe(handle.exchange.clock.release)
+
     try:
         login(handle, home)
         service = make_service(home, handle, symbols=["NIFTY"], stall_seconds=0.4, backoff_base=0.1,
                                backoff_cap=0.5, poll_after_seconds=0.2)
-        summary, _ = run_service(service, timeout=90)
+        summary, _ = run_service(service, timeout=90, during=release)
     finally:
         handle.stop()
-    assert summary.reconnects >= 2 and summary.stopped_by == "until"
+    assert summary.reconnects >= 2 and summary.stopped_by in ("until", "sim session over")
     assert summary.polled_ticks > 0  # /quote polled while the ticker was refused
     today = service.clock.now().date()
     gaps = EventLog(home).read(today - timedelta(days=1), today + timedelta(days=1), kinds=["feed_gap"])
@@ -51,7 +57,7 @@ def test_disconnects_and_stalls_reconnect_record_gaps_and_backfill(home):
     assert ticks["polled"].any() and not ticks["polled"].all()
 
 
-def test_token_expiry_waits_for_a_new_token_then_resumes(home):
+def test_token_expiry_waits_for_a_new_token_then_resumes(home, caplog):
     nifty = shared_file(NIFTY_FILE)
     handle = start_sim([nifty], start=time(15, 10), speed=200,
                        faults=[{"kind": "expire_token", "at": "15:13"}])
@@ -75,8 +81,14 @@ def test_token_expiry_waits_for_a_new_token_then_resumes(home):
         summary, (attempts, stalled_attempts) = run_service(service, timeout=90, during=operator)
     finally:
         handle.stop()
-    assert attempts == stalled_attempts == 2  # the first connection and one attempt with the dead token
-    assert summary.token_waits == 1 and summary.connect_attempts == 3
-    assert sorted(service.attempts_per_token.values()) == [1, 2]  # one per token change
+    # Kite's "token expired" message on the open connection means `token` at once: no attempt with the dead
+    # token, no backoff, no /quote poll (it would get 403) until the new token is there
+    assert attempts == stalled_attempts == 1
+    assert summary.token_waits == 1 and summary.connect_attempts == 2 and summary.polled_ticks == 0
+    assert sorted(service.attempts_per_token.values()) == [1, 1]  # one per token
+    assert not [r for r in caplog.records if "quote polling failed" in r.getMessage()]  # no 403 polls
+    today = service.clock.now().date()
+    gaps = EventLog(home).read(today - timedelta(days=1), today + timedelta(days=1), kinds=["feed_gap"])
+    assert {g["cause"] for g in gaps if g["instrument"] == "NIFTY"} - {"start"} == {"token"}
     got = Store(home).read_bars("NIFTY", "1m", DAY)
     compare_bars(got, recorded(nifty, "NIFTY", time(9, 15)))

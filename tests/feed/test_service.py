@@ -33,14 +33,13 @@ def test_idles_outside_the_session_ready_for_systemd_and_never_connects(home, tm
 
     async def scenario():
         task = asyncio.create_task(service.run())
-        await asyncio.sleep(0.5)
+        first = await asyncio.to_thread(sock.recv, 4096)  # waits for the first datagram, not a wall-clock sleep
         service.request_stop()
-        return await task
+        return await task, first.decode()
 
+    sock.settimeout(30)
     try:
-        summary = asyncio.run(asyncio.wait_for(scenario(), 30))
-        sock.settimeout(10)
-        first = sock.recv(4096).decode()
+        summary, first = asyncio.run(asyncio.wait_for(scenario(), 60))
     finally:
         sock.close()
     assert summary.connect_attempts == 0 and summary.ticks == 0 and summary.stopped_by == "stop"
@@ -64,5 +63,36 @@ def test_sim_api_key_default_and_market_time(home):
     service = FeedService(LoadedConfig(Settings(), None, home), FeedOptions(source="sim",
                                                                             sim_url="http://127.0.0.1:1"))
     assert service.api_key == "tradesig-sim"
-    service.sim_time = datetime(2024, 6, 4, 4, 0, tzinfo=__import__("datetime").UTC)
-    assert service.market_now() == service.sim_time and service.current_phase() == "OPEN"
+    service.source.sim_time = datetime(2024, 6, 4, 4, 0, tzinfo=__import__("datetime").UTC)
+    assert service.market_now() == service.source.sim_time and service.current_phase() == "OPEN"
+
+
+def test_our_own_protocol_misuse_stops_the_feed_with_exit_2(home):
+    """A misuse of the protocol by us (``exc.ours``) is not retried like a network fault: the feed stops at once,
+    everything flushed, with an error the CLI prints as one line (exit 2)."""
+    import pytest
+
+    from tradesig.errors import ProtocolError
+    from tradesig.feed.reconnect import UpstreamMisuse
+
+    stopping = []
+
+    class Recording(Notifier):
+        def stopping(self):
+            stopping.append(1)
+
+    service = FeedService(LoadedConfig(Settings(), None, home), FeedOptions(source="sim",
+                                                                            sim_url="http://127.0.0.1:1"),
+                          notifier=Recording(env={}))
+    opened = []
+
+    async def open_session():
+        opened.append(1)
+        raise ProtocolError("3200 instruments exceed Kite's 3000 per connection", ours=True)
+
+    service.source.open = open_session
+    with pytest.raises(UpstreamMisuse) as info:
+        asyncio.run(asyncio.wait_for(service.run(), 30))
+    assert opened == [1] and info.value.exit_code == 2 and "3200 instruments" in info.value.message
+    assert not (home / "locks" / "feed.lock").read_text()  # the lock was released
+    assert stopping == [1]  # the shutdown ran (flush, STOPPING=1) before the error left run()

@@ -104,6 +104,23 @@ def list_(ctx: typer.Context,
     typer.echo(output(rows, ["symbol", "interval", "session", "first", "last", "days", "bars"], fmt))
 
 
+@app.command("gaps")
+def gaps(ctx: typer.Context,
+         symbols: list[str] = typer.Option(None, "--symbol", help="Only these symbols (repeatable)."),
+         start: Any = date_option("--from", help="First IST date."),
+         end: Any = date_option("--to", help="Last IST date."),
+         fmt: Format = format_option(Format.table, Format.json, Format.csv)) -> None:
+    """1m bars still partial (owed a backfill) or missing, per symbol and IST day (docs/feed.md "Bar states")."""
+    from tradesig.clock import SystemClock
+    from tradesig.store.gaps import bar_gaps
+
+    rows = bar_gaps(app_context(ctx).config().home, symbols or None, start, end, now=SystemClock().now())
+    if not rows and fmt is Format.table:
+        typer.echo("no partial or missing 1m bars")
+        return
+    typer.echo(output(rows, ["symbol", "date", "partial", "missing", "partial_minutes", "missing_minutes"], fmt))
+
+
 @app.command("backfill")
 def backfill(ctx: typer.Context,
              symbols: list[str] = typer.Argument(None, help="Indices (default: feed.symbols)."),

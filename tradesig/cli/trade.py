@@ -131,8 +131,11 @@ def start(ctx: typer.Context,
     if until is not None:
         today = engine_clock.now().astimezone(IST).date()
         stop_at = datetime.combine(today, until, tzinfo=IST)
-    snap = run(loaded, mode.value, strategies=parse_strategies(strategies), lots=lots or None, until=stop_at,
-               hub_url=hub or None, clock=engine_clock)
+    from tradesig.store.lock import hold
+
+    with hold(loaded.home, "trade"):  # one engine per data home: a second one exits 2 naming this PID
+        snap = run(loaded, mode.value, strategies=parse_strategies(strategies), lots=lots or None, until=stop_at,
+                   hub_url=hub or None, clock=engine_clock)
     typer.echo(f"trade {mode.value} stopped: {len(snap['open'])} open, day P&L {snap['day_pnl']:.2f}")
 
 

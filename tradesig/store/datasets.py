@@ -48,6 +48,14 @@ def _symbol_key(symbol: str) -> str:
         return symbol.strip().upper()
 
 
+def _keyed(df: pl.DataFrame, keep: str) -> pl.DataFrame:
+    """Bars conformed to the schema, index symbols under tradesig's key, one row per (symbol, ts) (``keep``)."""
+    bars = conform(df)
+    keys = {s: _symbol_key(s) for s in bars.get_column("symbol").unique().to_list()}
+    bars = bars.with_columns(pl.col("symbol").replace_strict(keys, return_dtype=pl.Utf8))
+    return bars.unique(subset=["symbol", "ts"], keep=keep, maintain_order=True)  # type: ignore[arg-type]
+
+
 def _as_date(value: date | datetime | None) -> date | None:
     if value is None or type(value) is date:
         return value  # type: ignore[return-value]
@@ -197,11 +205,7 @@ class Store:
         interval_minutes(interval)
         if df.is_empty():
             return 0
-        bars = conform(df)
-        keys = {s: _symbol_key(s) for s in bars.get_column("symbol").unique().to_list()}
-        bars = bars.with_columns(pl.col("symbol").replace_strict(keys, return_dtype=pl.Utf8))
-        bars = bars.unique(subset=["symbol", "ts"], keep="first", maintain_order=True)
-        regular, extended = split_session(bars, interval)
+        regular, extended = split_session(_keyed(df, "first"), interval)
         added = 0
         new_views = [ext for frame, ext in ((regular, False), (extended, True))
                      if not frame.is_empty() and not self._any_bars(ext)]
@@ -212,6 +216,44 @@ class Store:
         if new_views:
             self._refresh_catalog()
         return added
+
+    def replace_bars(self, df: pl.DataFrame, interval: str, source: str) -> int:
+        """Store bars of ``interval`` *replacing* stored rows with the same (symbol, ts) — a backfill upgrading a
+        ``partial`` (or wrongly ``complete``) bar to the broker's ``backfilled`` one. Returns the rows written.
+
+        Per IST date: one new part with the date's rows, the replaced ones swapped (newest part wins on a repeated
+        key), is written (temp name, fsync, rename), then the date's older parts are removed. A crash between the
+        two leaves repeated keys for a moment; the next replace of that date removes them.
+        """
+        interval_minutes(interval)
+        if df.is_empty():
+            return 0
+        written = 0
+        frames = split_session(_keyed(df, "last"), interval)
+        new_views = [ext for frame, ext in zip(frames, (False, True), strict=True)
+                     if not frame.is_empty() and not self._any_bars(ext)]
+        with self._writer_lock("bars"):
+            for frame, ext in zip(frames, (False, True), strict=True):
+                if frame.is_empty():
+                    continue
+                new = (frame.with_columns(pl.lit(source).alias("source")).select(STORED_BAR_COLUMNS)
+                       .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date().alias("_date")))
+                base = self.bars_dir(interval, ext)
+                for (day,), part in new.partition_by("_date", as_dict=True, include_key=False).items():
+                    directory = base / f"date={day.isoformat()}"
+                    old = self._parts(directory) if directory.is_dir() else []
+                    merged = pl.concat([*(pl.read_parquet(p).select(STORED_BAR_COLUMNS) for p in old), part],
+                                       how="vertical_relaxed")
+                    merged = merged.unique(subset=["symbol", "ts"], keep="last", maintain_order=True)
+                    write_parts([(directory, merged.sort(["symbol", "ts"]))], source)
+                    for path in old:
+                        path.unlink(missing_ok=True)
+                    if old:
+                        _fsync_dir(directory)
+                    written += part.height
+        if new_views:
+            self._refresh_catalog()
+        return written
 
     def _any_bars(self, extended: bool) -> bool:
         base = self.home / "bars" / "extended" if extended else self.home / "bars"
