@@ -173,9 +173,13 @@ class FeedService:
                 host, port = parse_listen(options.serve)
             except ValueError as exc:
                 raise ConfigError(str(exc), "--serve takes [HOST:]PORT, e.g. 8765 or 0.0.0.0:8765") from None
+            from tradesig.feed.hub_page import DashboardSources
+
             self.hub = Hub(host, port, token=options.hub_token, publish_token=options.publish_token,
                            client_queue=options.client_queue, send_buffer=options.hub_send_buffer,
-                           health=self.health, clock=self.clock)
+                           health=self.health, clock=self.clock,
+                           dashboard=DashboardSources(loaded, self.market_now, lambda: self.universe.options
+                                                      if self.universe is not None else {}))
         self.ingest: Any = None
         self.universe: Any = None
         self.rest: Any = None
