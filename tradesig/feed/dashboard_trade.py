@@ -3,9 +3,10 @@
 
 - Baskets: the engines' state files ``trade/state-<mode>.json`` (tradesig.trade.service.load_state; rewritten by
   a running ``trade start`` every few seconds of market time). Each open basket's legs get the last price the
-  hub has seen for their tradingsymbol (option ticks of the subscribed chain), else a price the engine wrote in
-  its state (fields ``main_ltp``/``hedge_ltp``, when present); unrealised P&L is
-  :meth:`tradesig.trade.engine.Position.unrealised` at those prices. Extra fields in the state are passed on.
+  hub has seen for their tradingsymbol (option ticks of the subscribed chain), else the engine's latest mark
+  (a ``basket_marked`` event's leg ``last_price``, when the engine writes them); unrealised P&L is
+  :meth:`tradesig.trade.engine.Position.unrealised` at those prices (else the mark's ``unrealised_pnl``). Extra
+  fields in the state and the events are passed on untouched.
 - Orders and fills: ``order_placed``/``order_update`` events of the day (tradesig.trade.service.orders reads the
   events log the same way).
 - Risk: open baskets vs ``risk.max_positions``, day P&L vs ``risk.max_daily_loss``, the per-index entry cooldown
@@ -51,6 +52,7 @@ class TradingPanel:
         self.market_now = market_now
         self.last_price = last_price
         self._seen: tuple[Any, ...] | None = None
+        self._marks: dict[Any, dict[str, Any]] = {}
 
     def files_changed(self) -> bool:
         """True when a state file, the kill switch or the day's events log changed since the last call."""
@@ -76,8 +78,9 @@ class TradingPanel:
         from tradesig.trade.service import load_state, orders
 
         day = ist_date(self.market_now())
-        events = EventLog(self.home).read(day, day, kinds=("basket_opened", "basket_closed", "kill_switch",
-                                                             "risk", "flatten_order", "entry_failed"))
+        events = EventLog(self.home).read(day, day, kinds=("basket_opened", "basket_closed", "basket_marked",
+                                                             "kill_switch", "risk", "flatten_order"))
+        self._marks = {e.get("trade_id"): e for e in events if e["kind"] == "basket_marked"}
         engines = {}
         for mode in MODES:
             try:
@@ -110,10 +113,14 @@ class TradingPanel:
         from tradesig.trade.engine import Position
 
         out = dict(pos)
-        main_px = self.last_price(str(pos.get("main"))) or pos.get("main_ltp")
-        hedge_px = self.last_price(str(pos.get("hedge"))) or pos.get("hedge_ltp")
+        mark = self._marks.get(pos.get("id")) or {}
+        marked = {leg.get("tradingsymbol"): leg.get("last_price") for leg in mark.get("legs") or []
+                  if isinstance(leg, dict)}
+        main_px = self.last_price(str(pos.get("main"))) or marked.get(pos.get("main"))
+        hedge_px = self.last_price(str(pos.get("hedge"))) or marked.get(pos.get("hedge"))
         out["main_last"], out["hedge_last"] = main_px, hedge_px
-        out["unrealised"] = None
+        out["unrealised"] = mark.get("unrealised_pnl")
+        out["mark_source"] = "hub ticks" if self.last_price(str(pos.get("main"))) else mark.get("mark_source")
         if main_px is not None and hedge_px is not None:
             try:
                 gross = Position.from_dict(pos).unrealised(float(main_px), float(hedge_px))
