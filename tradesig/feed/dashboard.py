@@ -239,10 +239,13 @@ class ChartViews:
 
     def apply_pending(self) -> list[dict[str, Any]]:
         """Apply the queued bars to the cached views they belong to; one ``view`` message per view changed:
-        the overlay points of its new bars and its board. Bars of views nobody asked for are dropped."""
+        the overlay points of its new bars and its board — or, when a bar older than the view's last arrived (a
+        backfill after a gap), the view is reloaded from the store and sent whole as a ``history`` message.
+        Bars of views nobody asked for are dropped."""
         with self._lock:
             pending, self._pending = self._pending, []
         touched: dict[tuple[str, str, date], list[int]] = {}
+        reloaded: set[tuple[str, str, date]] = set()
         for bar in pending:
             ts = bar["ts"] if isinstance(bar["ts"], datetime) else datetime.fromisoformat(str(bar["ts"]))
             key = (bar.get("symbol"), bar.get("interval", "1m"), ist_date(ts))
@@ -251,15 +254,18 @@ class ChartViews:
                 continue
             last = view.frame.get_column("ts")[-1] if view.frame.height else None
             if last is not None and ts <= last:
-                if ts < last:  # a backfill rewrote an older bar: reload the view from the store
-                    self._views[key] = self._load(*key)
-                    touched[key] = list(range(self._views[key].frame.height))
+                if ts < last:  # a backfill wrote older bars: reload the view, its watchers get it whole
+                    reloaded.add(key)
                 continue
             row = {k: bar.get(k) for k in view.frame.columns}
             row["ts"] = ts
             view.frame = pl.concat([view.frame, pl.DataFrame([row], schema=view.frame.schema)])
             touched.setdefault(key, []).append(view.frame.height - 1)
         out = []
+        for key in reloaded:
+            self._views[key] = self._load(*key)
+            touched.pop(key, None)
+            out.append(self.history(key[0], key[1]))
         for key, idx in touched.items():
             view = self._views[key]
             self._compute(view)

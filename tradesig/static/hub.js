@@ -449,4 +449,4 @@ for (const i of Object.keys(STEP)) {
 makeChart();
 select(state.symbol, state.interval);
 connect(1000);
-window.tradesigPage = {state, view, lastClosed};   // for tests and the curious: read-only use
+window.tradesigPage = {state, view, lastClosed, get series() { return candles; }};   // for tests and the curious: read-only use
