@@ -257,7 +257,7 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> DemoResul
                 "PYTHONUNBUFFERED": "1"})
     procs = _Procs(home, env)
     try:
-        say(f"data home   {home}")
+        say(f"data home   {home}\npage        http://127.0.0.1:{hub_port}/  (the trader's page: open it in a browser)")
         sim_args = ["sim", "serve", "--port", str(sim_port), "--speed", f"{opts.speed:g}", "--wait-for-client",
                     "--linger", "5", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
         for path in opts.data:
