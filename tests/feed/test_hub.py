@@ -15,7 +15,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tradesig.errors import ConfigError
 from tradesig.feed.hub import Hub, is_loopback_host, parse_listen
 
-
 STRONG = "kR3v9Qx2LmW8tZp4Hc7Yb1Nd6Fg5Js0A"  # 32 characters of letters and digits: ~190 bits
 VIEWER = "Vw7Kp2Qm9Xr4Tz8Lc3Hb6Nf1Gd5Sj0Ay"
 PUBLISH = "Pb4Xm8Qr2Kv7Tz3Lc9Hw6Nf1Gd5Sj0Ae"
