@@ -89,14 +89,15 @@ def test_browser_sees_prices_change_on_the_hub_page(demo_run):
                 except PlaywrightError:  # connection refused until the feed's hub listens
                     page.wait_for_timeout(500)
             page.wait_for_function("() => document.getElementById('conn').textContent === 'connected'",
-                                   timeout=20_000)
+                                   timeout=20_000, polling=250)
             while len(seen) < 4:
                 handle = page.wait_for_function(
                     f"() => {{ const p = document.querySelector('#tab-NIFTY .px').textContent; "
-                    f"return p && !{seen!r}.includes(p) && p; }}", timeout=20_000)
+                    f"return p && !{seen!r}.includes(p) && p; }}", timeout=20_000, polling=250)
                 seen.append(handle.json_value())
-            page.wait_for_function("() => document.getElementById('phase').textContent === 'OPEN'", timeout=20_000)
-            page.wait_for_function("() => tradesigPage.view('NIFTY', '5m').bars.size >= 3", timeout=60_000)
+            page.wait_for_function("() => document.getElementById('phase').textContent === 'OPEN'",
+                                   timeout=20_000, polling=250)
+            page.wait_for_function("() => tradesigPage.view('NIFTY', '5m').bars.size >= 3", timeout=60_000, polling=250)
         finally:
             browser.close()
     assert all(re.fullmatch(r"[\d,]+\.\d\d", p) for p in seen), seen

@@ -88,7 +88,8 @@ def _page(session, query: str = "", width: int = 1366, height: int = 768):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(session["url"] + query)
-    page.wait_for_function("() => document.getElementById('conn').textContent === 'connected'", timeout=20_000)
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'connected'",
+                           timeout=20_000, polling=250)
     return page, errors
 
 
@@ -107,18 +108,18 @@ def _assert_equal_to_store(store: Store, bars: list[list], symbol: str, interval
 
 def test_candles_appear_and_equal_the_stored_bars(session):
     page, errors = _page(session, "?symbol=NIFTY&interval=1m")
-    page.wait_for_function("() => tradesigPage.view('NIFTY', '1m').bars.size >= 100", timeout=30_000)
+    page.wait_for_function("() => tradesigPage.view('NIFTY', '1m').bars.size >= 100", timeout=30_000, polling=250)
     start = page.evaluate("() => tradesigPage.lastClosed(tradesigPage.view('NIFTY', '1m'))")
     # a few more minutes arrive live
     page.wait_for_function(f"() => tradesigPage.lastClosed(tradesigPage.view('NIFTY', '1m')) >= {start + 180}",
-                           timeout=30_000)
+                           timeout=30_000, polling=250)
     bars = _page_bars(page, "NIFTY", "1m")
     assert bars[0][0] == int(datetime.combine(DAY, time(9, 15), IST).timestamp())
     _assert_equal_to_store(session["store"], bars, "NIFTY", "1m")
     drawn = page.evaluate("() => tradesigPage.series.data().map(d => d.time)")
     assert drawn == sorted(set(drawn)) and len(drawn) >= len(bars)  # the series: no duplicated candle
     page.click("#intervals button[data-interval='15m']")
-    page.wait_for_function("() => tradesigPage.view('NIFTY', '15m').loaded", timeout=20_000)
+    page.wait_for_function("() => tradesigPage.view('NIFTY', '15m').loaded", timeout=20_000, polling=250)
     _assert_equal_to_store(session["store"], _page_bars(page, "NIFTY", "15m"), "NIFTY", "15m")
     assert errors == []
     page.close()
@@ -126,7 +127,8 @@ def test_candles_appear_and_equal_the_stored_bars(session):
 
 def test_board_shows_thirteen_labelled_rows(session):
     page, errors = _page(session, "?symbol=NIFTY&interval=5m")
-    page.wait_for_function("() => document.querySelectorAll('#board tbody tr').length === 13", timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('#board tbody tr').length === 13",
+                           timeout=30_000, polling=250)
     rows = page.eval_on_selector_all("#board tbody tr", "rows => rows.map(r => [r.dataset.signal, "
                                      "r.cells[1].textContent, r.cells[3].textContent])")
     assert [r[0] for r in rows] == NAMES
@@ -142,12 +144,12 @@ def test_s1_to_s8_marker_appears_when_the_signal_fires(session):
     page, errors = _page(session, "?symbol=NIFTY&interval=15m")
     marker = page.wait_for_function(
         "() => tradesigPage.view('NIFTY', '15m').markers.find(m => m.kind === 'signal' && m.text === 'S8')",
-        timeout=60_000).json_value()
+        timeout=60_000, polling=250).json_value()
     # S8 fired on the 10:15 hourly bar: known at 11:15, drawn on the bar holding 11:14:59
     assert marker["t"] == int(datetime.combine(DAY, time(11, 15), IST).timestamp()) - 1
     assert marker["side"] == "bearish"
     page.wait_for_function("() => document.getElementById('signals').textContent.includes('S8 NIFTY bearish')",
-                           timeout=20_000)
+                           timeout=20_000, polling=250)
     from tradesig.store.events import EventLog
 
     fired = [e for e in EventLog(session["home"]).read(DAY, DAY, kinds=["signal"]) if e.get("signal") == "S8"]
@@ -215,9 +217,10 @@ def test_flatten_absent_without_the_token_and_works_with_it(session):
     page.click("#flatten", timeout=20_000)
     page.click("#flatten-confirm")
     page.wait_for_function("() => document.getElementById('flatten-result').textContent.startsWith('done')",
-                           timeout=30_000)
+                           timeout=30_000, polling=250)
     assert "kill switch engaged" in page.text_content("#flatten-result")
-    page.wait_for_function("() => document.getElementById('risk').textContent.includes('ENGAGED')", timeout=20_000)
+    page.wait_for_function("() => document.getElementById('risk').textContent.includes('ENGAGED')",
+                           timeout=20_000, polling=250)
     assert (session["home"] / "trade" / "kill-switch.json").exists()
     assert errors == []
     page.close()
@@ -226,10 +229,11 @@ def test_flatten_absent_without_the_token_and_works_with_it(session):
 def test_page_recovers_after_the_hub_restarts(session):
     feed = session["feed"]
     page, errors = _page(session, "?symbol=NIFTY&interval=1m")
-    page.wait_for_function("() => tradesigPage.view('NIFTY', '1m').loaded", timeout=20_000)
+    page.wait_for_function("() => tradesigPage.view('NIFTY', '1m').loaded", timeout=20_000, polling=250)
     port = feed.service.hub.port
     feed.stop_feed()
-    page.wait_for_function("() => document.getElementById('conn').textContent === 'reconnecting'", timeout=20_000)
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'reconnecting'",
+                           timeout=20_000, polling=250)
     stopped_at = page.evaluate("() => tradesigPage.lastClosed(tradesigPage.view('NIFTY', '1m'))")
     # the same feed command again, on the same port and data home, against the still-replaying sim
     feed.service = make_service(session["home"], feed.handle, serve=f"127.0.0.1:{port}", symbols=["NIFTY", "BANKNIFTY"],
@@ -237,9 +241,10 @@ def test_page_recovers_after_the_hub_restarts(session):
     feed.error = None
     feed.thread = threading.Thread(target=feed._run, daemon=True)
     feed.thread.start()
-    page.wait_for_function("() => document.getElementById('conn').textContent === 'connected'", timeout=40_000)
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'connected'",
+                           timeout=40_000, polling=250)
     page.wait_for_function(f"() => tradesigPage.lastClosed(tradesigPage.view('NIFTY', '1m')) > {stopped_at + 120}",
-                           timeout=40_000)
+                           timeout=40_000, polling=250)
     # the minutes missed while the feed was down are backfilled into the store, and the page shows them: every
     # minute from 09:15 on, each once, equal to the store
     deadline, bars = _t.monotonic() + 40, []

@@ -11,7 +11,6 @@ flight per viewer. Flatten runs in its own thread (live square-off may take seco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -160,17 +159,19 @@ class PageData:
     async def _answer_flatten(self, client: _Client, mode: str, reason: str) -> None:
         result = await asyncio.to_thread(self.trading.flatten, mode, reason)
         self.hub._reply(client, {"type": "flatten_result", **result})
-        self.trading.forget()
-        with contextlib.suppress(OSError, ValueError):
-            await self.refresh()
+        self.trading.forget()  # the next panel refresh (within a second) shows the kill switch
 
     # ----------------------------------------------------------------------------------------------- panels
     async def _panel_loop(self) -> None:
+        from tradesig.errors import TradesigError
+
         while True:
             await asyncio.sleep(PANEL_SECONDS)
             if self.hub._clients and self.pool is not None:
-                with contextlib.suppress(OSError, ValueError):
+                try:
                     await self.refresh()
+                except (TradesigError, OSError, ValueError, KeyError, TypeError) as exc:  # a torn or foreign file
+                    log.warning("hub: trading panel not refreshed: %s", exc)
 
     async def refresh(self) -> None:
         """Trading panel (when its files changed, or each second while baskets are open: leg prices move),

@@ -46,7 +46,7 @@ function lastClosed(v) { let m = 0; for (const t of v.bars.keys()) if (t > m) m 
 function lastStudy(v) { let m = 0; for (const t of v.studies.keys()) if (t > m) m = t; return m; }
 
 // ----------------------------------------------------------------------------------------------- the chart
-let chart, candles, ema20, ema50, st, vwap, markersApi, priceLines = [];
+let chart, candles, ema20, ema50, stUp, stDown, vwap, markersApi, priceLines = [];
 function chartColors() {
   return {layout: {background: {color: cssVar("--panel")}, textColor: cssVar("--fg"), attributionLogo: true},
     grid: {vertLines: {color: cssVar("--line")}, horzLines: {color: cssVar("--line")}}};
@@ -61,13 +61,16 @@ function makeChart() {
   const line = (color, extra = {}) => chart.addSeries(LWC.LineSeries, {color, lineWidth: 1.5,
     priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false, ...extra});
   ema20 = line(cssVar("--ema20")); ema50 = line(cssVar("--ema50"));
-  st = line(cssVar("--st-up"), {lineWidth: 2}); vwap = line(cssVar("--vwap"), {lineStyle: 2});
+  stUp = line(cssVar("--st-up"), {lineWidth: 2}); stDown = line(cssVar("--st-down"), {lineWidth: 2});
+  vwap = line(cssVar("--vwap"), {lineStyle: 2});
   markersApi = LWC.createSeriesMarkers(candles, []);
   chart.subscribeCrosshairMove((p) => legend(p && p.time ? p.time - IST_OFFSET : null));
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
     chart.applyOptions(chartColors());
     candles.applyOptions({upColor: cssVar("--up"), downColor: cssVar("--down"), wickUpColor: cssVar("--up"),
       wickDownColor: cssVar("--down")});
+    for (const [series, name] of [[ema20, "--ema20"], [ema50, "--ema50"], [stUp, "--st-up"], [stDown, "--st-down"],
+      [vwap, "--vwap"]]) series.applyOptions({color: cssVar(name)});
     render();
   });
 }
@@ -81,23 +84,26 @@ function candleData(v) {
   if (f && f[0] > lastClosed(v)) rows.push(bar(...f));
   return rows;
 }
-function studyData(v, idx, colorFn) {
+function studyData(v, idx, keep = () => true) {   // a gap (whitespace) where the value is undefined or not kept
   const out = [];
   for (const [t, p] of [...v.studies.entries()].sort((a, b) => a[0] - b[0])) {
     const value = p[idx];
-    out.push(value === null ? {time: t + IST_OFFSET} : {time: t + IST_OFFSET, value, ...(colorFn ? colorFn(p) : {})});
+    out.push(value === null || !keep(p) ? {time: t + IST_OFFSET} : {time: t + IST_OFFSET, value});
   }
   return out;
+}
+function drawStudies(v) {   // SuperTrend: one line per direction, so a flip is not drawn as a vertical stroke
+  ema20.setData(studyData(v, 1)); ema50.setData(studyData(v, 2));
+  stUp.setData(studyData(v, 3, (p) => p[4] > 0)); stDown.setData(studyData(v, 3, (p) => p[4] < 0));
+  const vw = studyData(v, 5);
+  vwap.setData(vw);
+  $("vwap-note").textContent = vw.some((p) => p.value !== undefined) ? "" : "(no volume: index bars carry none)";
 }
 function render() {
   const v = view(state.symbol, state.interval);
   $("legend-title").textContent = `${state.symbol} ${state.interval} · index points`;
   candles.setData(candleData(v));
-  ema20.setData(studyData(v, 1)); ema50.setData(studyData(v, 2));
-  st.setData(studyData(v, 3, (p) => ({color: p[4] > 0 ? cssVar("--st-up") : cssVar("--st-down")})));
-  const vw = studyData(v, 5);
-  vwap.setData(vw);
-  $("vwap-note").textContent = vw.some((p) => p.value !== undefined) ? "" : "(no volume: index bars carry none)";
+  drawStudies(v);
   drawLevels(v); drawMarkers(v); renderBoard(v); legend(null);
   chart.timeScale().fitContent();   // the whole session so far
 }
@@ -154,12 +160,7 @@ function onView(m) {
   if (!v) return;
   for (const p of m.studies) v.studies.set(p[0], p);
   if (m.board) v.board = m.board;
-  if (v.symbol === state.symbol && v.interval === state.interval) { renderStudiesOnly(v); renderBoard(v); }
-}
-function renderStudiesOnly(v) {
-  ema20.setData(studyData(v, 1)); ema50.setData(studyData(v, 2));
-  st.setData(studyData(v, 3, (p) => ({color: p[4] > 0 ? cssVar("--st-up") : cssVar("--st-down")})));
-  vwap.setData(studyData(v, 5));
+  if (v.symbol === state.symbol && v.interval === state.interval) { drawStudies(v); renderBoard(v); }
 }
 function onBar(m) {
   const t = Math.floor(new Date(m.ts).getTime() / 1000);
