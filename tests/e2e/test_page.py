@@ -98,12 +98,28 @@ def _page_bars(page, symbol: str, interval: str) -> list[list]:
                          ".map(b => b.slice(0, 5)).sort((a, b) => a[0] - b[0])")
 
 
-def _assert_equal_to_store(store: Store, bars: list[list], symbol: str, interval: str) -> None:
+def _stored(store: Store, symbol: str, interval: str, upto: int) -> tuple[list[int], list[tuple]]:
     want = store.read_bars(symbol, interval, DAY, DAY)
-    last = bars[-1][0]
-    want = want.filter(want["ts"] <= datetime.fromtimestamp(last, UTC))
-    assert [b[0] for b in bars] == [int(t.timestamp()) for t in want["ts"]]  # every stored bar, once, in order
-    assert [tuple(b[1:]) for b in bars] == want.select("open", "high", "low", "close").rows()
+    want = want.filter(want["ts"] <= datetime.fromtimestamp(upto, UTC))
+    return [int(t.timestamp()) for t in want["ts"]], want.select("open", "high", "low", "close").rows()
+
+
+def _assert_equal_to_store(page, store: Store, symbol: str, interval: str, timeout: float = 20.0) -> list[list]:
+    """The page's closed bars of the view equal the stored bars up to the page's last one: every bar, once, in
+    order, same OHLC. A bar written by a backfill reaches the page a moment after the store: poll until then."""
+    deadline = _t.monotonic() + timeout
+    while True:
+        bars = _page_bars(page, symbol, interval)
+        times, ohlc = _stored(store, symbol, interval, bars[-1][0])
+        if ([b[0] for b in bars], [tuple(b[1:]) for b in bars]) == (times, ohlc) or _t.monotonic() > deadline:
+            break
+        _t.sleep(0.5)
+    missing = sorted(set(times) - {b[0] for b in bars})
+    want = store.read_bars(symbol, interval, DAY, DAY)
+    info = want.filter(want["ts"].dt.epoch("s").is_in(missing)).select("ts", "status").rows()
+    assert [b[0] for b in bars] == times, f"the page lacks stored bars {info}"
+    assert [tuple(b[1:]) for b in bars] == ohlc
+    return bars
 
 
 def test_candles_appear_and_equal_the_stored_bars(session):
@@ -113,14 +129,13 @@ def test_candles_appear_and_equal_the_stored_bars(session):
     # a few more minutes arrive live
     page.wait_for_function(f"() => tradesigPage.lastClosed(tradesigPage.view('NIFTY', '1m')) >= {start + 180}",
                            timeout=30_000, polling=250)
-    bars = _page_bars(page, "NIFTY", "1m")
+    bars = _assert_equal_to_store(page, session["store"], "NIFTY", "1m")
     assert bars[0][0] == int(datetime.combine(DAY, time(9, 15), IST).timestamp())
-    _assert_equal_to_store(session["store"], bars, "NIFTY", "1m")
     drawn = page.evaluate("() => tradesigPage.series.data().map(d => d.time)")
     assert drawn == sorted(set(drawn)) and len(drawn) >= len(bars)  # the series: no duplicated candle
     page.click("#intervals button[data-interval='15m']")
     page.wait_for_function("() => tradesigPage.view('NIFTY', '15m').loaded", timeout=20_000, polling=250)
-    _assert_equal_to_store(session["store"], _page_bars(page, "NIFTY", "15m"), "NIFTY", "15m")
+    _assert_equal_to_store(page, session["store"], "NIFTY", "15m")
     assert errors == []
     page.close()
 
@@ -255,7 +270,7 @@ def test_page_recovers_after_the_hub_restarts(session):
             break
         _t.sleep(0.5)
     assert [b[0] for b in bars] == list(range(bars[0][0], bars[-1][0] + 60, 60))
-    _assert_equal_to_store(session["store"], bars, "NIFTY", "1m")
+    _assert_equal_to_store(page, session["store"], "NIFTY", "1m")
     drawn = page.evaluate("() => tradesigPage.series.data().map(d => d.time)")
     assert drawn == sorted(set(drawn))  # no duplicated candle after the resynchronisation
     assert errors == []

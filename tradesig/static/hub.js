@@ -44,9 +44,19 @@ function bucket(t, interval) {            // session-aligned bucket start (epoch
 }
 function lastClosed(v) { let m = 0; for (const t of v.bars.keys()) if (t > m) m = t; return m; }
 function lastStudy(v) { let m = 0; for (const t of v.studies.keys()) if (t > m) m = t; return m; }
+function resumeFrom(v) {   // the last bar before the first hole of the day, or the last bar with its overlays
+  const times = [...v.bars.keys()].sort((a, b) => a - b);
+  let upto = times.length ? times[times.length - 1] : 0;
+  for (let i = 0; i + 1 < times.length; i++) {
+    if (times[i + 1] - times[i] > STEP[v.interval] && bucket(times[i + 1], v.interval) === times[i + 1] &&
+        Math.floor((times[i] + IST_OFFSET) / 86400) === Math.floor((times[i + 1] + IST_OFFSET) / 86400) &&
+        (times[i] + IST_OFFSET) % 86400 < CLOSE - STEP[v.interval]) { upto = times[i]; break; }
+  }
+  return Math.min(upto, lastStudy(v));
+}
 
 // ----------------------------------------------------------------------------------------------- the chart
-let chart, candles, ema20, ema50, stUp, stDown, vwap, markersApi, priceLines = [];
+let chart, candles, ema20, ema50, st, vwap, markersApi, priceLines = [];
 function chartColors() {
   return {layout: {background: {color: cssVar("--panel")}, textColor: cssVar("--fg"), attributionLogo: true},
     grid: {vertLines: {color: cssVar("--line")}, horzLines: {color: cssVar("--line")}}};
@@ -61,7 +71,7 @@ function makeChart() {
   const line = (color, extra = {}) => chart.addSeries(LWC.LineSeries, {color, lineWidth: 1.5,
     priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false, ...extra});
   ema20 = line(cssVar("--ema20")); ema50 = line(cssVar("--ema50"));
-  stUp = line(cssVar("--st-up"), {lineWidth: 2}); stDown = line(cssVar("--st-down"), {lineWidth: 2});
+  st = line(cssVar("--st-up"), {lineWidth: 2});
   vwap = line(cssVar("--vwap"), {lineStyle: 2});
   markersApi = LWC.createSeriesMarkers(candles, []);
   chart.subscribeCrosshairMove((p) => legend(p && p.time ? p.time - IST_OFFSET : null));
@@ -69,8 +79,9 @@ function makeChart() {
     chart.applyOptions(chartColors());
     candles.applyOptions({upColor: cssVar("--up"), downColor: cssVar("--down"), wickUpColor: cssVar("--up"),
       wickDownColor: cssVar("--down")});
-    for (const [series, name] of [[ema20, "--ema20"], [ema50, "--ema50"], [stUp, "--st-up"], [stDown, "--st-down"],
-      [vwap, "--vwap"]]) series.applyOptions({color: cssVar(name)});
+    for (const [series, name] of [[ema20, "--ema20"], [ema50, "--ema50"], [vwap, "--vwap"]]) {
+      series.applyOptions({color: cssVar(name)});
+    }
     render();
   });
 }
@@ -84,17 +95,26 @@ function candleData(v) {
   if (f && f[0] > lastClosed(v)) rows.push(bar(...f));
   return rows;
 }
-function studyData(v, idx, keep = () => true) {   // a gap (whitespace) where the value is undefined or not kept
+function studyData(v, idx) {   // whitespace where the value is undefined (warm-up, no volume)
   const out = [];
   for (const [t, p] of [...v.studies.entries()].sort((a, b) => a[0] - b[0])) {
     const value = p[idx];
-    out.push(value === null || !keep(p) ? {time: t + IST_OFFSET} : {time: t + IST_OFFSET, value});
+    out.push(value === null ? {time: t + IST_OFFSET} : {time: t + IST_OFFSET, value});
   }
   return out;
 }
-function drawStudies(v) {   // SuperTrend: one line per direction, so a flip is not drawn as a vertical stroke
-  ema20.setData(studyData(v, 1)); ema50.setData(studyData(v, 2));
-  stUp.setData(studyData(v, 3, (p) => p[4] > 0)); stDown.setData(studyData(v, 3, (p) => p[4] < 0));
+function superTrend(v) {   // a point's colour paints the segment to the next point: a flip's connector is hidden
+  const pts = [...v.studies.values()].sort((a, b) => a[0] - b[0]);
+  return pts.map((p, i) => {
+    if (p[3] === null) return {time: p[0] + IST_OFFSET};
+    const next = pts[i + 1];
+    const flips = next && next[4] !== null && next[4] !== p[4];
+    return {time: p[0] + IST_OFFSET, value: p[3],
+      color: flips ? "rgba(0,0,0,0)" : (p[4] > 0 ? cssVar("--st-up") : cssVar("--st-down"))};
+  });
+}
+function drawStudies(v) {
+  ema20.setData(studyData(v, 1)); ema50.setData(studyData(v, 2)); st.setData(superTrend(v));
   const vw = studyData(v, 5);
   vwap.setData(vw);
   $("vwap-note").textContent = vw.some((p) => p.value !== undefined) ? "" : "(no volume: index bars carry none)";
@@ -168,6 +188,10 @@ function onBar(m) {
     if (v.symbol !== m.symbol || !v.loaded) continue;
     if (v.interval === (m.interval || "1m")) {
       const fresh = t >= lastClosed(v);
+      if (lastClosed(v) && t - lastClosed(v) > STEP[v.interval] && t - lastClosed(v) < 6 * 3600) {
+        v.stale = true;   // bars coalesced away while this page was behind: ask for what it lacks
+        if (v.symbol === state.symbol && v.interval === state.interval) requestView();
+      }
       v.bars.set(t, [t, m.open, m.high, m.low, m.close, m.volume]);
       if (v.forming && v.forming[0] <= t) v.forming = null;
       if (v.symbol === state.symbol && v.interval === state.interval) {
@@ -312,7 +336,8 @@ function renderChain() {
   const c = state.chains[state.symbol];
   const body = $("chain").tBodies[0];
   body.innerHTML = "";
-  $("chain-title").textContent = c ? `${state.symbol} · spot ${num(c.spot)} pts` : "";
+  $("chain-title").textContent = c ? `${state.symbol} · spot ${num(c.spot)} pts` +
+    (state.source === "sim" ? " · quotes from the sim" : "") : "";
   if (!c || !c.rows.length) { $("pcr").textContent = "no option chain subscribed for this index"; return; }
   for (const r of c.rows) {
     const tr = document.createElement("tr");
@@ -353,6 +378,7 @@ function onSignal(s, prepend = true) {
 
 // --------------------------------------------------------------------------------------------- health, ws
 function onStatus(s) {
+  if (s.source && s.source !== state.source) { state.source = s.source; renderChain(); }
   if (s.phase) $("phase").textContent = s.phase;
   const up = $("upstream");
   up.textContent = s.connected ? "connected" : (s.waiting_for_token ? "token expired" : (s.polling ? "polling" : "down"));
@@ -371,7 +397,7 @@ function requestView() {          // a browser asks for a view's history once; l
   if (v.requested || (v.loaded && !v.stale)) return;
   v.requested = true;
   send({type: "history", symbol: state.symbol, interval: state.interval,
-    ...(v.loaded ? {since: lastStudy(v)} : {})});
+    ...(v.loaded ? {since: resumeFrom(v)} : {})});
 }
 function select(symbol, interval) {
   state.symbol = symbol; state.interval = interval;
@@ -398,7 +424,7 @@ function connect(delay) {
   const q = new URLSearchParams();
   if (token) q.set("token", token);
   if (publishToken) q.set("publish_token", publishToken);
-  q.set("symbols", "*");
+  q.set("symbols", INDICES.join(","));   // option ticks reach the page as the hub's chain ladder, not one by one
   const ws = new WebSocket(`${scheme}//${location.host}/ws?${q}`);
   state.ws = ws;
   ws.onopen = () => { $("conn").textContent = "connected"; $("conn").className = "pill ok"; delay = 1000;
