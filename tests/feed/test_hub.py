@@ -99,6 +99,11 @@ def test_snapshot_ticks_bars_and_subscriptions():
                 assert [(m["type"], m["symbol"]) for m in bank] == [("tick", "BANKNIFTY"), ("bar", "BANKNIFTY")]
                 await bank_ws.send(json.dumps({"type": "nonsense"}))
                 assert (await recv_json(bank_ws))["type"] == "error"
+                # a hub without a data home (no dashboard) answers the page's requests with an error
+                await bank_ws.send(json.dumps({"type": "history", "symbol": "NIFTY", "interval": "5m"}))
+                assert "no data home" in (await recv_until(bank_ws, "error"))["message"]
+                await bank_ws.send(json.dumps({"type": "flatten", "mode": "paper", "confirm": True}))
+                assert "no data home" in (await recv_until(bank_ws, "error"))["message"]
         finally:
             await hub.stop()
 
