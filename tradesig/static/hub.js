@@ -167,12 +167,18 @@ function legend(t) {
 // ----------------------------------------------------------------------------------------------- live data
 function onHistory(m) {
   const v = view(m.symbol, m.interval);
-  if (m.since === null) { v.bars.clear(); v.studies.clear(); }
+  if (m.since === null) {   // the whole view: keep only bars that closed after the hub computed it
+    const newest = m.bars.length ? m.bars[m.bars.length - 1][0] : 0;
+    const later = [...v.bars.values()].filter((b) => b[0] > newest);
+    v.bars.clear(); v.studies.clear();
+    for (const b of later) v.bars.set(b[0], b);
+  }
   for (const b of m.bars) v.bars.set(b[0], b);
   for (const p of m.studies) v.studies.set(p[0], p);
   if (m.forming && (!v.forming || m.forming[0] >= v.forming[0])) v.forming = m.forming;
-  v.levels = m.levels; v.board = m.board; v.markers = m.markers; v.loaded = true; v.stale = false;
+  v.levels = m.levels; v.board = m.board; v.markers = m.markers; v.loaded = true; v.stale = false; v.day = m.day;
   v.requested = false;
+  if (v.again) { v.again = false; v.stale = true; if (v.symbol === state.symbol && v.interval === state.interval) requestView(); }
   if (v.symbol === state.symbol && v.interval === state.interval) render();
 }
 function onView(m) {
@@ -182,10 +188,21 @@ function onView(m) {
   if (m.board) v.board = m.board;
   if (v.symbol === state.symbol && v.interval === state.interval) { drawStudies(v); renderBoard(v); }
 }
+const dayOf = (t) => new Date((t + IST_OFFSET) * 1000).toISOString().slice(0, 10);   // IST date of epoch s
 function onBar(m) {
   const t = Math.floor(new Date(m.ts).getTime() / 1000);
   for (const v of state.views.values()) {
-    if (v.symbol !== m.symbol || !v.loaded) continue;
+    if (v.symbol !== m.symbol) continue;
+    if (!v.loaded) {   // its history is on the way and may predate this bar: keep the bar
+      if (v.interval === (m.interval || "1m")) v.bars.set(t, [t, m.open, m.high, m.low, m.close, m.volume]);
+      continue;
+    }
+    if (v.day && dayOf(t) !== v.day) {   // a new market day (or the feed learnt the replayed day): afresh
+      Object.assign(v, {bars: new Map(), studies: new Map(), forming: null, loaded: false, requested: false,
+        day: null});
+      if (v.symbol === state.symbol && v.interval === state.interval) { requestView(); render(); }
+      continue;
+    }
     if (v.interval === (m.interval || "1m")) {
       const fresh = t >= lastClosed(v);
       if (lastClosed(v) && t - lastClosed(v) > STEP[v.interval] && t - lastClosed(v) < 6 * 3600) {
@@ -394,7 +411,8 @@ function onStatus(s) {
 function send(msg) { if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify(msg)); }
 function requestView() {          // a browser asks for a view's history once; later only what it lacks
   const v = view(state.symbol, state.interval);
-  if (v.requested || (v.loaded && !v.stale)) return;
+  if (v.requested) { if (v.stale) v.again = true; return; }   // one request in flight: ask again after it
+  if (v.loaded && !v.stale) return;
   v.requested = true;
   send({type: "history", symbol: state.symbol, interval: state.interval,
     ...(v.loaded ? {since: resumeFrom(v)} : {})});
