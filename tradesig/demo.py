@@ -370,7 +370,8 @@ def _run_day(opts: DemoOptions, home: Path, symbols: list[str], procs: _Procs,
                 "PYTHONUNBUFFERED": "1"})
     procs.env = env
     say(f"data home   {home}")
-    say(f"hub page    http://127.0.0.1:{hub_port}/  (served by the feed from step 4 on)")
+    say(f"hub page    http://127.0.0.1:{hub_port}/  (the trader's page, served by the feed from step 4 on: open it "
+        "in a browser)")
     sim_args = ["sim", "serve", "--port", str(sim_port), "--speed", f"{opts.speed:g}", "--wait-for-client",
                 "--linger", "5", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
     for path in opts.data:

@@ -1,6 +1,7 @@
 """`tradesig demo` on the real 2024-06-04 session (election-day fall), run once for the module:
 
-- while it replays, headless Chromium opens the hub page it prints and sees NIFTY's LTP change;
+- while it replays, headless Chromium (Playwright, Debian's chromium) opens the page address the demo prints at
+  the start and sees NIFTY's LTP change and the day's candles grow;
 - when it ends: stored 1m bars equal the recording, the board and a report are printed, exit 0.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import shared_file
-from tests.e2e.chromium import Browser, chromium_binary, wait_for
+from tests.e2e.page_helpers import chromium_missing, launch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,7 +40,7 @@ class DemoRun:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
-            found = re.search(r"hub (http://127\.0\.0\.1:\d+/)", line)
+            found = re.search(r"page\s+(http://127\.0\.0\.1:\d+/)", line)
             if found and not self.hub_ready.is_set():
                 self.hub_url = found.group(1)
                 self.hub_ready.set()
@@ -66,21 +67,39 @@ def demo_run(tmp_path_factory):
 
 
 def test_browser_sees_prices_change_on_the_hub_page(demo_run):
-    if chromium_binary() is None:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package)")
+    why = chromium_missing()
+    if why:
+        pytest.skip(why)
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
     assert demo_run.hub_ready.wait(timeout=180)
-    assert demo_run.hub_url, f"the demo printed no hub URL:\n{demo_run.output}"
-    ltp = ("(() => { const r = [...document.querySelectorAll('#rows tr')].find(x => x.cells[0].textContent === "
-           "'NIFTY'); return r ? r.cells[1].textContent : ''; })()")
-    seen: set[str] = set()
-    with Browser(demo_run.hub_url) as browser:
-        wait_for(browser, "document.getElementById('conn').textContent === 'connected'", timeout=20)
-        for _ in range(4):
-            fresh = f"(() => {{ const p = {ltp}; return p && !{sorted(seen)!r}.includes(p) && p; }})()"
-            price = wait_for(browser, fresh, timeout=20)
-            seen.add(price)
-        assert wait_for(browser, "document.getElementById('phase').textContent === 'OPEN'", timeout=20)
-    assert len(seen) == 4
+    assert demo_run.hub_url, f"the demo printed no page address:\n{demo_run.output}"
+    assert demo_run.lines.index(next(x for x in demo_run.lines if "page " in x)) <= 2  # printed at the start
+    seen: list[str] = []
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            # the page is served once the feed runs (after login and the history backfill): retry until it is
+            for _ in range(240):
+                try:
+                    page.goto(demo_run.hub_url, timeout=5_000)
+                    break
+                except PlaywrightError:  # connection refused until the feed's hub listens
+                    page.wait_for_timeout(500)
+            page.wait_for_function("() => document.getElementById('conn').textContent === 'connected'",
+                                   timeout=20_000, polling=250)
+            while len(seen) < 4:
+                handle = page.wait_for_function(
+                    f"() => {{ const p = document.querySelector('#tab-NIFTY .px').textContent; "
+                    f"return p && !{seen!r}.includes(p) && p; }}", timeout=20_000, polling=250)
+                seen.append(handle.json_value())
+            page.wait_for_function("() => document.getElementById('phase').textContent === 'OPEN'",
+                                   timeout=20_000, polling=250)
+            page.wait_for_function("() => tradesigPage.view('NIFTY', '5m').bars.size >= 3", timeout=60_000, polling=250)
+        finally:
+            browser.close()
     assert all(re.fullmatch(r"[\d,]+\.\d\d", p) for p in seen), seen
 
 

@@ -15,6 +15,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tradesig.errors import ConfigError
 from tradesig.feed.hub import Hub, is_loopback_host, parse_listen
 
+STRONG = "kR3v9Qx2LmW8tZp4Hc7Yb1Nd6Fg5Js0A"  # 32 characters of letters and digits: ~190 bits
+VIEWER = "Vw7Kp2Qm9Xr4Tz8Lc3Hb6Nf1Gd5Sj0Ay"
+PUBLISH = "Pb4Xm8Qr2Kv7Tz3Lc9Hw6Nf1Gd5Sj0Ae"
+
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 30))
@@ -61,7 +65,7 @@ def test_parse_listen_and_loopback():
 def test_non_loopback_needs_token():
     with pytest.raises(ConfigError):
         Hub("0.0.0.0", 0)
-    Hub("0.0.0.0", 0, token="s3cret-token-value")
+    Hub("0.0.0.0", 0, token=STRONG)
 
 
 def test_snapshot_ticks_bars_and_subscriptions():
@@ -95,6 +99,11 @@ def test_snapshot_ticks_bars_and_subscriptions():
                 assert [(m["type"], m["symbol"]) for m in bank] == [("tick", "BANKNIFTY"), ("bar", "BANKNIFTY")]
                 await bank_ws.send(json.dumps({"type": "nonsense"}))
                 assert (await recv_json(bank_ws))["type"] == "error"
+                # a hub without a data home (no dashboard) answers the page's requests with an error
+                await bank_ws.send(json.dumps({"type": "history", "symbol": "NIFTY", "interval": "5m"}))
+                assert "no data home" in (await recv_until(bank_ws, "error"))["message"]
+                await bank_ws.send(json.dumps({"type": "flatten", "mode": "paper", "confirm": True}))
+                assert "no data home" in (await recv_until(bank_ws, "error"))["message"]
         finally:
             await hub.stop()
 
@@ -130,7 +139,7 @@ def test_publish_signal_from_loopback_reaches_viewers_and_snapshot():
 def test_token_required_and_publish_rights_off_loopback():
     # bound on loopback with a token: the token gates everything; publish rights come from a publish token
     async def scenario():
-        hub = Hub(token="viewer-token-123456", publish_token="publish-token-654321", heartbeat_seconds=0)
+        hub = Hub(token=VIEWER, publish_token=PUBLISH, heartbeat_seconds=0)
         await hub.start()
         base = f"http://127.0.0.1:{hub.port}"
         try:
@@ -140,9 +149,9 @@ def test_token_required_and_publish_rights_off_loopback():
             assert info.value.response.status_code == 401
             code, _, _ = await asyncio.to_thread(http_get, base + "/health")
             assert code == 401
-            code, ctype, body = await asyncio.to_thread(http_get, base + "/health?token=viewer-token-123456")
+            code, ctype, body = await asyncio.to_thread(http_get, base + "/health?token=" + VIEWER)
             assert code == 200 and ctype == "application/json" and "viewers" in json.loads(body)
-            headers = {"Authorization": "Bearer viewer-token-123456"}
+            headers = {"Authorization": "Bearer " + VIEWER}
             async with connect(hub.url, additional_headers=headers) as ws:
                 assert (await recv_json(ws))["type"] == "snapshot"
         finally:
@@ -155,11 +164,11 @@ def test_publish_refused_for_non_loopback_peer_without_publish_token():
     from tradesig.feed import hub as hub_module
 
     async def scenario(monkey_loopback):
-        hub = Hub(heartbeat_seconds=0, publish_token="publish-token-654321")
+        hub = Hub(heartbeat_seconds=0, publish_token=PUBLISH)
         await hub.start()
         try:
             monkey_loopback(False)
-            async with connect(hub.url) as remote, connect(hub.url + "?publish_token=publish-token-654321") as ok:
+            async with connect(hub.url) as remote, connect(hub.url + "?publish_token=" + PUBLISH) as ok:
                 await recv_json(remote)
                 await recv_json(ok)
                 await remote.send(json.dumps({"type": "publish", "channel": "signal", "data": {"signal": "S2"}}))
@@ -270,3 +279,60 @@ def test_busy_port_is_a_one_line_config_error():
         hub = Hub(host="127.0.0.1", port=port)
         with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1:"):
             asyncio.run(hub.start())
+
+
+# ------------------------------------------------------------------------------------------ tokens (issue 15)
+
+def test_token_strength_is_estimated_from_length_and_alphabet():
+    from tradesig.feed.hub_auth import MIN_TOKEN_BITS, token_bits
+
+    assert token_bits("a") < 8 and token_bits("") == 0
+    assert token_bits("0123456789abcdef" * 2) == 128  # 32 hex digits
+    assert token_bits("a" * 64) == 0  # long but not random
+    assert token_bits(STRONG) >= MIN_TOKEN_BITS
+    import secrets
+
+    assert token_bits(secrets.token_urlsafe(16)) >= MIN_TOKEN_BITS
+    assert token_bits(secrets.token_hex(15)) < MIN_TOKEN_BITS  # 120 bits
+
+
+def test_weak_tokens_refused_off_loopback_and_for_publishing():
+    with pytest.raises(ConfigError, match="bits of entropy"):
+        Hub("0.0.0.0", 0, token="x")
+    with pytest.raises(ConfigError, match="bits of entropy"):
+        Hub("0.0.0.0", 0, token="correct-horse")
+    with pytest.raises(ConfigError, match="publish token"):
+        Hub(publish_token="short-publish")
+    Hub("127.0.0.1", 0, token="x")  # loopback: the viewer token is a convenience, any length
+
+
+def test_token_file_must_be_private(tmp_path):
+    from tradesig.feed.hub_auth import read_token_file
+
+    path = tmp_path / "hub.token"
+    path.write_text(STRONG + "\n")
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="mode 0644") as info:
+        read_token_file(path, "viewer token")
+    assert info.value.hint == f"chmod 600 {path}"
+    path.chmod(0o600)
+    assert read_token_file(path, "viewer token") == STRONG
+    path.write_text("")
+    with pytest.raises(ConfigError, match="is empty"):
+        read_token_file(path, "viewer token")
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_token_file(tmp_path / "missing", "viewer token")
+
+
+def test_feed_cli_refuses_a_world_readable_token_file(tmp_path):
+    import subprocess
+    import sys
+
+    token = tmp_path / "hub.token"
+    token.write_text(STRONG)
+    token.chmod(0o644)
+    proc = subprocess.run([sys.executable, "-m", "tradesig", "--home", str(tmp_path / "home"), "feed", "--serve",
+                           "0.0.0.0:0", "--token-file", str(token)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "mode 0644" in lines[0] and "Traceback" not in proc.stderr

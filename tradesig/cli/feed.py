@@ -7,7 +7,6 @@ STATUS= line). SIGTERM and ``--until`` flush everything and exit 0. docs/feed.md
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 
 import typer
 
@@ -23,17 +22,9 @@ class Source(str, Enum):
 
 
 def _read_token_file(path: str | None, what: str) -> str | None:
-    from tradesig.errors import ConfigError
+    from tradesig.feed.hub_auth import read_token_file
 
-    if not path:
-        return None
-    try:
-        text = Path(path).expanduser().read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
-    if not text:
-        raise ConfigError(f"the {what} file {path} is empty")
-    return text
+    return read_token_file(path, what) if path else None
 
 
 @app.command()

@@ -3,22 +3,27 @@
 The feed owns the single broker connection; browsers, ``signals --follow`` and ``trade`` connect here instead.
 The hub is asyncio + websockets (``websockets.asyncio.server``) and serves, on one port:
 
-- ``GET /`` — the single-file viewer page ``tradesig/static/hub.html`` (no build step);
+- ``GET /`` — the trader's page ``tradesig/static/hub.html`` with its script, stylesheet and the vendored
+  lightweight-charts library inlined (one response, no build step, no CDN);
 - ``GET /health`` — JSON from the feed's health callback (connected, last tick age, ticks/s, gaps, reconnects,
   token expiry, phase);
 - a WebSocket upgrade on any path (``/ws`` by convention) — the viewer protocol.
 
 Messages (server → client, JSON text frames): ``snapshot`` on connect, ``tick``, ``bar``, ``status``, ``signal``,
-``heartbeat``, ``error``. Client → server: ``subscribe`` / ``unsubscribe`` (symbols), ``publish`` (channel
-``signal``; allowed from a loopback peer or with the publish token), ``ping``.
+``heartbeat``, ``error``; for the trader's page ``history``, ``view``, ``markers``, ``trade``, ``chain`` and
+``flatten_result``. Client → server: ``subscribe`` / ``unsubscribe`` (symbols), ``publish`` (channel ``signal``;
+allowed from a loopback peer or with the publish token), ``ping``, ``history`` (a chart view, computed from the
+data home by :mod:`tradesig.feed.dashboard` in one worker thread) and ``flatten`` (publish token only).
 
 Back-pressure: ``publish_*`` never awaits. Each client has a bounded queue of ``client_queue`` messages; once
 full, ticks/bars/status for the same key are *coalesced* (only the latest value is kept); when the client's
 backlog (queue + coalesced updates since it fell behind) passes ``2 × client_queue`` it is dropped (TCP abort).
 The feed is never slowed by a viewer.
 
-Authentication: binding a non-loopback address requires a viewer token (``ConfigError`` otherwise). With a token,
-every request (page, health, WebSocket) must present it as ``?token=…`` or ``Authorization: Bearer …``.
+Authentication: binding a non-loopback address requires a viewer token of at least :data:`MIN_TOKEN_BITS` bits of
+entropy (``ConfigError`` otherwise); a publish token must be as strong wherever the hub listens (it can flatten).
+Token files must not be readable by group or others (:func:`read_token_file`). With a token, every request (page,
+health, WebSocket) must present it as ``?token=…`` or ``Authorization: Bearer …``.
 """
 
 from __future__ import annotations
@@ -43,13 +48,15 @@ from websockets.http11 import Request, Response
 
 from tradesig.clock import Clock, SystemClock
 from tradesig.errors import ConfigError
+from tradesig.feed.hub_auth import check_token, read_token_file  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_CLIENT_MESSAGE = 64 * 1024
 MAX_SIGNALS_KEPT = 50
-
+#: Files inlined into the page at ``<!--inline:NAME-->`` (the vendored chart library and the page's own code).
+PAGE_PARTS = ("hub.css", "lightweight-charts.standalone.production.js", "hub.js")
 
 def is_loopback_host(host: str) -> bool:
     """True for ``127.0.0.0/8``, ``::1`` and ``localhost``; any other name or address is not loopback."""
@@ -100,6 +107,9 @@ class _Client:
     dropped: bool = False
     sent: int = 0
     can_publish: bool = False
+    can_flatten: bool = False  # presented the publish token (loopback alone is not enough: any page could)
+    view: tuple[str, str] | None = None  # the chart view (symbol, interval) the page shows
+    busy: bool = False  # a history request of this client is being answered
 
     def wants(self, symbol: str | None) -> bool:
         return symbol is None or self.symbols is None or symbol in self.symbols
@@ -136,6 +146,7 @@ class HubStats:
     coalesced: int = 0
     signals_in: int = 0
     rejected_publish: int = 0
+    history_served: int = 0
 
 
 class Hub:
@@ -150,6 +161,9 @@ class Hub:
     ``write_limit``: websockets' write-buffer high-water mark per connection, bytes.
     ``send_buffer``: kernel send buffer (SO_SNDBUF) per viewer socket, bytes (None: the OS default, which
     autotunes to megabytes and hides a stuck viewer for a long time).
+    ``dashboard``: a :class:`tradesig.feed.hub_page.DashboardSources` (data home, market clock, option chain)
+    enabling the trader's page messages (``history``, ``view``, ``trade``, ``chain``, ``markers``, ``flatten``).
+    Raises :class:`ConfigError` for a missing or weak token (:mod:`tradesig.feed.hub_auth`).
     """
 
     def __init__(
@@ -165,10 +179,15 @@ class Hub:
         write_limit: int = 2**14,
         send_buffer: int | None = 2**16,
         clock: Clock | None = None,
+        dashboard: Any = None,
     ) -> None:
         if not is_loopback_host(host) and not token:
             raise ConfigError(f"the hub would listen on {host}, which is not loopback, without a viewer token",
                               "pass --token-file FILE (or hub.token_file) so viewers must present a token")
+        if not is_loopback_host(host):
+            check_token(token or "", f"viewer token for {host}")
+        if publish_token:
+            check_token(publish_token, "publish token")
         if client_queue < 1:
             raise ConfigError("hub.client_queue must be at least 1")
         self.host = host
@@ -192,6 +211,8 @@ class Hub:
         self.connected: bool = False
         self.stats = HubStats()
         self.on_signal: Callable[[dict[str, Any]], None] | None = None
+        self._dashboard = dashboard
+        self._pagedata: Any = None  # tradesig.feed.hub_page.PageData while serving with a dashboard
 
     # ------------------------------------------------------------------------------------------------ lifecycle
 
@@ -212,6 +233,11 @@ class Hub:
         self.port = self._server.sockets[0].getsockname()[1]
         if self._heartbeat_seconds > 0:
             self._spawn(self._heartbeat_loop())
+        if self._dashboard is not None:
+            from tradesig.feed.hub_page import PageData
+
+            self._pagedata = PageData(self, self._dashboard)
+            self._pagedata.start()
         log.info("hub listening on %s:%s (token %s)", self.host, self.port, "required" if self._token else "off")
 
     async def stop(self) -> None:
@@ -223,6 +249,8 @@ class Hub:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 3)
             self._server = None
+        if self._pagedata is not None:
+            self._pagedata.stop()
 
     @property
     def url(self) -> str:
@@ -247,6 +275,8 @@ class Hub:
         symbol = tick["symbol"]
         msg = {"type": "tick", **tick}
         self._last_ticks[symbol] = msg
+        if self._pagedata is not None:
+            self._pagedata.on_tick(msg)
         if self._clients:
             self._fanout(("tick", symbol), _json(msg), symbol)
 
@@ -258,6 +288,8 @@ class Hub:
             self._last_bars[symbol] = msg
         if self._clients:
             self._fanout(("bar", symbol, bar.get("interval")), _json(msg), symbol)
+        if self._pagedata is not None:
+            self._pagedata.on_bar(bar)
 
     def publish_status(self, status: dict[str, Any]) -> None:
         """Fan out the feed status (same fields as ``/health``); updates the phase and connection state."""
@@ -333,17 +365,30 @@ class Hub:
         return doc
 
     def _page_text(self) -> str:
+        """hub.html with each ``<!--inline:NAME-->`` replaced by the file's content in a ``<style>``/``<script>``
+        element: one response carries the whole page, so the viewer token gates it like everything else."""
         if self._page is None:
-            self._page = resources.files("tradesig").joinpath("static/hub.html").read_text(encoding="utf-8")
+            static = resources.files("tradesig").joinpath("static")
+            page = static.joinpath("hub.html").read_text(encoding="utf-8")
+            for name in PAGE_PARTS:
+                body = static.joinpath(name).read_text(encoding="utf-8")
+                tag = "style" if name.endswith(".css") else "script"
+                page = page.replace(f"<!--inline:{name}-->", f"<{tag}>\n{body}\n</{tag}>")
+            self._page = page
         return self._page
 
     def snapshot(self) -> dict[str, Any]:
-        """The ``snapshot`` message sent on connect: last tick and 1m bar per symbol, phase, connection, signals."""
-        return {
+        """The ``snapshot`` message sent on connect: last tick and 1m bar per symbol, phase, connection, signals;
+        with the trader's page data sources also the trading panel (``trade``) and the chain ladders."""
+        snap = {
             "type": "snapshot", "protocol": PROTOCOL_VERSION, "ts": self._clock.now(),
             "phase": self.phase, "connected": self.connected,
             "ticks": dict(self._last_ticks), "bars": dict(self._last_bars), "signals": list(self._signals),
+            "dashboard": self._pagedata is not None,
         }
+        if self._pagedata is not None:
+            snap.update(self._pagedata.snapshot())
+        return snap
 
     async def _handler(self, ws: ServerConnection) -> None:
         peer = ws.remote_address[0] if ws.remote_address else ""
@@ -357,12 +402,13 @@ class Hub:
             presented = (query.get("publish_token") or [""])[0]
             client.can_publish = bool(presented) and hmac.compare_digest(presented.encode(),
                                                                          self._publish_token.encode())
+        client.can_flatten = client.can_publish
         client.can_publish = client.can_publish or client.loopback
         wanted = parse_qs(urlsplit(ws.request.path).query).get("symbols") if ws.request else None
         if wanted:  # ?symbols=NIFTY,BANKNIFTY subscribes from the first message on
             names = {name for value in wanted for name in value.split(",") if name}
             client.symbols = None if "*" in names else names
-        client.queue.append(_json(self.snapshot()))
+        client.queue.append(_json({**self.snapshot(), "can_flatten": client.can_flatten}))
         client.wake.set()
         self._clients.add(client)
         self.stats.clients = len(self._clients)
@@ -399,7 +445,11 @@ class Hub:
             pass
 
     def _reply(self, client: _Client, msg: dict[str, Any]) -> None:
-        if not client.offer(None, _json(msg)):
+        self._send(client, _json(msg))
+
+    def _send(self, client: _Client, text: str) -> None:
+        """Queue one unkeyed message for one viewer (dropping it when it is too far behind)."""
+        if not client.dropped and not client.offer(None, text):
             self._drop(client)
 
     def _on_client_message(self, client: _Client, raw: str | bytes) -> None:
@@ -442,6 +492,13 @@ class Hub:
                 self.on_signal(data)
         elif kind == "ping":
             self._reply(client, {"type": "pong", "ts": self._clock.now()})
+        elif kind in ("history", "flatten"):
+            if self._pagedata is None:
+                self._reply(client, {"type": "error", "message": f"{kind}: this hub serves no data home"})
+            elif kind == "history":
+                self._pagedata.on_history(client, msg)
+            else:
+                self._pagedata.on_flatten(client, msg)
         else:
             self._reply(client, {"type": "error", "message": f"unknown message type {kind!r}"})
 

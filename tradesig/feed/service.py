@@ -123,9 +123,14 @@ class FeedService:
             host, port = parse_listen(opts.serve or "")
         except ValueError as exc:
             raise ConfigError(str(exc), "--serve takes [HOST:]PORT, e.g. 8765 or 0.0.0.0:8765") from None
+        from tradesig.feed.hub_page import DashboardSources
+
+        # the trader's page reads the store, the events log and the option universe through DashboardSources
+        dashboard = DashboardSources(self.loaded, self.market_now,
+                                     lambda: self.universe.options if self.universe is not None else {})
         return Hub(host, port, token=opts.hub_token, publish_token=opts.publish_token,
                    client_queue=opts.client_queue, send_buffer=opts.hub_send_buffer, health=self.health,
-                   clock=self.clock)
+                   clock=self.clock, dashboard=dashboard)
 
     # ------------------------------------------------------------------------------------------ read-only views
     @property
