@@ -109,7 +109,7 @@ def test_unknown_token_is_403_token_exception(sim):
     assert err.value.code == 403
 
 
-def test_instruments_have_index_rows_and_rebased_derivatives(kite):
+def test_instruments_have_index_rows_and_the_days_derivatives(kite):
     rows = kite.instruments()
     by_token = {r["instrument_token"]: r for r in rows}
     assert by_token[256265]["tradingsymbol"] == "NIFTY 50" and by_token[256265]["segment"] == "INDICES"
@@ -117,7 +117,7 @@ def test_instruments_have_index_rows_and_rebased_derivatives(kite):
     nifty_opts = [r for r in rows if r["name"] == "NIFTY" and r["instrument_type"] in ("CE", "PE")]
     first_expiry = min(r["expiry"] for r in nifty_opts)
     assert first_expiry == date(2024, 6, 6)  # NIFTY weeklies expired on Thursdays in 2024
-    assert all(r["lot_size"] == 65 for r in nifty_opts)
+    assert all(r["lot_size"] == 25 for r in nifty_opts)  # NSE's NIFTY lot for contracts listed in 2024
     assert "NIFTY24JUNFUT" in {r["tradingsymbol"] for r in rows}
     strikes = {r["strike"] for r in nifty_opts if r["expiry"] == first_expiry}
     assert 23000.0 in strikes and 22000.0 in strikes  # ATM strikes of the replayed day exist
@@ -151,19 +151,19 @@ def test_historical_candles_equal_recorded_bars(kite, bars):
 
 def test_rejections_are_input_exceptions(kite):
     with pytest.raises(exceptions.InputException, match="market protection"):
-        kite.place_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 65, "MIS", "MARKET")
+        kite.place_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 25, "MIS", "MARKET")
     with pytest.raises(exceptions.InputException, match="multiple of the lot size"):
         kite.place_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 10, "MIS", "MARKET", market_protection=-1)
     with pytest.raises(exceptions.InputException, match="freeze"):
-        kite.place_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 1820, "MIS", "LIMIT", price=21000.0)
+        kite.place_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 1825, "MIS", "LIMIT", price=21000.0)
 
 
 def test_autoslice_splits_at_the_largest_legal_slice(kite):
-    data = kite.place_autoslice_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 1820, "MIS", "LIMIT", price=100.0)
+    data = kite.place_autoslice_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 1825, "MIS", "LIMIT", price=100.0)
     children = [c["order_id"] for c in data["children"]]
     assert len(children) == 2
     qty = {o["order_id"]: o["quantity"] for o in kite.orders()}
-    assert [qty[c] for c in children] == [1755, 65]  # 27 lots of 65 < freeze 1800
+    assert [qty[c] for c in children] == [1775, 50]  # 71 lots of 25 < freeze 1800
     for c in children:
         kite.cancel_order("regular", c)
 

@@ -125,12 +125,12 @@ def _my_orders(kite, position_id: str) -> list[dict]:
 
 def test_entry_above_freeze_is_sliced_hedge_first(sim, kite, instruments, signal_event, tmp_path):
     for autoslice in (True, False):
-        engine, events = _engine(sim, kite, instruments, tmp_path, lots=40, autoslice=autoslice)  # 2600 units
+        engine, events = _engine(sim, kite, instruments, tmp_path, lots=104, autoslice=autoslice)  # 2600 units
         pos = engine.consider(signal_event)
         assert pos is not None, [e for e in events if e[0] in ("entry_failed", "decision")]
-        assert pos.quantity == 40 * 65 and pos.main_qty == pos.hedge_qty == 2600
+        assert pos.quantity == 104 * 25 and pos.main_qty == pos.hedge_qty == 2600  # 2024: NIFTY lot 25
         mine = _my_orders(kite, pos.id)
-        assert mine and all(o["quantity"] <= 1755 for o in mine)  # largest lot multiple below 1800
+        assert mine and all(o["quantity"] <= 1775 for o in mine)  # largest lot multiple below 1800
         hedge = [o for o in mine if o["tradingsymbol"] == pos.hedge.tradingsymbol]
         main = [o for o in mine if o["tradingsymbol"] == pos.main.tradingsymbol]
         assert sum(o["filled_quantity"] for o in hedge) == 2600 and sum(o["filled_quantity"] for o in main) == 2600
@@ -189,7 +189,7 @@ def test_place_order_timeout_is_not_duplicated(sim, kite, instruments, signal_ev
     for o in mine:
         by_tag[o["tag"]] = by_tag.get(o["tag"], 0) + 1
     assert all(n == 1 for n in by_tag.values()), by_tag  # one order per tag: no duplicate
-    assert sum(o["filled_quantity"] for o in mine if o["transaction_type"] == "BUY") == 65
+    assert sum(o["filled_quantity"] for o in mine if o["transaction_type"] == "BUY") == 25
 
 
 def test_daily_loss_breach_blocks_new_entries(sim, kite, instruments, signal_event, tmp_path):

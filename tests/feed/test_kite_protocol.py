@@ -94,7 +94,7 @@ def test_heartbeat():
 
 
 def test_encoder_misuse_is_our_fault():
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(kp.LocalProtocolError) as info:
         kp.encode_ltp({"instrument_token": 256265, "last_price": -1.0})
     assert info.value.ours
 
@@ -459,7 +459,7 @@ def test_bad_text_frames_are_reported_not_raised(text):
 
 
 def test_encoder_rejects_out_of_range_values():
-    with pytest.raises(ProtocolError, match="does not fit"):
+    with pytest.raises(kp.LocalProtocolError, match="does not fit"):
         kp.encode_full({"instrument_token": 1, "last_price": 1.0, "volume_traded": 2**32})
     with pytest.raises(ProtocolError, match="unknown tick mode"):
         kp.encode_packet({"instrument_token": 1, "mode": "depth"})
@@ -499,7 +499,7 @@ def test_concat_keeps_order_and_values():
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), "abc", -0.01])
 def test_encoder_rejects_unencodable_prices(bad):
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(kp.LocalProtocolError) as info:
         kp.encode_quote({"instrument_token": 408065, "last_price": bad})
     assert info.value.ours
 

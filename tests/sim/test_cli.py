@@ -41,10 +41,16 @@ def test_fault_and_state_commands_talk_to_a_running_sim(run_cli):
         code, out, _ = run_cli("sim", "state", "--url", handle.rest_url)
         state = json.loads(out)
         assert code == 0 and state["synthetic"] is True and state["date"] == "2024-06-04"
+        # a bad spec is a usage error (2, one line), refused before anything is sent (issue 15 item 8)
         code, _, err = run_cli("sim", "fault", "meltdown", "--url", handle.rest_url)
-        assert code == 3 and "unknown fault kind" in err
+        assert code == 2 and "unknown fault kind" in err and len(err.strip().splitlines()) == 1
+        code, _, err = run_cli("sim", "fault", "stall,seconds=-5", "--url", handle.rest_url)
+        assert code == 2 and "negative" in err and len(err.strip().splitlines()) == 1
+        assert "stall" in handle.state()["faults"]  # the earlier stall stands; nothing new was applied
     code, _, err = run_cli("sim", "fault", "drop", "--url", "http://127.0.0.1:9")
     assert code == 3 and "no sim answering" in err
+    code, _, err = run_cli("sim", "fault", "bogus", "--url", "http://127.0.0.1:9")
+    assert code == 2 and "unknown fault kind" in err  # usage, checked before any network call
 
 
 def test_csv_data_loads_like_parquet(tmp_path):

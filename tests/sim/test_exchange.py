@@ -97,7 +97,7 @@ def test_timeout_next_order_places_the_order_but_answers_late(frozen):
     slow = KiteConnect(frozen.api_key, access_token=kite.access_token, root=frozen.rest_url, timeout=0.3)
     frozen.fault({"kind": "timeout_next_order", "seconds": 1.5})
     with pytest.raises(requests.exceptions.ReadTimeout):
-        slow.place_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 65, "MIS", "MARKET", market_protection=-1)
+        slow.place_order("regular", "NFO", "NIFTY24JUNFUT", "BUY", 25, "MIS", "MARKET", market_protection=-1)
     orders = kite.orders()
     assert len(orders) == 1 and orders[0]["tradingsymbol"] == "NIFTY24JUNFUT"
 
@@ -105,7 +105,7 @@ def test_timeout_next_order_places_the_order_but_answers_late(frozen):
 def test_reject_next_order(frozen):
     kite = login(frozen)
     frozen.fault({"kind": "reject_next_order", "message": "RMS:Rule: test"})
-    oid = kite.place_order("regular", "NFO", "NIFTY24JUNFUT", "SELL", 65, "MIS", "LIMIT", price=30000.0)
+    oid = kite.place_order("regular", "NFO", "NIFTY24JUNFUT", "SELL", 25, "MIS", "LIMIT", price=30000.0)
     frozen.wall.advance(1.0)  # past the 200 ms order latency
     frozen.call(frozen.exchange.clock.sync)
     frozen.call(lambda: frozen.exchange.orders.step(frozen.exchange.clock.now()))
@@ -148,6 +148,11 @@ def test_fault_spec_parsing():
         parse_fault_spec("stall,seconds")
     with pytest.raises(DataError):
         SimExchange(SimConfig(day=DAY, faults=[{"kind": "nope"}]))
+    for bad in ("stall,seconds=-5", "bogus", "delay,count=0", "stall,seconds=nan", "drop,at=25:00"):
+        with pytest.raises(DataError):
+            parse_fault_spec(bad)
+    with pytest.raises(DataError, match="negative"):
+        SimExchange(SimConfig(day=DAY, faults=[{"kind": "stall", "seconds": -5}]))
 
 
 def test_synthetic_session_is_marked(live):

@@ -10,45 +10,29 @@ are order postbacks, errors and broker messages.
 
 This module only moves bytes: decoding, journaling and reconnect policy live elsewhere. Errors raised:
 websockets ``InvalidStatus`` (HTTP status of a refused handshake; 403 = token), ``InvalidHandshake``,
-``ConnectionClosed``, ``OSError``/``TimeoutError`` (network), :class:`tradesig.errors.ProtocolError` (ours=True)
-for more than :data:`MAX_INSTRUMENTS` instruments.
+``ConnectionClosed``, ``OSError``/``TimeoutError`` (network), :class:`tradesig.feed.kite_wire.LocalProtocolError`
+(ours: never retry) for more than :data:`MAX_INSTRUMENTS` instruments or a mode other than ltp/quote/full. The
+control messages are built by the codec (:func:`tradesig.feed.kite_control.encode_control`), the same one the sim
+decodes them with.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from tradesig.errors import ProtocolError
+from tradesig.feed.kite_control import SetMode, Subscribe, Unsubscribe, check_subscription_limit, encode_control
+from tradesig.feed.kite_wire import MAX_INSTRUMENTS, MODE_FULL
 
 log = logging.getLogger(__name__)
-
-MAX_INSTRUMENTS = 3000
-MODES = ("ltp", "quote", "full")
 
 
 def ticker_url(root: str, api_key: str, access_token: str) -> str:
     """The ticker URL for a root such as ``wss://ws.kite.trade`` (what ``KiteTicker`` builds)."""
     return f"{root.rstrip('/')}?{urlencode({'api_key': api_key, 'access_token': access_token})}"
-
-
-def subscribe_message(tokens: Iterable[int]) -> str:
-    return json.dumps({"a": "subscribe", "v": [int(t) for t in tokens]})
-
-
-def unsubscribe_message(tokens: Iterable[int]) -> str:
-    return json.dumps({"a": "unsubscribe", "v": [int(t) for t in tokens]})
-
-
-def mode_message(mode: str, tokens: Iterable[int]) -> str:
-    """``{"a": "mode", "v": [mode, [tokens]]}``; ValueError for a mode other than ltp/quote/full."""
-    if mode not in MODES:
-        raise ValueError(f"unknown ticker mode {mode!r} (ltp, quote or full)")
-    return json.dumps({"a": "mode", "v": [mode, [int(t) for t in tokens]]})
 
 
 class KiteTickerClient:
@@ -79,22 +63,22 @@ class KiteTickerClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def subscribe(self, tokens: Sequence[int], mode: str = "full") -> None:
-        """Subscribe ``tokens`` and set their ``mode``. ProtocolError(ours=True) past 3000 instruments."""
-        new = [int(t) for t in tokens]
-        if len(set(self.subscribed) | set(new)) > MAX_INSTRUMENTS:
-            raise ProtocolError(f"{len(set(self.subscribed) | set(new))} instruments exceed Kite's "
-                                f"{MAX_INSTRUMENTS} per connection", ours=True)
+    async def subscribe(self, tokens: Sequence[int], mode: str = MODE_FULL) -> None:
+        """Subscribe ``tokens`` and set their ``mode``. LocalProtocolError past :data:`MAX_INSTRUMENTS`
+        instruments or for an unknown mode (nothing is sent then)."""
+        new = tuple(int(t) for t in tokens)
+        check_subscription_limit(self.subscribed, new)
+        messages = [encode_control(Subscribe(new)), encode_control(SetMode(mode, new))]
         assert self.ws is not None, "connect() first"
-        await self.ws.send(subscribe_message(new))
-        await self.ws.send(mode_message(mode, new))
+        for text in messages:
+            await self.ws.send(text)
         self.subscribed.update({t: mode for t in new})
 
     async def unsubscribe(self, tokens: Sequence[int]) -> None:
         assert self.ws is not None, "connect() first"
         gone = [int(t) for t in tokens if int(t) in self.subscribed]
         if gone:
-            await self.ws.send(unsubscribe_message(gone))
+            await self.ws.send(encode_control(Unsubscribe(tuple(gone))))
             for t in gone:
                 self.subscribed.pop(t, None)
 
@@ -120,5 +104,4 @@ class KiteTickerClient:
             self.ws.transport.abort()
 
 
-__all__ = ["KiteTickerClient", "ticker_url", "subscribe_message", "unsubscribe_message", "mode_message",
-           "MAX_INSTRUMENTS"]
+__all__ = ["KiteTickerClient", "ticker_url", "MAX_INSTRUMENTS"]

@@ -1,4 +1,15 @@
-"""The sim's instrument master: index rows plus the real Kite NFO/BFO dump, rebased onto the replayed date.
+"""The sim's instrument master: the contracts that existed on the replayed date.
+
+Two sources, chosen by the sim (:func:`dump_applies`):
+
+* **Dated rules** (:func:`dated_catalog`; any replayed date the dump does not cover): per index, the weekly
+  expiries on/after the date (``MarketCalendar.weekly_expiry``: the weekday in force then, holidays moving an
+  expiry to the previous trading day) and the monthly ones (the last expiry weekday of the month), strikes around
+  the day's opening spot at the index's strike step, and each contract's lot size from
+  :func:`tradesig.market.lot_size` (the lot the contract was listed with). Tokens are not Kite's (none are
+  published for past contracts): labelled synthetic in ``instruments_source``.
+* **A real Kite dump** (:func:`build_catalog`), only for a replay in the year the dump was taken, **rebased** as
+  below.
 
 The dump (``shared/data/kite/kite_instruments_NFO_BFO_2026-08-18.csv.gz``, produced by ``kite.instruments("NFO")``
 and ``("BFO")`` on 2026-08-18) lists contracts expiring from Aug 2026; the replayed data may be from 2024. So the
@@ -31,7 +42,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tradesig.errors import DataError
-from tradesig.market import INDICES, expiry_weekday
+from tradesig.market import INDICES, expiry_weekday, lot_size
 
 COLUMNS = ["instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry", "strike",
            "tick_size", "lot_size", "instrument_type", "segment", "exchange"]
@@ -290,20 +301,31 @@ def _rebase(symbol: str, rows: list[dict[str, str]], day: date, spot: float, rul
     return out
 
 
-#: lot sizes of the synthetic instrument master (no dump available): the dump of 2026-08-18's values
-SYNTHETIC_LOTS = {"NIFTY": 65, "BANKNIFTY": 30, "SENSEX": 20}
 SEGMENT_CODE = {"NFO": 2, "BFO": 5}  # the low byte of a Kite instrument token (KiteTicker.EXCHANGE_MAP)
 
 
-def synthetic_catalog(day: date, spots: dict[str, float], rules: ExpiryRules | None = None,
-                      strikes_each_side: int = 40, weeklies: int = 4, months: int = 3) -> Catalog:
-    """A **synthetic** instrument master for when no Kite dump is available (a fresh machine, ``tradesig demo``).
+def dump_year(rows: list[dict[str, str]]) -> int | None:
+    """The year a Kite dump was taken (its earliest expiry's year); None for no rows."""
+    expiries = [r["expiry"] for r in rows if r.get("expiry")]
+    return date.fromisoformat(min(expiries)).year if expiries else None
 
-    Per index in ``spots`` (key → spot, points): ``months`` monthly futures; options on the next ``weeklies``
-    weekly expiries and the ``months`` monthly ones, ``strikes_each_side`` strikes a side of the spot at
-    ``tradesig.market.INDICES[...].strike_step``. Lot sizes :data:`SYNTHETIC_LOTS`; tick 0.05 (options), 0.1
-    (NSE futures), 0.05 (BSE futures); tokens ``exchange_token << 8 | segment`` from 10,000,000 upwards
-    (segment 2 NFO, 5 BFO), not real Kite tokens. Names follow :func:`tradingsymbol`.
+
+def dump_applies(rows: list[dict[str, str]], day: date) -> bool:
+    """Whether a dump's contracts may stand for ``day``'s: only for a replay in the year the dump was taken (lot
+    sizes, expiry weekdays and strikes of another year differ)."""
+    return bool(rows) and dump_year(rows) == day.year
+
+
+def dated_catalog(day: date, spots: dict[str, float], rules: ExpiryRules | None = None,
+                  strikes_each_side: int = 40, weeklies: int = 4, months: int = 3) -> Catalog:
+    """The contracts listed on ``day`` by the dated rules (module doc), for when no Kite dump covers ``day``.
+
+    Per index in ``spots`` (key → opening spot, points): ``months`` monthly futures; options on the next
+    ``weeklies`` weekly expiries (where the index had weeklies: the calendar's weekly expiry) and the ``months``
+    monthly ones, ``strikes_each_side`` strikes a side of the spot at ``tradesig.market.INDICES[...].strike_step``.
+    Lot size per contract: ``tradesig.market.lot_size(symbol, expiry)`` (units). Tick 0.05 (options), 0.1 (NSE
+    futures), 0.05 (BSE futures); tokens ``exchange_token << 8 | segment`` from 10,000,000 upwards (segment 2
+    NFO, 5 BFO), **synthetic**, not Kite's. Names follow :func:`tradingsymbol` (Kite's format for the date).
     """
     rules = rules or ExpiryRules()
     out = index_rows()
@@ -322,7 +344,6 @@ def synthetic_catalog(day: date, spots: dict[str, float], rules: ExpiryRules | N
         last_in_month = {e for e in expiries if not any(o > e and (o.year, o.month) == (e.year, e.month)
                                                          for o in expiries)}
         atm = round(spot / spec.strike_step) * spec.strike_step
-        lot = SYNTHETIC_LOTS[symbol]
 
         specs: list[tuple[str, date, float, str, float]] = [
             (tradingsymbol(symbol, e, "FUT"), e, 0.0, "FUT", 0.1 if exch == "NFO" else 0.05) for e in monthly]
@@ -334,10 +355,14 @@ def synthetic_catalog(day: date, spots: dict[str, float], rules: ExpiryRules | N
                                   itype, 0.05))
         for ts, expiry, strike, itype, tick in specs:
             out.append(Instrument((next_token << 8) | SEGMENT_CODE[exch], next_token, ts, symbol, expiry, strike,
-                                  tick, lot, itype, f"{exch}-{'FUT' if itype == 'FUT' else 'OPT'}", exch, symbol))
+                                  tick, lot_size(symbol, expiry), itype,
+                                  f"{exch}-{'FUT' if itype == 'FUT' else 'OPT'}", exch, symbol))
             next_token += 1
     return Catalog(out)
 
 
-__all__ = ["Instrument", "Catalog", "ExpiryRules", "build_catalog", "read_dump", "index_rows", "tradingsymbol",
-           "synthetic_catalog"]
+#: The former name of :func:`dated_catalog` (the same contracts; its tokens are synthetic).
+synthetic_catalog = dated_catalog
+
+__all__ = ["Instrument", "Catalog", "ExpiryRules", "build_catalog", "dated_catalog", "dump_applies", "dump_year",
+           "read_dump", "index_rows", "tradingsymbol", "synthetic_catalog"]

@@ -113,6 +113,16 @@ class MarketState:
                 st.ltp = st.prev_close or int(series.open[sl.start])
             self.index[token] = st
 
+    def models(self) -> dict[str, str]:
+        """How each kind of price is made (``models`` of ``GET /_sim/state``; "modelled" where it is a model)."""
+        chain = self.chain
+        return {"futures": f"cost of carry F = S*exp(r*t), r = {self.rate} (modelled)",
+                "options": (f"real chain snapshots for {len(chain)} contracts ({', '.join(chain.sources)}) from "
+                            "their first snapshot on; otherwise " if chain else "")
+                + f"Black-Scholes from spot, flat IV {self.iv}, r = {self.rate} (modelled)",
+                "volume_oi": "from chain snapshots where present; otherwise 0: the data holds none",
+                "depth": "5 levels one tick apart, 5-40 lots each (sim liquidity model)"}
+
     # ------------------------------------------------------------------------------------------------ replay
 
     def seed_before(self, start_epoch: int) -> None:

@@ -116,3 +116,43 @@ def epoch(ts: datetime) -> int:
 
 def from_epoch(sec: float) -> datetime:
     return datetime.fromtimestamp(sec, UTC)
+
+
+class Replay:
+    """Walks a :class:`Schedule`: each tick due by the sim clock moves the market (``market.apply_tick``) and,
+    for an instrument of the catalog, becomes a full-mode tick dict for the ticker.
+
+    ``market`` is a :class:`tradesig.sim.market.MarketState`, ``catalog`` a :class:`tradesig.sim.instruments.
+    Catalog` (typed loosely to keep this module below them in the import order).
+    """
+
+    def __init__(self, schedule: Schedule, market, catalog) -> None:
+        self.schedule = schedule
+        self.market = market
+        self.catalog = catalog
+        self.pos = 0
+
+    @property
+    def done(self) -> bool:
+        return self.pos >= len(self.schedule)
+
+    def next_time(self) -> datetime | None:
+        """Sim time (aware UTC) of the next scheduled tick; None when the day is replayed."""
+        return None if self.done else from_epoch(int(self.schedule.ts[self.pos]))
+
+    def advance(self, now: datetime) -> tuple[list[dict], set[int]]:
+        """Apply every tick due at ``now``; (full ticks of the moved catalog instruments, tokens that moved)."""
+        sched, now_e = self.schedule, now.timestamp()
+        batch: list[dict] = []
+        touched: set[int] = set()
+        while self.pos < len(sched) and sched.ts[self.pos] <= now_e:
+            token, ts, price = int(sched.token[self.pos]), int(sched.ts[self.pos]), int(sched.price[self.pos])
+            self.market.apply_tick(token, ts, price)
+            ins = self.catalog.by_token.get(token)
+            if ins is not None:
+                tick = self.market.tick(ins, "full", from_epoch(ts))
+                if tick is not None:
+                    batch.append(tick)
+            touched.add(token)
+            self.pos += 1
+        return batch, touched
