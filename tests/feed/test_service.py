@@ -64,5 +64,5 @@ def test_sim_api_key_default_and_market_time(home):
     service = FeedService(LoadedConfig(Settings(), None, home), FeedOptions(source="sim",
                                                                             sim_url="http://127.0.0.1:1"))
     assert service.api_key == "tradesig-sim"
-    service.sim_time = datetime(2024, 6, 4, 4, 0, tzinfo=__import__("datetime").UTC)
-    assert service.market_now() == service.sim_time and service.current_phase() == "OPEN"
+    service.source.sim_time = datetime(2024, 6, 4, 4, 0, tzinfo=__import__("datetime").UTC)
+    assert service.market_now() == service.source.sim_time and service.current_phase() == "OPEN"

@@ -11,16 +11,22 @@ Policy (house style: "a reconnect decision is a function of the error"):
   ``min(cap, base · 2^attempt)`` scaled by a uniform draw in [0.5, 1.0] from the injected RNG
   (AWS Architecture Blog, "Exponential Backoff And Jitter", 2015: jitter de-synchronises many clients).
 - ``rate_limit`` — HTTP 429: as transient, but never below 1 s (Kite's limits are per second).
+- ``ours`` — our own misuse of the protocol (``ProtocolError.ours``, e.g. more than 3000 instruments): retrying
+  repeats the bug. Never retried: the feed stops (exit 2).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
-Cause = Literal["network", "stall", "closed", "protocol", "rate_limit", "token"]
-CAUSES: tuple[str, ...] = ("network", "stall", "closed", "protocol", "rate_limit", "token")
+#: Why the upstream connection ended (what :func:`classify` returns and :func:`decide` takes).
+Cause = Literal["network", "stall", "closed", "protocol", "rate_limit", "token", "ours"]
+CAUSES: tuple[Cause, ...] = get_args(Cause)
+#: Why a gap in one instrument's live data began: an upstream :data:`Cause`, or ``restart`` (the feed process
+#: restarted) or ``start`` (the feed started after the open).
+GapCause = Literal["network", "stall", "closed", "protocol", "rate_limit", "token", "ours", "restart", "start"]
 
 #: :func:`decide` returns this instead of a delay when only a new token can help.
 WAIT_FOR_TOKEN = None
@@ -51,10 +57,12 @@ def decide(cause: str, attempt: int, *, base: float = 0.5, cap: float = 30.0,
     """What to do after an upstream failure of ``cause`` (one of :data:`CAUSES`) on retry ``attempt``.
 
     Returns the delay in seconds before the next attempt, or :data:`WAIT_FOR_TOKEN` (``None``) for ``"token"``.
-    Raises ``ValueError`` for an unknown cause.
+    Raises ``ValueError`` for an unknown cause and for ``"ours"`` (never retried).
     """
     if cause not in CAUSES:
         raise ValueError(f"unknown failure cause {cause!r}; known: {', '.join(CAUSES)}")
+    if cause == "ours":
+        raise ValueError("our own protocol misuse is never retried")
     if cause == "token":
         return WAIT_FOR_TOKEN
     delay = backoff(attempt, base=base, cap=cap, rng=rng)
@@ -63,11 +71,26 @@ def decide(cause: str, attempt: int, *, base: float = 0.5, cap: float = 30.0,
     return delay
 
 
-def classify(exc: BaseException) -> str:
+@dataclass(frozen=True)
+class Backoff:
+    """The reconnect policy as a value: :func:`decide` with this ``base``/``cap`` (seconds) and jitter ``rng``."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    rng: RandomSource | None = None
+
+    def delay(self, cause: Cause, attempt: int) -> float | None:
+        """Seconds before retry ``attempt`` after ``cause``, or :data:`WAIT_FOR_TOKEN`; see :func:`decide`."""
+        return decide(cause, attempt, base=self.base, cap=self.cap, rng=self.rng)
+
+
+def classify(exc: BaseException) -> Cause:
     """Map an exception from the upstream connection to a :data:`CAUSES` value.
 
-    - websockets ``InvalidStatus`` with HTTP 403, kiteconnect ``TokenException``, :class:`tradesig.errors.TokenError`
-      → ``"token"``; HTTP 429 / ``NetworkException`` mentioning too many requests → ``"rate_limit"``;
+    - anything with ``ours = True`` (``LocalProtocolError``, ``ProtocolError(ours=True)``) → ``"ours"``;
+    - websockets ``InvalidStatus`` with HTTP 403, kiteconnect ``TokenException``, :class:`tradesig.errors.TokenError`,
+      a close whose reason mentions the token (Kite's "token expired") → ``"token"``; HTTP 429 /
+      ``NetworkException`` mentioning too many requests → ``"rate_limit"``;
     - :class:`StallDetected` → ``"stall"``; a closed connection → ``"closed"``;
     - :class:`tradesig.errors.ProtocolError` and other HTTP statuses during the handshake → ``"protocol"``;
     - anything else (``OSError``, timeouts) → ``"network"``.
@@ -76,6 +99,8 @@ def classify(exc: BaseException) -> str:
 
     from tradesig.errors import ProtocolError, TokenError
 
+    if getattr(exc, "ours", False):
+        return "ours"
     if isinstance(exc, TokenError):
         return "token"
     if isinstance(exc, StallDetected):
@@ -93,7 +118,8 @@ def classify(exc: BaseException) -> str:
     if name == "NetworkException" and ("429" in str(exc) or "too many requests" in str(exc).lower()):
         return "rate_limit"
     if isinstance(exc, ConnectionClosed):
-        return "closed"
+        close = exc.rcvd
+        return "token" if close is not None and "token" in (close.reason or "").lower() else "closed"
     if isinstance(exc, ProtocolError):
         return "protocol"
     return "network"
