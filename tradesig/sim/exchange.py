@@ -88,7 +88,8 @@ class SimConfig:
     ``tradesig.market.freeze_quantity(symbol, day)``; ``faults``: fault specs applied
     at start (with ``at`` = "HH:MM[:SS]" IST sim time: scheduled); ``wait_for_client``: sim time stands still
     until the first ticker client sets a mode (or 1 s after its first subscription), so that it sees the
-    replay from its first tick.
+    replay from its first tick; ``breeze_port``: also serve ICICI Breeze's REST and socket.io streams on this
+    loopback port (0: a free one; None: no Breeze side), :mod:`tradesig.sim.breeze`.
     """
 
     data_files: list[Path] = field(default_factory=list)
@@ -112,6 +113,7 @@ class SimConfig:
     heartbeat_seconds: float = 1.0
     wait_for_client: bool = False
     faults: list[dict[str, Any]] = field(default_factory=list)
+    breeze_port: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.speed <= 1000:
@@ -187,6 +189,11 @@ class SimExchange:
         self.host = "127.0.0.1"
         for spec in config.faults:
             validate_fault(spec)
+        self.breeze = None
+        if config.breeze_port is not None:
+            from tradesig.sim.breeze.server import BreezeSide
+
+            self.breeze = BreezeSide(self)
 
     # ----------------------------------------------------------------------------------------------- lifecycle
 
@@ -197,6 +204,8 @@ class SimExchange:
         self._server = Server(self)
         self.host = host
         self.port = await self._server.start(host, port)
+        if self.breeze is not None:
+            await self.breeze.start(host, self.config.breeze_port or 0)
         self.clock.restart()
         if self.config.wait_for_client:
             self.clock.hold()
@@ -220,6 +229,8 @@ class SimExchange:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if self.breeze is not None:
+            await self.breeze.stop()
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0, linger: float | None = 30.0,
                     stop: asyncio.Event | None = None) -> None:
@@ -265,6 +276,8 @@ class SimExchange:
             postbacks = self.orders.step(now)
             if batch or postbacks:
                 self.ticker.broadcast(batch, touched, postbacks, now)
+            if batch and self.breeze is not None:
+                self.breeze.broadcast(batch, now)
             if self.replay.done and not self.session_over.is_set():
                 log.info("sim: replayed session of %s ended at %s IST", self.day, now.astimezone(IST).time())
                 self.session_over.set()
@@ -361,6 +374,8 @@ class SimExchange:
         elif kind == "reject_next_order":
             self.orders.reject_next = str(spec.get("message") or "RMS:Rule: order rejected by the sim (fault)")
         self.faults.arm(kind, seconds, spec, self.wall.monotonic())
+        if self.breeze is not None:
+            self.breeze.on_fault(kind)
         return self.active_faults()
 
     def active_faults(self) -> dict[str, Any]:
@@ -395,6 +410,7 @@ class SimExchange:
             "faults": self.active_faults(),
             "stats": dict(self.stats),
             "models": self.market.models(),
+            "breeze": self.breeze.state() if self.breeze is not None else None,
         }
 
     # -------------------------------------------------------------------------------------------------- REST
@@ -457,10 +473,10 @@ def serve_from_options(settings: Any, *, data_files: list[Path], day: date | Non
                        instruments: Path | None, chain: list[Path] | None, faults: list[str],
                        linger: float | None, rate_limits: bool,
                        wait_for_client: bool, seed: int, ticks_per_bar: int, capital: float,
-                       announce: Any = None) -> None:
+                       announce: Any = None, breeze_port: int | None = None) -> None:
     """``tradesig sim serve``: build a :class:`SimConfig` from the settings (``backtest.rate``/``iv``,
-    ``instruments[*].freeze_quantity``, ``paper.latency_ms``, ``kite.redirect_url``) and the options, then serve on
-    127.0.0.1 until signalled or ``linger`` seconds after the session. Raises :class:`DataError` for bad data or
+    ``instruments[*].freeze_quantity``, ``paper.latency_ms``, ``kite.redirect_url``) and the options (``breeze_port``:
+    the Breeze side's port, None for none), then serve on 127.0.0.1 until signalled or ``linger`` seconds after the session. Raises :class:`DataError` for bad data or
     options (before binding)."""
     config = SimConfig(
         data_files=list(data_files), day=day, speed=speed, start=start, api_key=api_key, api_secret=api_secret,
@@ -470,7 +486,7 @@ def serve_from_options(settings: Any, *, data_files: list[Path], day: date | Non
         iv=settings.backtest.iv, capital=capital, latency_ms=settings.paper.latency_ms, rate_limits=rate_limits,
         wait_for_client=wait_for_client,
         freeze={k: v.freeze_quantity for k, v in settings.instruments.items()},
-        faults=[parse_fault_spec(f) for f in faults])
+        faults=[parse_fault_spec(f) for f in faults], breeze_port=breeze_port)
     serve_until_signalled(SimExchange(config), "127.0.0.1", port, linger=linger, announce=announce)
 
 
