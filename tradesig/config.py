@@ -64,6 +64,8 @@ class BreezeSettings:
     enabled: bool = _f(False, "use ICICI Breeze as a second data source")
     api_key: str = _f("YOUR_BREEZE_API_KEY", "Breeze API key")
     api_secret: str = _f("secret:breeze_api_secret", "reference to the Breeze secret key", secret=True)
+    root: str = _f("", "one root for every Breeze endpoint (env TRADESIG_BREEZE_ROOT), e.g. `tradesig sim`'s "
+                   "Breeze port; empty: ICICI's own hosts")
 
 
 @dataclass(frozen=True)
@@ -365,7 +367,10 @@ def _apply_env(settings: Settings, env: typing.Mapping[str, str]) -> Settings:
         kite = dataclasses.replace(kite, root=env["TRADESIG_KITE_ROOT"])
     if env.get("TRADESIG_KITE_WS_ROOT"):
         kite = dataclasses.replace(kite, ws_root=env["TRADESIG_KITE_WS_ROOT"])
-    return dataclasses.replace(settings, kite=kite)
+    breeze = settings.breeze
+    if env.get("TRADESIG_BREEZE_ROOT"):
+        breeze = dataclasses.replace(breeze, root=env["TRADESIG_BREEZE_ROOT"])
+    return dataclasses.replace(settings, kite=kite, breeze=breeze)
 
 
 def load_config(path: str | Path | None = None, home: str | Path | None = None, *,

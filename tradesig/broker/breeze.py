@@ -60,7 +60,8 @@ def breeze_login_url(api_key: str) -> str:
 
 #: breeze_connect's endpoint constants → their path under a configured root (one host serves them all).
 ROOT_PATHS = {"API_URL": "/breezeapi/api/v1/", "BREEZE_NEW_URL": "/api/v2/", "LIVE_STREAM_URL": "",
-              "LIVE_OHLC_STREAM_URL": "", "LIVE_FEEDS_URL": "", "SECURITY_MASTER_URL": "/MotherAppMaster/SecurityMaster.zip"}
+              "LIVE_OHLC_STREAM_URL": "", "LIVE_FEEDS_URL": "",
+              "SECURITY_MASTER_URL": "/MotherAppMaster/SecurityMaster.zip"}
 #: An empty zip as a data: URL: what the import-time download reads instead of ICICI's file.
 EMPTY_ZIP_URL = "data:application/zip;base64," + base64.b64encode(b"PK\x05\x06" + bytes(18)).decode("ascii")
 _official: dict[str, str] = {}

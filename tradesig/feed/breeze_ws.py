@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,20 +106,25 @@ class BreezeStream:
 
     ``api_key``/``api_secret``/``session_token``: Breeze credentials (the stored Breeze token record);
     ``home``: data home (breeze_connect's logs go under ``home/logs/breeze``); ``on_ticks(list[dict])`` runs on
-    the asyncio ``loop`` for every tick batch. ``module``: an already imported breeze_connect (tests).
+    the asyncio ``loop`` for every tick batch. ``module``: an already imported breeze_connect (tests); ``root``:
+    where every Breeze endpoint is served (None: ICICI's hosts; :func:`tradesig.broker.breeze.import_breeze`).
+    :attr:`lost` is set (on the socket.io thread) when the quote stream disconnects: breeze_connect itself does not
+    say so, the feed's pump watches it and reconnects with a new session.
     Raises :class:`BrokerError` when breeze_connect cannot be imported or ICICI fails, TokenError for a rejected
     session (as ``tradesig login --broker breeze`` classifies them; no secret in the message).
     """
 
     def __init__(self, api_key: str, api_secret: str, session_token: str, *, home: Path,
                  loop: asyncio.AbstractEventLoop, on_ticks: Callable[[list[dict[str, Any]]], None],
-                 module: Any = None) -> None:
+                 module: Any = None, root: str | None = None) -> None:
         self._key, self._secret, self._session = api_key, api_secret, session_token
         self._home = home
         self._loop = loop
         self._on_ticks = on_ticks
         self._module = module
+        self._root = root
         self.client: Any = None
+        self.lost = threading.Event()
 
     def start(self, symbols: list[str]) -> None:
         """Blocking: create the client, open the session and socket.io stream, subscribe ``symbols``.
@@ -127,12 +133,16 @@ class BreezeStream:
         if module is None:
             from tradesig.broker.breeze import import_breeze
 
-            module = import_breeze(self._home / "logs" / "breeze")
+            module = import_breeze(self._home / "logs" / "breeze", self._root)
         try:
             client = module.BreezeConnect(api_key=self._key)
+            self.client = client
             client.generate_session(api_secret=self._secret, session_token=self._session)
             client.on_ticks = self._tick
             client.ws_connect()
+            handler = getattr(client, "sio_rate_refresh_handler", None)
+            if handler is not None and hasattr(handler, "sio"):  # python-socketio's client inside breeze_connect
+                handler.sio.on("disconnect", self._disconnected)
             for symbol in symbols:
                 exchange, code = BREEZE_CODES[symbol]
                 client.subscribe_feeds(exchange_code=exchange, stock_code=code, product_type="cash",
@@ -140,23 +150,38 @@ class BreezeStream:
         except Exception as exc:  # breeze_connect raises only bare Exception; classified as the login does it
             from tradesig.broker.breeze import _classify
 
+            self.stop()
             raise _classify(exc, (self._session, self._secret)) from None
-        self.client = client
         log.info("breeze stream subscribed %s", ", ".join(symbols))
 
     def _tick(self, tick: dict[str, Any] | list[dict[str, Any]]) -> None:
         batch = tick if isinstance(tick, list) else [tick]
         self._loop.call_soon_threadsafe(self._on_ticks, batch)
 
+    def _disconnected(self, *reason: Any) -> None:
+        self.lost.set()
+
     def stop(self) -> None:
-        if self.client is not None:
-            disconnect = getattr(self.client, "ws_disconnect", None)
-            if disconnect is not None:
+        """Close the client's socket.io connections for good: breeze_connect's ``ws_disconnect`` (which only
+        emits an event named "disconnect", and raises when the connection is already gone), then the
+        python-socketio clients it held are disconnected directly, which also ends their automatic reconnection."""
+        from socketio.exceptions import SocketIOError
+
+        client, self.client = self.client, None
+        if client is None:
+            return
+        sios = [getattr(getattr(client, name, None), "sio", None) for name in
+                ("sio_rate_refresh_handler", "sio_ohlcv_stream_handler", "sio_order_refresh_handler")]
+        try:
+            client.ws_disconnect()
+        except (OSError, RuntimeError, SocketIOError) as exc:
+            log.debug("breeze ws_disconnect: %s", exc)
+        for sio in sios:
+            if sio is not None:
                 try:
-                    disconnect()
-                except (OSError, RuntimeError) as exc:
+                    sio.disconnect()
+                except (OSError, RuntimeError, SocketIOError) as exc:
                     log.warning("breeze disconnect: %s", exc)
-            self.client = None
 
 
 __all__ = ["BreezeStream", "breeze_ticks", "BREEZE_CODES"]

@@ -475,9 +475,9 @@ def serve_from_options(settings: Any, *, data_files: list[Path], day: date | Non
                        wait_for_client: bool, seed: int, ticks_per_bar: int, capital: float,
                        announce: Any = None, breeze_port: int | None = None) -> None:
     """``tradesig sim serve``: build a :class:`SimConfig` from the settings (``backtest.rate``/``iv``,
-    ``instruments[*].freeze_quantity``, ``paper.latency_ms``, ``kite.redirect_url``) and the options (``breeze_port``:
-    the Breeze side's port, None for none), then serve on 127.0.0.1 until signalled or ``linger`` seconds after the session. Raises :class:`DataError` for bad data or
-    options (before binding)."""
+    ``instruments[*].freeze_quantity``, ``paper.latency_ms``, ``kite.redirect_url``) and the options
+    (``breeze_port``: the Breeze side's port, None for none), then serve on 127.0.0.1 until signalled or ``linger``
+    seconds after the session. Raises :class:`DataError` for bad data or options (before binding)."""
     config = SimConfig(
         data_files=list(data_files), day=day, speed=speed, start=start, api_key=api_key, api_secret=api_secret,
         redirect_url=redirect_url or settings.kite.redirect_url, open_access=open_access,

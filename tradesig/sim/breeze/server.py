@@ -32,8 +32,17 @@ from typing import TYPE_CHECKING, Any
 from tradesig.market import INDICES
 from tradesig.sim.breeze import api
 from tradesig.sim.breeze.auth import BreezeAuth
-from tradesig.sim.breeze.wire import (INDEX_CODES, MasterRow, MinuteBars, breeze_date, join_tokens, ohlc_csv,
-                                      quote_tick, security_master_zip, stream_token)
+from tradesig.sim.breeze.wire import (
+    INDEX_CODES,
+    MasterRow,
+    MinuteBars,
+    breeze_date,
+    join_tokens,
+    ohlc_csv,
+    quote_tick,
+    security_master_zip,
+    stream_token,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -76,7 +76,8 @@ def quote_tick(symbol: str, tick: dict[str, Any], *, fno: bool = False) -> list[
 
     ``symbol`` is the subscription token.
     ``change`` is the percent change against the previous close (as Kite's ``change``; ICICI's documented sample
-    tick reads as a percent, its unit is not stated: modelled). Fields the sim has no data for are None. Index ticks have 21 items, F&O ticks (``fno``) 23.
+    tick reads as a percent, its unit is not stated: modelled). Fields the sim has no data for are None. Index
+    ticks have 21 items, F&O ticks (``fno``) 23.
     """
     ohlc = tick.get("ohlc") or {}
     last = _r(tick["last_price"])
