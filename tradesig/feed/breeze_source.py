@@ -7,9 +7,10 @@ which the sim's Breeze port also serves), and the feed ends with its replayed se
 
 Reconnects: breeze_connect does not report a lost stream, so :class:`~tradesig.feed.breeze_ws.BreezeStream`
 listens for python-socketio's ``disconnect`` and the pump raises :class:`BrokerError` (the reconnect loop backs off
-and opens a new session); a silent stream raises ``StallDetected``; a session the server no longer accepts fails
-``generate_session`` with breeze_connect's "Session key is expired" → :class:`TokenError` (the feed waits for a new
-token file: ``tradesig login --broker breeze`` hot-reloads it). Gap minutes are backfilled from
+and opens a new session) — unless ``customerdetails`` then refuses the session (ICICI closed the stream because it
+expired): :class:`TokenError`, as is breeze_connect's "Session key is expired" from ``generate_session``; the feed
+then waits for a new token file (``tradesig login --broker breeze`` hot-reloads it). A silent stream raises
+``StallDetected``. Gap minutes are backfilled from
 ``get_historical_data_v2`` (interval 1minute, cash), rate limited to one call per
 :data:`HISTORICAL_INTERVAL` seconds (ICICI: 100 calls a minute).
 """
@@ -171,6 +172,9 @@ class BreezeSource(MarketSource):
         host.watchdog.reset(host.clock.monotonic())
         while not host.stopping():
             if stream.lost.is_set():
+                refused = await asyncio.to_thread(stream.session_refused)
+                if refused:  # the server closed the stream because the session ended: wait for a new one
+                    raise TokenError(f"Breeze session refused: {refused}", "run 'tradesig login --broker breeze'")
                 raise BrokerError("Breeze stream disconnected")
             if host.watchdog.stalled(host.clock.monotonic(), host.market_active()):
                 raise StallDetected(f"no market data for {host.options.stall_seconds:g} s")

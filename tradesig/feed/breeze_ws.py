@@ -161,6 +161,20 @@ class BreezeStream:
     def _disconnected(self, *reason: Any) -> None:
         self.lost.set()
 
+    def session_refused(self) -> str | None:
+        """After a lost stream: ICICI's error text when it no longer accepts this session (one ``customerdetails``
+        call with the API session), None when it does or cannot say (unreachable). Blocking."""
+        client = self.client
+        if client is None:
+            return None
+        try:
+            answer = client.get_customer_details(api_session=self._session)
+        except Exception:  # noqa: BLE001 - breeze_connect raises bare Exception; unreachable says nothing here
+            return None
+        if isinstance(answer, dict) and answer.get("Success") is None and answer.get("Error"):
+            return str(answer["Error"])
+        return None
+
     def stop(self) -> None:
         """Close the client's socket.io connections for good: breeze_connect's ``ws_disconnect`` (which only
         emits an event named "disconnect", and raises when the connection is already gone), then the
