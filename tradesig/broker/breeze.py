@@ -76,12 +76,20 @@ def endpoints(root: str | None) -> dict[str, str]:
     return {name: base + path for name, path in ROOT_PATHS.items()}
 
 
+def _package_dir() -> Path:
+    """breeze_connect's package directory (its own ``sys.path`` entry can make ``breeze_connect`` resolve to the
+    module file ``breeze_connect/breeze_connect.py`` after a first import: both cases give the directory)."""
+    spec = importlib.util.find_spec("breeze_connect")
+    if spec is None:
+        raise BrokerError("breeze_connect is not installed", "pip install breeze-connect")
+    if spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(spec.origin or "").parent
+
+
 def _load_config() -> ModuleType:
     """breeze_connect's ``config.py`` as the top-level module ``config`` (what its ``import config`` finds)."""
-    spec = importlib.util.find_spec("breeze_connect")
-    if spec is None or not spec.submodule_search_locations:
-        raise BrokerError("breeze_connect is not installed", "pip install breeze-connect")
-    path = Path(list(spec.submodule_search_locations)[0]) / "config.py"
+    path = _package_dir() / "config.py"
     loaded = sys.modules.get("config")
     if loaded is not None:
         if Path(getattr(loaded, "__file__", "") or "").resolve() == path.resolve():
@@ -119,6 +127,9 @@ def import_breeze(log_dir: Path, root: str | None = None) -> ModuleType:
         if not _official:
             _official.update({name: getattr(cfg, name) for name in ROOT_PATHS})
         sys.modules["breeze_connect.config"] = cfg
+        pkg_dir = str(_package_dir())
+        while pkg_dir in sys.path:  # left by an earlier import that was unloaded (tests): the package must win
+            sys.path.remove(pkg_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         cwd = os.getcwd()
         os.chdir(log_dir)
