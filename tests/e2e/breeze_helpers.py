@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e.feed_helpers import DAY
 from tradesig.config import LoadedConfig, Settings
 from tradesig.feed.service import FeedOptions, FeedService
 from tradesig.sim.exchange import SimConfig, SimExchange
-
-from tests.e2e.feed_helpers import DAY
 
 
 def start_breeze_sim(files: list[Path], *, start: time, speed: float = 1000, faults=None,

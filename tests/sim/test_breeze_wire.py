@@ -14,8 +14,15 @@ from datetime import UTC, datetime
 import pytest
 
 from tradesig.sim.breeze.auth import BAD_KEY, BAD_SESSION, EXPIRED, BreezeAuth
-from tradesig.sim.breeze.wire import (MasterRow, MinuteBars, join_tokens, ohlc_csv, quote_tick,
-                                      security_master_zip, stream_token)
+from tradesig.sim.breeze.wire import (
+    MasterRow,
+    MinuteBars,
+    join_tokens,
+    ohlc_csv,
+    quote_tick,
+    security_master_zip,
+    stream_token,
+)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ A source opens a session (:meth:`MarketSource.open`), pumps it into the ingestor
 closes it, and says what it offers beyond streaming: REST ``/quote`` polling and historical backfill
 (:attr:`MarketSource.rest`; Breeze's, in :mod:`tradesig.feed.breeze_source`, backfills only), its market clock
 (:meth:`MarketSource.market_now`: the wall clock, or the sim's replay clock), and extra tasks (the sim's clock
-follower). The reconnect loop around it is :func:`tradesig.feed.reconnect.reconnecting`, written once; the service (:mod:`tradesig.feed.service`) never
-branches on the source's name.
+follower). The reconnect loop around it is :func:`tradesig.feed.reconnect.reconnecting`, written once; the
+service (:mod:`tradesig.feed.service`) never branches on the source's name.
 
 Kite facts (Kite Connect v3 WebSocket docs): the ticker rejects a dead token with HTTP 403 at the handshake, and
 an open connection whose token expires receives a text message ``{"type": "error", "data": "...token..."}`` and
