@@ -144,3 +144,22 @@ def test_feed_source_breeze_recovers_a_drop_and_a_session_expiry(home, unload_br
     compare_bars(got, recorded(nifty, "NIFTY", time(9, 15)))  # gaps backfilled from Breeze's historical API
     after = got.filter(pl.col("ts") > got.filter(pl.col("status") == "complete")["ts"].min())
     assert "backfilled" in after["status"].to_list()
+
+
+def test_cli_login_and_token_check_against_the_sims_breeze_port(run_cli, home, unload_breeze):  # noqa: F811
+    nifty = shared_file(NIFTY_FILE)
+    handle = start_breeze_sim([nifty], start=time(15, 0), speed=10)
+    try:
+        url = handle.breeze_url
+        code, out, err = run_cli("login", "--broker", "breeze", "--sim-url", url, "--request-token",
+                                 api_session(handle))
+        assert code == 0 and "Logged in to breeze as tradesig sim (SIM001)" in out, err
+        code, out, err = run_cli("token-check", "--broker", "breeze", "--sim-url", url)
+        assert code == 0, out + err  # asked the sim, not ICICI
+        handle.fault({"kind": "expire_token"})
+        code, out, err = run_cli("token-check", "--broker", "breeze", "--sim-url", url)
+        assert code == 1 and "tradesig login --broker breeze" in err
+        code, out, err = run_cli("login", "--broker", "breeze", "--sim-url", url, "--request-token", "12345678")
+        assert code == 1 and "rejected the session key" in err
+    finally:
+        handle.stop()

@@ -198,11 +198,12 @@ def breeze_session(api_key: str, api_secret: str, session_token: str, *, home: P
                        expires_at=breeze_expiry(now), root=root or BREEZE_ROOT)
 
 
-def verify_breeze(record: TokenRecord, api_secret: str, *, home: Path) -> dict[str, str]:
+def verify_breeze(record: TokenRecord, api_secret: str, *, home: Path, root: str | None = None) -> dict[str, str]:
     """Ask ICICI whether the stored session key is accepted (one ``customerdetails`` request, no security-master
-    download) at the record's root. Returns {"user_id": …}. Raises TokenError / ConfigError / BrokerError as
-    :func:`breeze_session`."""
-    root = record.root if record.root and record.root != BREEZE_ROOT else None
+    download) at ``root``, else the record's root. Returns {"user_id": …}. Raises TokenError / ConfigError /
+    BrokerError as :func:`breeze_session`."""
+    root = root or record.root
+    root = root if root and root != BREEZE_ROOT else None
     client = _client(record.api_key, home, root)
     client.session_key = record.access_token
     client.secret_key = api_secret

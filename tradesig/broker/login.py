@@ -554,7 +554,7 @@ def _verify(loaded: LoadedConfig, target: BrokerTarget, record: TokenRecord) -> 
                 "user_name": str(profile.get("user_name") or profile.get("user_shortname") or "")}
     from tradesig.broker.breeze import verify_breeze
 
-    return verify_breeze(record, target.secret(loaded), home=loaded.home)
+    return verify_breeze(record, target.secret(loaded), home=loaded.home, root=target.root)
 
 
 __all__ = [

@@ -18,7 +18,6 @@ then waits for a new token file (``tradesig login --broker breeze`` hot-reloads 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,11 +53,9 @@ def breeze_root(host: SourceHost, env: dict[str, str] | None = None) -> str | No
 
 def is_loopback(root: str | None) -> bool:
     """Whether ``root`` is an http URL on a loopback address (``tradesig sim``)."""
-    host = urlsplit(root or "").hostname or ""
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    from tradesig.feed.hub import is_loopback_host
+
+    return is_loopback_host(urlsplit(root or "").hostname or "")
 
 
 def utc_stamp(ts: datetime) -> str:
