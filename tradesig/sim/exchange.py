@@ -205,7 +205,14 @@ class SimExchange:
         self.host = host
         self.port = await self._server.start(host, port)
         if self.breeze is not None:
-            await self.breeze.start(host, self.config.breeze_port or 0)
+            try:
+                await self.breeze.start(host, self.config.breeze_port or 0)
+            except OSError as exc:  # a busy Breeze port must not cost the Kite side: a free one is printed
+                if not self.config.breeze_port:
+                    raise
+                log.warning("sim: Breeze port %s unavailable (%s): serving Breeze on a free port",
+                            self.config.breeze_port, exc)
+                await self.breeze.start(host, 0)
         self.clock.restart()
         if self.config.wait_for_client:
             self.clock.hold()

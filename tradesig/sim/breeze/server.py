@@ -95,7 +95,8 @@ class BreezeSide:
     # --------------------------------------------------------------------------------------- lifecycle
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Bind ``host:port`` (0: a free port) and start the sender; returns the bound port."""
+        """Bind ``host:port`` (0: a free port) and start the sender; returns the bound port. Raises ``OSError``
+        when the port cannot be bound (nothing left running)."""
         import socketio
         from aiohttp import web
 
@@ -113,12 +114,17 @@ class BreezeSide:
                    ("customerdetails", "historicalcharts", "quotes", "optionchain") for m in ("GET", "POST")]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
         self._queue = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_loop(), name="sim-breeze-sender")
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
         self.host = host
         self.port = site._server.sockets[0].getsockname()[1]  # aiohttp exposes no public accessor for it
         log.info("sim: Breeze REST and streams on %s:%s", host, self.port)
