@@ -118,14 +118,15 @@ def test_feed_source_breeze_stores_the_whole_day_equal_to_the_recording(home, un
     assert set(ticks["source"]) == {"breeze"} and ticks["volume_traded"].null_count() == ticks.height
 
 
-def test_feed_source_breeze_recovers_a_drop_and_a_session_expiry(home, unload_breeze):  # noqa: F811
+def test_feed_source_breeze_recovers_a_drop_a_stall_and_a_session_expiry(home, unload_breeze):  # noqa: F811
     nifty = shared_file(NIFTY_FILE)
-    faults = [{"kind": "drop", "seconds": 0.5, "at": "15:12"},  # every stream connection closed
-              {"kind": "expire_token", "at": "15:18"}]          # every Breeze session refused from now on
-    handle = start_breeze_sim([nifty], start=time(15, 5), speed=120, faults=faults)
+    faults = [{"kind": "drop", "seconds": 0.5, "at": "15:10"},   # every stream connection closed
+              {"kind": "stall", "seconds": 2.5, "at": "15:14"},  # silence, connections kept open
+              {"kind": "expire_token", "at": "15:20"}]           # every Breeze session refused from now on
+    handle = start_breeze_sim([nifty], start=time(15, 5), speed=120, faults=faults, wait_for_client=True)
     try:
         breeze_login(handle, home)
-        service = breeze_service(home, handle, stall_seconds=2.0, backoff_base=0.1, backoff_cap=0.5)
+        service = breeze_service(home, handle, stall_seconds=1.0, backoff_base=0.1, backoff_cap=0.5)
 
         def operator(svc):
             assert wait_until(lambda: svc.waiting_for_token, 60)
@@ -135,11 +136,11 @@ def test_feed_source_breeze_recovers_a_drop_and_a_session_expiry(home, unload_br
         summary, resumed = run_service(service, timeout=120, during=operator)
     finally:
         handle.stop()
-    assert resumed and summary.token_waits == 1 and summary.reconnects >= 2
+    assert resumed and summary.token_waits == 1 and summary.reconnects >= 3
     today = datetime.now(UTC).date()
     gaps = EventLog(home).read(today - timedelta(days=1), today + timedelta(days=1), kinds=["feed_gap"])
     causes = {g["cause"] for g in gaps if g["instrument"] == "NIFTY"}
-    assert "token" in causes and causes - {"start", "token"}  # the drop: a network/closed gap
+    assert {"token", "stall"} <= causes and causes - {"start", "token", "stall"}  # the drop: a network gap
     got = Store(home).read_bars("NIFTY", "1m", DAY)
     compare_bars(got, recorded(nifty, "NIFTY", time(9, 15)))  # gaps backfilled from Breeze's historical API
     after = got.filter(pl.col("ts") > got.filter(pl.col("status") == "complete")["ts"].min())
