@@ -97,7 +97,7 @@ def test_official_client_session_stream_and_rest_equal_the_recording(tmp_path, u
     assert [r["datetime"][11:16] for r in rows] == [f"15:{m:02d}" for m in range(30)]
     assert [r["close"] for r in rows] == [round(x, 2) for x in want["close"].to_list()]
     assert chain["Status"] == 200 and chain["Success"] and {r["right"] for r in chain["Success"]} == {"Call"}
-    assert refused["Status"] == 401 and refused["Success"] is None
+    assert refused == {"Success": None, "Status": 500, "Error": "Authentication Fail :: Invalid Checksum."}
 
 
 def test_feed_source_breeze_stores_the_whole_day_equal_to_the_recording(home, unload_breeze):  # noqa: F811

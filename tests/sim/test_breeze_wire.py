@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tradesig.sim.breeze.auth import BAD_KEY, BAD_SESSION, EXPIRED, BreezeAuth
+from tradesig.sim.breeze.auth import BAD_KEY, BAD_SESSION, EXPIRED, INVALID_CHECKSUM, BreezeAuth
 from tradesig.sim.breeze.wire import (
     MasterRow,
     MinuteBars,
@@ -125,7 +125,7 @@ def test_sessions_signatures_and_expiry():
     good = {"x-appkey": "key", "x-sessiontoken": token, "x-timestamp": stamp,
             "x-checksum": "token " + hashlib.sha256((stamp + body + "secret").encode()).hexdigest()}
     assert auth.signature_problem(good, body) is None
-    assert auth.signature_problem(good, body + " ") == "Checksum is invalid."
+    assert auth.signature_problem(good, body + " ") == INVALID_CHECKSUM
     assert auth.signature_problem({**good, "x-sessiontoken": "!!"}, body) == BAD_SESSION
     assert auth.key_problem("SIM001", key) is None
     auth.expire_all()

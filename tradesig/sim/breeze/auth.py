@@ -9,8 +9,9 @@ authenticates with ``{"user": user_id, "token": session_key}``.
 
 The error texts are the ones breeze_connect tests for (``config.ExceptionMessage`` via ``api_util``):
 ``Public Key does not exist.`` (app key), ``Invalid session.`` (unknown API session), ``Resource not available.``
-(expired). The sim's answers to a bad signature or session on other calls are modelled (ICICI's docs give no
-error catalogue): ``{"Success": null, "Status": 401, "Error": "..."}``.
+(expired; ICICI's answer ``{"Error": "Resource not available.", "Status": 500, "Success": null}`` is quoted in
+Idirect-Tech/Breeze-Python-SDK issue #210). A wrong checksum answers ``Authentication Fail :: Invalid Checksum.``
+(the text quoted in issue #30). ICICI documents no error catalogue: the HTTP status of these answers is modelled.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ USER_ID = "SIM001"
 BAD_KEY = "Public Key does not exist."
 BAD_SESSION = "Invalid session."
 EXPIRED = "Resource not available."
+INVALID_CHECKSUM = "Authentication Fail :: Invalid Checksum."
 
 
 class BreezeAuth:
@@ -91,7 +93,7 @@ class BreezeAuth:
         stamp = headers.get("x-timestamp", "")
         want = "token " + hashlib.sha256((stamp + body + self.api_secret).encode("utf-8")).hexdigest()
         if not stamp or not hmac.compare_digest(want, headers.get("x-checksum", "")):
-            return "Checksum is invalid."
+            return INVALID_CHECKSUM
         return None
 
     def expire_all(self) -> None:
@@ -99,4 +101,4 @@ class BreezeAuth:
         self.expired.update(self.api_sessions)
 
 
-__all__ = ["BreezeAuth", "USER_ID", "BAD_KEY", "BAD_SESSION", "EXPIRED"]
+__all__ = ["BreezeAuth", "USER_ID", "BAD_KEY", "BAD_SESSION", "EXPIRED", "INVALID_CHECKSUM"]

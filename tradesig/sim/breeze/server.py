@@ -324,7 +324,7 @@ class BreezeSide:
             return self._json(api.success(api.customer_details("tradesig sim", key or "")))
         problem = self.auth.signature_problem({k.lower(): v for k, v in request.headers.items()}, raw)
         if problem:
-            return self._json(api.failure(401, problem), 401)
+            return self._json(api.failure(500, problem), 401)
         try:
             if name == "historicalcharts":
                 return self._json(api.success(api.historical(self.ex, params, now, v2=False)))
@@ -342,7 +342,7 @@ class BreezeSide:
         problem = self.auth.session_problem(request.headers.get("X-SessionToken", ""),
                                             request.headers.get("apikey", ""))
         if problem:
-            return self._json(api.failure(401, problem), 401)
+            return self._json(api.failure(500, problem), 401)
         try:
             rows = api.historical(self.ex, dict(request.query), self.ex.clock.sync(), v2=True)
         except api.BreezeApiError as exc:
