@@ -130,3 +130,23 @@ def test_sessions_signatures_and_expiry():
     assert auth.key_problem("SIM001", key) is None
     auth.expire_all()
     assert auth.customer("key", api_session) == (None, EXPIRED) and auth.key_problem("SIM001", key) == EXPIRED
+
+
+def test_breeze_fields_map_into_the_tick_schema_and_unsent_ones_stay_null(breeze):
+    from tradesig.feed.breeze_ws import breeze_ticks
+
+    module, _ = breeze
+    client = module.BreezeConnect(api_key="k")
+    ts = datetime(2024, 6, 4, 3, 50, 5, tzinfo=UTC)
+    tick = {"tradable": False, "instrument_token": 256265, "last_price": 22010.5, "exchange_timestamp": ts,
+            "ohlc": {"open": 22000.0, "high": 22050.0, "low": 21990.0, "close": 22100.0}}
+    parsed = client.parse_data(quote_tick(stream_token("NSE", "NIFTY 50"), tick))
+    parsed.update({"stock_name": "NIFTY 50"})  # what breeze_connect adds from its security master
+    row = breeze_ticks([parsed], ts).row(0, named=True)
+    assert (row["instrument_token"], row["last_price"], row["close"], row["exchange_timestamp"]) == \
+        (256265, 22010.5, 22100.0, ts)
+    for col in ("volume_traded", "bid_price_1", "ask_qty_1", "oi", "last_traded_quantity", "bid_price_2"):
+        assert row[col] is None, col  # an index quote sends none of them: nothing is filled in
+    quoted = {**parsed, "bPrice": 22010.0, "bQty": 75, "sPrice": 22011.0, "sQty": 50}
+    row = breeze_ticks([quoted], ts).row(0, named=True)
+    assert (row["bid_price_1"], row["bid_qty_1"], row["ask_price_1"], row["ask_qty_1"]) == (22010.0, 75, 22011.0, 50)

@@ -75,7 +75,9 @@ def _num(value: Any, kind=float) -> Any:
 
 def breeze_ticks(ticks: list[dict[str, Any]], recv_ts: datetime) -> pl.DataFrame:
     """Tick rows (codec columns, mode "quote") for the Breeze ticks of the three indices; other ticks are
-    dropped. ``instrument_token`` is the index's Kite token; prices rupees; ``volume_traded`` from ``ttq``."""
+    dropped. ``instrument_token`` is the index's Kite token; prices rupees; ``volume_traded`` from ``ttq``; the
+    best bid/ask (``bPrice``/``bQty``/``sPrice``/``sQty``) in depth level 1; ``oi`` from ``OI``. A field the tick
+    does not carry (or carries as null) stays null: nothing is computed (docs/feed.md lists every source)."""
     from tradesig.feed.kite_protocol import tick_schema
 
     rows = []
@@ -91,6 +93,9 @@ def breeze_ticks(ticks: list[dict[str, Any]], recv_ts: datetime) -> pl.DataFrame
             "open": _num(t.get("open")), "high": _num(t.get("high")), "low": _num(t.get("low")),
             "close": _num(t.get("close")), "change": _num(t.get("change")),
             "exchange_timestamp": _ltt(t.get("ltt")), "last_trade_time": _ltt(t.get("ltt")),
+            "oi": _num(t.get("OI"), int),
+            "bid_price_1": _num(t.get("bPrice")), "bid_qty_1": _num(t.get("bQty"), int),
+            "ask_price_1": _num(t.get("sPrice")), "ask_qty_1": _num(t.get("sQty"), int),
         })
     schema = tick_schema()
     if not rows:
