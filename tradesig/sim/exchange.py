@@ -203,7 +203,7 @@ class SimExchange:
         self._wake = asyncio.Event()
         self._server = Server(self)
         self.host = host
-        self.port = await self._server.start(host, port)
+        bound = await self._server.start(host, port)
         if self.breeze is not None:
             try:
                 await self.breeze.start(host, self.config.breeze_port or 0)
@@ -213,6 +213,7 @@ class SimExchange:
                 log.warning("sim: Breeze port %s unavailable (%s): serving Breeze on a free port",
                             self.config.breeze_port, exc)
                 await self.breeze.start(host, 0)
+        self.port = bound  # set last: serve_until_signalled announces the URLs once it is set
         self.clock.restart()
         if self.config.wait_for_client:
             self.clock.hold()
