@@ -65,7 +65,8 @@ def test_official_client_session_stream_and_rest_equal_the_recording(tmp_path, u
         assert client.subscribe_feeds(**common) == {"message": "Stock NIFTY subscribed successfully"}
         client.subscribe_feeds(interval="1minute", **common)
         assert handle.wait_session_over(60)
-        assert wait_until(lambda: len(bars) >= 30, 10)
+        sent = handle.state()["breeze"]
+        assert wait_until(lambda: len(bars) >= sent["ohlc_sent"] == 30 and len(ticks) >= sent["stock_sent"], 10)
         # REST on the same replay: signed v1 calls and the v2 historical API
         quote = client.get_quotes(stock_code="NIFTY", exchange_code="NSE", product_type="cash")
         hist = client.get_historical_data_v2(interval="1minute", from_date="2024-06-04T09:30:00.000Z",
