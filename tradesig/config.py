@@ -97,6 +97,8 @@ class BreezeSettings:
     enabled: bool = _f(False, "use ICICI Breeze as a second data source")
     api_key: str = _f("YOUR_BREEZE_API_KEY", "Breeze API key")
     api_secret: str = _f("secret:breeze_api_secret", "reference to the Breeze secret key", secret=True)
+    root: str = _f("", "one root for every Breeze endpoint (env TRADESIG_BREEZE_ROOT), e.g. `tradesig sim`'s "
+                   "Breeze port; empty: ICICI's own hosts", check=optional(_HTTP))
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,7 @@ class Settings:
 ENV: dict[str, tuple[str, str]] = {
     "TRADESIG_KITE_ROOT": ("kite", "root"),
     "TRADESIG_KITE_WS_ROOT": ("kite", "ws_root"),
+    "TRADESIG_BREEZE_ROOT": ("breeze", "root"),
 }
 
 

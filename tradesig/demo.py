@@ -13,6 +13,10 @@ Every step is the real command, run as its own process, exactly as systemd would
 6. after the replayed close, ``tradesig report``; the demo also checks the stored 1-minute bars against the
    recording and prints the closing board.
 
+``--data-source breeze``: the sim also serves ICICI Breeze (``--breeze-port``), ``tradesig login --broker breeze``
+logs in there too (the scripted browser follows the sim's Breeze login page), and the feed runs
+``--source breeze`` (breeze.root = the sim's Breeze port): market data from Breeze, orders through Kite.
+
 Timing: a 375-minute session at 500× replays in 45 s of wall time.
 
 Process hygiene: each child runs in a process group of its own (a new session), so a terminal's Ctrl-C or a
@@ -59,6 +63,7 @@ class DemoOptions:
     home: Path | None = None
     interval: str = "15m"
     keep: bool = False
+    data_source: str = "kite"  # kite | breeze: where the feed streams from (orders: Kite)
 
 
 @dataclass
@@ -228,7 +233,8 @@ def _wait(what: str, probe: Callable[[], object], timeout: float, proc: subproce
     raise BrokerError(f"{what} did not happen within {timeout:g} s ({last})")
 
 
-def _write_config(home: Path, sim_url: str, hub_port: int, redirect_port: int, symbols: list[str]) -> Path:
+def _write_config(home: Path, sim_url: str, hub_port: int, redirect_port: int, symbols: list[str],
+                  breeze_url: str | None = None) -> Path:
     import tomli_w
 
     cfg = home / "config" / "config.toml"
@@ -240,6 +246,9 @@ def _write_config(home: Path, sim_url: str, hub_port: int, redirect_port: int, s
         "feed": {"symbols": symbols, "until": "15:35"},
         "hub": {"listen": f"127.0.0.1:{hub_port}"},
     }
+    if breeze_url:
+        doc["breeze"] = {"enabled": True, "api_key": SIM_API_KEY, "api_secret": "secret:breeze_api_secret",
+                         "root": breeze_url}
     cfg.write_text("# written by 'tradesig demo': the sim on loopback\n" + tomli_w.dumps(doc), encoding="utf-8")
     os.chmod(cfg, 0o600)
     return cfg
@@ -364,16 +373,20 @@ def _run_day(opts: DemoOptions, home: Path, symbols: list[str], procs: _Procs,
     started = time.monotonic()
     sim_port, hub_port, redirect_port = _free_port(), _free_port(), _free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    cfg = _write_config(home, sim_url, hub_port, redirect_port, symbols)
+    breeze = opts.data_source == "breeze"
+    breeze_url = f"http://127.0.0.1:{_free_port()}" if breeze else None
+    cfg = _write_config(home, sim_url, hub_port, redirect_port, symbols, breeze_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADESIG_")}
     env.update({"TRADESIG_CONFIG": str(cfg), "TRADESIG_HOME": str(home), "TRADESIG_KITE_API_SECRET": SIM_API_SECRET,
-                "PYTHONUNBUFFERED": "1"})
+                "TRADESIG_BREEZE_API_SECRET": SIM_API_SECRET, "PYTHONUNBUFFERED": "1"})
     procs.env = env
     say(f"data home   {home}")
     say(f"hub page    http://127.0.0.1:{hub_port}/  (the trader's page, served by the feed from step 4 on: open it "
         "in a browser)")
     sim_args = ["sim", "serve", "--port", str(sim_port), "--speed", f"{opts.speed:g}", "--wait-for-client",
                 "--linger", "5", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
+    if breeze_url:
+        sim_args += ["--breeze-port", breeze_url.rsplit(":", 1)[1]]
     for path in opts.data:
         sim_args += ["--data", str(path)]
     if opts.day:
@@ -398,14 +411,23 @@ def _run_day(opts: DemoOptions, home: Path, symbols: list[str], procs: _Procs,
     doc = json.loads(check.stdout)
     user = doc.get("user") or {}
     say(f"      token-check: {doc.get('status')} (user {user.get('id') if isinstance(user, dict) else user})")
+    if breeze_url:
+        login = procs.start("login-breeze", "login", "--broker", "breeze", "--timeout", "60")
+        _wait("login's loopback listener", lambda: _port_open(redirect_port), 30, login, procs, "login-breeze")
+        _browse(f"{breeze_url}/apiuser/login?api_key={SIM_API_KEY}")
+        if login.wait(timeout=60) != 0:
+            raise TradesigError(f"Breeze login failed: {procs.tail('login-breeze', 1)}",
+                                f"see {procs.logs / 'login-breeze.log'}")
+        procs.running.pop("login-breeze", None)
+        say(f"      breeze {procs.tail('login-breeze', 1)}  (market data: ICICI Breeze at {breeze_url})")
 
     back = procs.run("history-backfill", "history", "backfill", *symbols, "--to",
                      (day - timedelta(days=1)).isoformat(), "--days", "14", timeout=300)
     for line in back.stdout.strip().splitlines():
         say(f"[3/7] history backfill {line}")
 
-    feed = procs.start("feed", "feed", "--sim-url", sim_url, "--serve", f"127.0.0.1:{hub_port}", "--format",
-                       "json")
+    source = ["--source", "breeze"] if breeze else ["--sim-url", sim_url]
+    feed = procs.start("feed", "feed", *source, "--serve", f"127.0.0.1:{hub_port}", "--format", "json")
     hub = f"http://127.0.0.1:{hub_port}"
     _wait("the feed's hub", lambda: _hub_health(hub), 60, feed, procs, "feed")
     say(f"[4/7] feed  hub {hub}/  (open it in a browser to watch)  health {hub}/health")

@@ -87,8 +87,9 @@ def test_target_from_config(tmp_path):
 def test_target_bad_urls_and_brokers(tmp_path):
     with pytest.raises(ConfigError):
         resolve_target(loaded_with(tmp_path), sim_url="127.0.0.1:9")
-    with pytest.raises(ConfigError, match="kite only"):
-        resolve_target(loaded_with(tmp_path), "breeze", sim_url="http://127.0.0.1:9")
+    sim = resolve_target(loaded_with(tmp_path), "breeze", sim_url="http://127.0.0.1:9")  # the sim's Breeze port
+    assert (sim.root, sim.api_key, sim.sim) == ("http://127.0.0.1:9", "tradesig-sim", True)
+    assert sim.login_url == "http://127.0.0.1:9/apiuser/login?api_key=tradesig-sim"
     with pytest.raises(ConfigError, match="breeze.api_key"):
         resolve_target(loaded_with(tmp_path), "breeze")
     with pytest.raises(ConfigError, match="unknown broker"):

@@ -1,11 +1,24 @@
-"""ICICI Breeze sessions through the official ``breeze_connect`` client, with its import-time side effects contained.
+"""ICICI Breeze sessions through the official ``breeze_connect`` client: one small adapter that redirects its
+endpoints and contains its import-time side effects.
 
-``import breeze_connect`` (1.0.x) downloads ICICI's SecurityMaster.zip with ``urlopen`` at import time, creates
-``./logs`` in the current directory with two DEBUG file loggers, and puts its own directory on ``sys.path``.
-:func:`import_breeze` imports it only when a Breeze command runs, with the working directory set to
-``<data home>/logs/breeze`` (so its log files land there, not wherever the command was started), and stops its
-loggers propagating to ours (they log API responses). Tests patch ``urllib.request.urlopen`` and ``requests.get``
-before the import: no test touches the network.
+What ``import breeze_connect`` (1.0.x) does, and what :func:`import_breeze` does about it:
+
+* it puts its own directory on ``sys.path`` and runs ``import config``: its endpoint constants (``API_URL``,
+  ``BREEZE_NEW_URL``, ``LIVE_STREAM_URL``, ``LIVE_OHLC_STREAM_URL``, ``LIVE_FEEDS_URL``, ``SECURITY_MASTER_URL``)
+  live in that *top-level* module ``config``, read at call time. The adapter loads that file as
+  ``sys.modules["config"]`` itself (also registered as ``breeze_connect.config``) before importing the package, so
+  the package binds to the module the adapter controls; :func:`point_endpoints` then sets the constants — every
+  one of them under ``root`` when a root is configured (``breeze.root``, ``--sim-url``; ``tradesig sim`` serves
+  all of Breeze on one port), ICICI's own values otherwise. Nothing else of the client is patched.
+* it downloads ICICI's SecurityMaster.zip with ``urlopen`` at import (the result is unused: ``generate_session``
+  downloads it again). During the import the URL is a ``data:`` URL of an empty zip, so importing touches no
+  network; the session's own download then goes to the configured root (or ICICI).
+* it creates ``./logs`` with two DEBUG file loggers: the import runs with the working directory set to
+  ``<data home>/logs/breeze`` and those loggers stop propagating to ours (they log API responses).
+
+A process holds one ``breeze_connect``: its endpoints follow the last :func:`import_breeze` call (the feed and the
+login each use one root). A foreign top-level ``config`` module already imported is refused (BrokerError) rather
+than silently handed to breeze_connect.
 
 Session rule (source in :mod:`tradesig.broker.tokens`): a Breeze session key is valid until midnight IST.
 The stored "access token" of a Breeze :class:`~tradesig.broker.tokens.TokenRecord` is the API session key from the
@@ -14,6 +27,8 @@ login redirect (``API_Session``), which is what ``BreezeConnect.generate_session
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import logging
 import os
 import sys
@@ -43,29 +58,95 @@ def breeze_login_url(api_key: str) -> str:
     return f"{BREEZE_LOGIN_URL}?{urlencode({'api_key': api_key})}"
 
 
-def import_breeze(log_dir: Path) -> ModuleType:
-    """Import ``breeze_connect`` (once per process) with its ``./logs`` created under ``log_dir``.
+#: breeze_connect's endpoint constants → their path under a configured root (one host serves them all).
+ROOT_PATHS = {"API_URL": "/breezeapi/api/v1/", "BREEZE_NEW_URL": "/api/v2/", "LIVE_STREAM_URL": "",
+              "LIVE_OHLC_STREAM_URL": "", "LIVE_FEEDS_URL": "",
+              "SECURITY_MASTER_URL": "/MotherAppMaster/SecurityMaster.zip"}
+#: An empty zip as a data: URL: what the import-time download reads instead of ICICI's file.
+EMPTY_ZIP_URL = "data:application/zip;base64," + base64.b64encode(b"PK\x05\x06" + bytes(18)).decode("ascii")
+_official: dict[str, str] = {}
 
-    Raises :class:`BrokerError` (exit 3) when its import-time download of the security master fails. Changes the
-    process working directory for the duration of the import (CLI use only, single-threaded at that point).
+
+def endpoints(root: str | None) -> dict[str, str]:
+    """The endpoint constants for ``root`` (``http://host:port``; None or "": ICICI's own, as breeze_connect ships
+    them). Pure, except that ICICI's values are read from the loaded ``config`` module."""
+    if not root:
+        return dict(_official)
+    base = root.rstrip("/")
+    return {name: base + path for name, path in ROOT_PATHS.items()}
+
+
+def _package_dir() -> Path:
+    """breeze_connect's package directory (its own ``sys.path`` entry can make ``breeze_connect`` resolve to the
+    module file ``breeze_connect/breeze_connect.py`` after a first import: both cases give the directory)."""
+    spec = importlib.util.find_spec("breeze_connect")
+    if spec is None:
+        raise BrokerError("breeze_connect is not installed", "pip install breeze-connect")
+    if spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(spec.origin or "").parent
+
+
+def _load_config() -> ModuleType:
+    """breeze_connect's ``config.py`` as the top-level module ``config`` (what its ``import config`` finds)."""
+    path = _package_dir() / "config.py"
+    loaded = sys.modules.get("config")
+    if loaded is not None:
+        if Path(getattr(loaded, "__file__", "") or "").resolve() == path.resolve():
+            return loaded
+        raise BrokerError(f"a module named 'config' ({getattr(loaded, '__file__', '?')}) is already imported: "
+                          "breeze_connect imports its own constants under that name",
+                          "run the Breeze command in a process without another top-level 'config' module")
+    cfg_spec = importlib.util.spec_from_file_location("config", path)
+    assert cfg_spec is not None and cfg_spec.loader is not None
+    module = importlib.util.module_from_spec(cfg_spec)
+    sys.modules["config"] = module
+    cfg_spec.loader.exec_module(module)
+    return module
+
+
+def point_endpoints(root: str | None) -> dict[str, str]:
+    """Set breeze_connect's endpoint constants for ``root`` (see :func:`endpoints`); returns them.
+    Call after :func:`import_breeze` (which calls it)."""
+    cfg = _load_config()
+    values = endpoints(root)
+    for name, value in values.items():
+        setattr(cfg, name, value)
+    return values
+
+
+def import_breeze(log_dir: Path, root: str | None = None) -> ModuleType:
+    """Import ``breeze_connect`` (once per process) with its ``./logs`` under ``log_dir``, its import-time download
+    reading an empty in-memory zip, and its endpoints pointed at ``root`` (None: ICICI's).
+
+    Raises :class:`BrokerError` (exit 3) when it cannot be imported. Changes the process working directory for
+    the duration of the first import (CLI use only, single-threaded at that point).
     """
-    if "breeze_connect" in sys.modules:
-        return sys.modules["breeze_connect"]
-    log_dir.mkdir(parents=True, exist_ok=True)
-    cwd = os.getcwd()
-    os.chdir(log_dir)
-    try:
-        import breeze_connect
-    except (OSError, zipfile.BadZipFile) as exc:
-        for name in [m for m in sys.modules if m.startswith("breeze_connect")]:
-            del sys.modules[name]
-        raise BrokerError(f"cannot load breeze_connect: its import downloads ICICI's security master and that "
-                          f"failed ({type(exc).__name__}: {exc})", "check the network to icicidirect.com") from None
-    finally:
-        os.chdir(cwd)
-    for name in ("APILogger", "WebsocketLogger"):
-        logging.getLogger(name).propagate = False
-    return breeze_connect
+    if "breeze_connect.breeze_connect" not in sys.modules:
+        cfg = _load_config()
+        if not _official:
+            _official.update({name: getattr(cfg, name) for name in ROOT_PATHS})
+        sys.modules["breeze_connect.config"] = cfg
+        pkg_dir = str(_package_dir())
+        while pkg_dir in sys.path:  # left by an earlier import that was unloaded (tests): the package must win
+            sys.path.remove(pkg_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        cwd = os.getcwd()
+        os.chdir(log_dir)
+        cfg.SECURITY_MASTER_URL = EMPTY_ZIP_URL
+        try:
+            import breeze_connect.breeze_connect  # noqa: F401 - binds its module-level `config` to ours
+        except (OSError, zipfile.BadZipFile) as exc:
+            for name in [m for m in sys.modules if m.startswith("breeze_connect")]:
+                del sys.modules[name]
+            raise BrokerError(f"cannot load breeze_connect ({type(exc).__name__}: {exc})") from None
+        finally:
+            os.chdir(cwd)
+            cfg.SECURITY_MASTER_URL = _official["SECURITY_MASTER_URL"]
+        for name in ("APILogger", "WebsocketLogger"):
+            logging.getLogger(name).propagate = False
+    point_endpoints(root)
+    return sys.modules["breeze_connect"]
 
 
 def _classify(exc: BaseException, secrets: tuple[str, ...]) -> TradesigError:
@@ -87,19 +168,21 @@ def _classify(exc: BaseException, secrets: tuple[str, ...]) -> TradesigError:
     return BrokerError(f"Breeze failed: {message}")
 
 
-def _client(api_key: str, home: Path) -> Any:
-    return import_breeze(home / "logs" / "breeze").BreezeConnect(api_key=api_key)
+def _client(api_key: str, home: Path, root: str | None) -> Any:
+    return import_breeze(home / "logs" / "breeze", root).BreezeConnect(api_key=api_key)
 
 
-def breeze_session(api_key: str, api_secret: str, session_token: str, *, home: Path, clock: Clock) -> TokenRecord:
+def breeze_session(api_key: str, api_secret: str, session_token: str, *, home: Path, clock: Clock,
+                   root: str | None = None) -> TokenRecord:
     """Exchange a Breeze API session key via ``BreezeConnect.generate_session`` and build the record to store.
 
+    ``root``: where every Breeze endpoint is served (``breeze.root``, ``--sim-url``); None: ICICI's hosts.
     ``login_time`` is ``clock.now()`` (UTC); ``expires_at`` midnight IST (:func:`breeze_expiry`). ``user_id`` is
     the one ICICI returns; ``user_name`` comes from ``get_customer_details`` ("" when it does not say).
     Raises TokenError (bad/expired session key, exit 1), ConfigError (bad API key, exit 2), BrokerError
     (unreachable or failed, exit 3); messages never contain the key or secret.
     """
-    client = _client(api_key, home)
+    client = _client(api_key, home, root)
     secrets = (session_token, api_secret)
     try:
         client.generate_session(api_secret=api_secret, session_token=session_token)
@@ -112,13 +195,16 @@ def breeze_session(api_key: str, api_secret: str, session_token: str, *, home: P
     log.info("breeze session created for %s", client.user_id)
     return TokenRecord(broker="breeze", api_key=api_key, access_token=session_token,
                        user_id=str(client.user_id or ""), user_name=user_name, login_time=now,
-                       expires_at=breeze_expiry(now), root=BREEZE_ROOT)
+                       expires_at=breeze_expiry(now), root=root or BREEZE_ROOT)
 
 
-def verify_breeze(record: TokenRecord, api_secret: str, *, home: Path) -> dict[str, str]:
+def verify_breeze(record: TokenRecord, api_secret: str, *, home: Path, root: str | None = None) -> dict[str, str]:
     """Ask ICICI whether the stored session key is accepted (one ``customerdetails`` request, no security-master
-    download). Returns {"user_id": …}. Raises TokenError / ConfigError / BrokerError as :func:`breeze_session`."""
-    client = _client(record.api_key, home)
+    download) at ``root``, else the record's root. Returns {"user_id": …}. Raises TokenError / ConfigError /
+    BrokerError as :func:`breeze_session`."""
+    root = root or record.root
+    root = root if root and root != BREEZE_ROOT else None
+    client = _client(record.api_key, home, root)
     client.session_key = record.access_token
     client.secret_key = api_secret
     try:
@@ -128,4 +214,5 @@ def verify_breeze(record: TokenRecord, api_secret: str, *, home: Path) -> dict[s
     return {"user_id": str(client.user_id or record.user_id), "user_name": record.user_name}
 
 
-__all__ = ["BREEZE_LOGIN_URL", "breeze_login_url", "import_breeze", "breeze_session", "verify_breeze"]
+__all__ = ["BREEZE_LOGIN_URL", "BREEZE_ROOT", "EMPTY_ZIP_URL", "ROOT_PATHS", "breeze_login_url", "breeze_session",
+           "endpoints", "import_breeze", "point_endpoints", "verify_breeze"]

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from tradesig.broker.tokens import TokenRecord, TokenStore, format_remaining, kite_expiry, scrub
 from tradesig.clock import Clock, SystemClock, to_ist
@@ -87,8 +87,9 @@ def _check_url(url: str, what: str) -> str:
 def resolve_target(loaded: LoadedConfig, broker: str = "kite", *, sim_url: str | None = None) -> BrokerTarget:
     """The :class:`BrokerTarget` for ``broker`` from the config (rules in the module docstring).
 
-    Raises ConfigError (exit 2) for a placeholder API key (without ``sim_url``), a malformed URL, an unknown
-    broker, or ``sim_url`` with Breeze (the sim speaks Kite only). Resolves no secret and does no I/O.
+    Raises ConfigError (exit 2) for a placeholder API key (without ``sim_url``), a malformed URL or an unknown
+    broker. Breeze with ``sim_url`` (the sim's Breeze port) or ``breeze.root`` logs in there (login page
+    ``<root>/apiuser/login``). Resolves no secret and does no I/O.
     """
     s = loaded.settings
     if broker == "kite":
@@ -113,13 +114,23 @@ def resolve_target(loaded: LoadedConfig, broker: str = "kite", *, sim_url: str |
     if broker == "breeze":
         from tradesig.broker.breeze import BREEZE_ROOT, breeze_login_url
 
-        if sim_url:
-            raise ConfigError("--sim-url works with --broker kite only: the sim speaks Kite's API")
         key = s.breeze.api_key
-        if not key or key.startswith(PLACEHOLDER_PREFIX):
-            raise ConfigError(f"breeze.api_key is not set (placeholder {key!r})", "set breeze.api_key in the config")
-        return BrokerTarget("breeze", key, BREEZE_ROOT, breeze_login_url(key), s.kite.redirect_url,
-                            sim=False, secret_ref=s.breeze.api_secret)
+        placeholder = not key or key.startswith(PLACEHOLDER_PREFIX)
+        root = sim_url or s.breeze.root
+        if sim_url and placeholder:
+            api_key, secret_ref = SIM_API_KEY, None
+        elif placeholder:
+            raise ConfigError(f"breeze.api_key is not set (placeholder {key!r})", "set breeze.api_key in the config, "
+                              "or use --sim-url URL (the Breeze port of 'tradesig sim serve')")
+        else:
+            api_key, secret_ref = key, s.breeze.api_secret
+        if root:
+            root = _check_url(root, "--sim-url" if sim_url else "breeze.root")
+            login_url = f"{root}/apiuser/login?{urlencode({'api_key': api_key})}"
+        else:
+            login_url = breeze_login_url(api_key)
+        return BrokerTarget("breeze", api_key, root or BREEZE_ROOT, login_url, s.kite.redirect_url,
+                            sim=bool(sim_url), secret_ref=secret_ref)
     raise ConfigError(f"unknown broker {broker!r}", "use --broker kite or --broker breeze")
 
 
@@ -398,9 +409,10 @@ def login(loaded: LoadedConfig, broker: str = "kite", *, clock: Clock, request_t
     if broker == "kite":
         record = exchange_kite(target, secret, token, timeout=loaded.settings.kite.timeout_seconds, clock=clock)
     else:
-        from tradesig.broker.breeze import breeze_session
+        from tradesig.broker.breeze import BREEZE_ROOT, breeze_session
 
-        record = breeze_session(target.api_key, secret, token, home=loaded.home, clock=clock)
+        record = breeze_session(target.api_key, secret, token, home=loaded.home, clock=clock,
+                                root=None if target.root == BREEZE_ROOT else target.root)
     path = TokenStore(loaded.home, clock).save(record)
     log.info("%s login: %s (%s), token valid until %s", broker, record.user_id, record.user_name,
              to_ist(record.expires_at).strftime("%Y-%m-%d %H:%M IST"))
@@ -542,7 +554,7 @@ def _verify(loaded: LoadedConfig, target: BrokerTarget, record: TokenRecord) -> 
                 "user_name": str(profile.get("user_name") or profile.get("user_shortname") or "")}
     from tradesig.broker.breeze import verify_breeze
 
-    return verify_breeze(record, target.secret(loaded), home=loaded.home)
+    return verify_breeze(record, target.secret(loaded), home=loaded.home, root=target.root)
 
 
 __all__ = [

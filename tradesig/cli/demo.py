@@ -24,6 +24,9 @@ def demo(
                                 help="Sim seconds per wall second (500: a full session in about 45 s)."),
     interval: str = typer.Option("15m", "--interval", help="Interval of the live signal board."),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary data home for inspection."),
+    data_source: str = typer.Option("kite", "--data-source", metavar="kite|breeze",
+                                    help="Where the feed streams from: the sim's Kite ticker, or its ICICI Breeze "
+                                         "side through breeze_connect (orders go through Kite either way)."),
 ) -> None:
     """Run sim, login, token-check, history backfill, feed --serve, signals --follow, trade start --mode paper
     and report, each as its own process against the sim on 127.0.0.1, and print the day's report.
@@ -33,8 +36,10 @@ def demo(
     from tradesig.demo import DemoInterrupted, DemoOptions, run_demo
 
     actx = app_context(ctx)
+    if data_source not in ("kite", "breeze"):
+        raise typer.BadParameter("use kite or breeze", param_hint="--data-source")
     opts = DemoOptions(data=list(data or []), day=day, speed=speed, home=Path(actx.home) if actx.home else None,
-                       interval=interval, keep=keep)
+                       interval=interval, keep=keep, data_source=data_source)
     if actx.home:
         from tradesig.config import require_writable_home
 

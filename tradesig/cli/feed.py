@@ -42,7 +42,8 @@ def feed(
     publish_token_file: str = typer.Option(None, "--publish-token-file", metavar="FILE",
                                            help="Token that lets non-loopback clients publish signals."),
     sim_url: str = typer.Option(None, "--sim-url", metavar="URL", help="REST URL of 'tradesig sim serve' "
-                                "(the ticker is on the same port). Implies --source sim."),
+                                "(the ticker is on the same port). Implies --source sim, except with --source "
+                                "breeze: then the sim's Breeze port (overrides breeze.root)."),
     chain_strikes: int = typer.Option(None, "--chain-strikes", help="Option strikes each side of spot to "
                                       "subscribe for OI/PCR (default feed.chain_strikes; 0: none)."),
     fmt: Format = format_option(Format.text, Format.json, help="Summary printed on exit."),
@@ -60,7 +61,7 @@ def feed(
 
     load_overrides(overrides_path(loaded))  # likewise a broken calendar override file (exit 2, one line)
     settings = loaded.settings
-    chosen = Source.sim.value if sim_url else source.value
+    chosen = Source.sim.value if sim_url and source is not Source.breeze else source.value
     if chosen == "sim" and not sim_url:
         from urllib.parse import urlsplit
 

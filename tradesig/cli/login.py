@@ -31,7 +31,8 @@ def login(
     timeout: float = typer.Option(300.0, "--timeout", min=1.0, metavar="SECONDS",
                                   help="How long to wait for the redirect on the loopback listener."),
     sim_url: str = typer.Option(None, "--sim-url", metavar="URL",
-                                help="Log in to 'tradesig sim' at URL (REST root and /connect/login)."),
+                                help="Log in to 'tradesig sim' at URL (Kite: its REST root and /connect/login; "
+                                "--broker breeze: its Breeze port and /apiuser/login)."),
 ) -> None:
     """Print (or --open) the login URL, catch the redirect on the configured loopback redirect URL (or take
     --request-token / --redirect-url), exchange it and store the token until its expiry (Kite: 06:00 IST next day;

@@ -56,13 +56,17 @@ def serve(
     iv_file: Path = typer.Option(None, "--iv-file", metavar="FILE", help="Daily implied-volatility series (e.g. "
                                  "India VIX closes) for modelled option premiums (default: pricing.iv_file, else "
                                  "estimated from the index's daily closes)."),
+    breeze_port: int = typer.Option(None, "--breeze-port", min=0, max=65535, help="Port on 127.0.0.1 for ICICI "
+                                    "Breeze's REST API and socket.io streams over the same replay (default: --port "
+                                    "+ 1; a free port with --port 0)."),
 ) -> None:
     """Serve a replayed session on 127.0.0.1 until SIGTERM/SIGINT, or --linger seconds after it ends.
 
     KiteConnect(api_key, root="http://127.0.0.1:PORT") and KiteTicker(api_key, token, root="ws://127.0.0.1:PORT").
     Log in through GET /connect/login?api_key=tradesig-sim&v=3 (redirects with request_token), then
     POST /session/token. Control: GET /_sim/state, POST /_sim/fault. Default API key 'tradesig-sim', secret
-    'tradesig-sim-secret'."""
+    'tradesig-sim-secret'. ICICI Breeze is served on --breeze-port: point breeze.root (or --sim-url of 'login
+    --broker breeze' and 'feed --source breeze') at it."""
     from tradesig.clock import IST
     from tradesig.errors import redact
     from tradesig.sim.exchange import DEFAULT_API_SECRET, serve_from_options
@@ -81,6 +85,9 @@ def serve(
         secret = sim.config.api_secret if sim.config.api_secret == DEFAULT_API_SECRET else redact(sim.config.api_secret)
         typer.echo(f"  api secret {secret}" + ("   (open access: any token)" if sim.config.open_access else ""))
         typer.echo(f"  control    {sim.rest_url}/_sim/state   POST {sim.rest_url}/_sim/fault")
+        if sim.breeze is not None:
+            typer.echo(f"  breeze     {sim.breeze.url}      (breeze.root; REST, socket.io streams, "
+                       f"login {sim.breeze.url}/apiuser/login)")
         typer.echo(f"  clock      starts {sim.clock.now().astimezone(IST):%H:%M:%S} IST"
                    + (", held until the first ticker client" if sim.config.wait_for_client else ""))
 
@@ -90,7 +97,8 @@ def serve(
                            open_access=open_access, instruments=instruments, chain=list(chain) if chain else None,
                            faults=list(fault or []), linger=None if forever else linger,
                            rate_limits=not no_rate_limits, wait_for_client=wait_for_client, seed=seed,
-                           ticks_per_bar=ticks_per_bar, capital=capital, announce=announce, iv_file=iv_file)
+                           ticks_per_bar=ticks_per_bar, capital=capital, announce=announce, iv_file=iv_file,
+                           breeze_port=breeze_port if breeze_port is not None else (port + 1 if port else 0))
     except OSError as exc:  # error mapping: a busy or forbidden port is a usage error (exit 2), not a traceback
         import errno
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +75,9 @@ def _num(value: Any, kind=float) -> Any:
 
 def breeze_ticks(ticks: list[dict[str, Any]], recv_ts: datetime) -> pl.DataFrame:
     """Tick rows (codec columns, mode "quote") for the Breeze ticks of the three indices; other ticks are
-    dropped. ``instrument_token`` is the index's Kite token; prices rupees; ``volume_traded`` from ``ttq``."""
+    dropped. ``instrument_token`` is the index's Kite token; prices rupees; ``volume_traded`` from ``ttq``; the
+    best bid/ask (``bPrice``/``bQty``/``sPrice``/``sQty``) in depth level 1; ``oi`` from ``OI``. A field the tick
+    does not carry (or carries as null) stays null: nothing is computed (docs/feed.md lists every source)."""
     from tradesig.feed.kite_protocol import tick_schema
 
     rows = []
@@ -90,6 +93,9 @@ def breeze_ticks(ticks: list[dict[str, Any]], recv_ts: datetime) -> pl.DataFrame
             "open": _num(t.get("open")), "high": _num(t.get("high")), "low": _num(t.get("low")),
             "close": _num(t.get("close")), "change": _num(t.get("change")),
             "exchange_timestamp": _ltt(t.get("ltt")), "last_trade_time": _ltt(t.get("ltt")),
+            "oi": _num(t.get("OI"), int),
+            "bid_price_1": _num(t.get("bPrice")), "bid_qty_1": _num(t.get("bQty"), int),
+            "ask_price_1": _num(t.get("sPrice")), "ask_qty_1": _num(t.get("sQty"), int),
         })
     schema = tick_schema()
     if not rows:
@@ -105,20 +111,25 @@ class BreezeStream:
 
     ``api_key``/``api_secret``/``session_token``: Breeze credentials (the stored Breeze token record);
     ``home``: data home (breeze_connect's logs go under ``home/logs/breeze``); ``on_ticks(list[dict])`` runs on
-    the asyncio ``loop`` for every tick batch. ``module``: an already imported breeze_connect (tests).
+    the asyncio ``loop`` for every tick batch. ``module``: an already imported breeze_connect (tests); ``root``:
+    where every Breeze endpoint is served (None: ICICI's hosts; :func:`tradesig.broker.breeze.import_breeze`).
+    :attr:`lost` is set (on the socket.io thread) when the quote stream disconnects: breeze_connect itself does not
+    say so, the feed's pump watches it and reconnects with a new session.
     Raises :class:`BrokerError` when breeze_connect cannot be imported or ICICI fails, TokenError for a rejected
     session (as ``tradesig login --broker breeze`` classifies them; no secret in the message).
     """
 
     def __init__(self, api_key: str, api_secret: str, session_token: str, *, home: Path,
                  loop: asyncio.AbstractEventLoop, on_ticks: Callable[[list[dict[str, Any]]], None],
-                 module: Any = None) -> None:
+                 module: Any = None, root: str | None = None) -> None:
         self._key, self._secret, self._session = api_key, api_secret, session_token
         self._home = home
         self._loop = loop
         self._on_ticks = on_ticks
         self._module = module
+        self._root = root
         self.client: Any = None
+        self.lost = threading.Event()
 
     def start(self, symbols: list[str]) -> None:
         """Blocking: create the client, open the session and socket.io stream, subscribe ``symbols``.
@@ -127,12 +138,16 @@ class BreezeStream:
         if module is None:
             from tradesig.broker.breeze import import_breeze
 
-            module = import_breeze(self._home / "logs" / "breeze")
+            module = import_breeze(self._home / "logs" / "breeze", self._root)
         try:
             client = module.BreezeConnect(api_key=self._key)
+            self.client = client
             client.generate_session(api_secret=self._secret, session_token=self._session)
             client.on_ticks = self._tick
             client.ws_connect()
+            handler = getattr(client, "sio_rate_refresh_handler", None)
+            if handler is not None and hasattr(handler, "sio"):  # python-socketio's client inside breeze_connect
+                handler.sio.on("disconnect", self._disconnected)
             for symbol in symbols:
                 exchange, code = BREEZE_CODES[symbol]
                 client.subscribe_feeds(exchange_code=exchange, stock_code=code, product_type="cash",
@@ -140,23 +155,52 @@ class BreezeStream:
         except Exception as exc:  # breeze_connect raises only bare Exception; classified as the login does it
             from tradesig.broker.breeze import _classify
 
+            self.stop()
             raise _classify(exc, (self._session, self._secret)) from None
-        self.client = client
         log.info("breeze stream subscribed %s", ", ".join(symbols))
 
     def _tick(self, tick: dict[str, Any] | list[dict[str, Any]]) -> None:
         batch = tick if isinstance(tick, list) else [tick]
         self._loop.call_soon_threadsafe(self._on_ticks, batch)
 
+    def _disconnected(self, *reason: Any) -> None:
+        self.lost.set()
+
+    def session_refused(self) -> str | None:
+        """After a lost stream: ICICI's error text when it no longer accepts this session (one ``customerdetails``
+        call with the API session), None when it does or cannot say (unreachable). Blocking."""
+        client = self.client
+        if client is None:
+            return None
+        try:
+            answer = client.get_customer_details(api_session=self._session)
+        except Exception:  # noqa: BLE001 - breeze_connect raises bare Exception; unreachable says nothing here
+            return None
+        if isinstance(answer, dict) and answer.get("Success") is None and answer.get("Error"):
+            return str(answer["Error"])
+        return None
+
     def stop(self) -> None:
-        if self.client is not None:
-            disconnect = getattr(self.client, "ws_disconnect", None)
-            if disconnect is not None:
+        """Close the client's socket.io connections for good: breeze_connect's ``ws_disconnect`` (which only
+        emits an event named "disconnect", and raises when the connection is already gone), then the
+        python-socketio clients it held are disconnected directly, which also ends their automatic reconnection."""
+        from socketio.exceptions import SocketIOError
+
+        client, self.client = self.client, None
+        if client is None:
+            return
+        sios = [getattr(getattr(client, name, None), "sio", None) for name in
+                ("sio_rate_refresh_handler", "sio_ohlcv_stream_handler", "sio_order_refresh_handler")]
+        try:
+            client.ws_disconnect()
+        except (OSError, RuntimeError, SocketIOError) as exc:
+            log.debug("breeze ws_disconnect: %s", exc)
+        for sio in sios:
+            if sio is not None:
                 try:
-                    disconnect()
-                except (OSError, RuntimeError) as exc:
+                    sio.disconnect()
+                except (OSError, RuntimeError, SocketIOError) as exc:
                     log.warning("breeze disconnect: %s", exc)
-            self.client = None
 
 
 __all__ = ["BreezeStream", "breeze_ticks", "BREEZE_CODES"]

@@ -2,10 +2,10 @@
 
 A source opens a session (:meth:`MarketSource.open`), pumps it into the ingestor (:meth:`MarketSource.pump`),
 closes it, and says what it offers beyond streaming: REST ``/quote`` polling and historical backfill
-(:attr:`MarketSource.rest`, None for Breeze), its market clock (:meth:`MarketSource.market_now`: the wall clock,
-or the sim's replay clock), and extra tasks (the sim's clock follower). The reconnect loop around it is
-:func:`tradesig.feed.reconnect.reconnecting`, written once; the service (:mod:`tradesig.feed.service`) never
-branches on the source's name.
+(:attr:`MarketSource.rest`; Breeze's, in :mod:`tradesig.feed.breeze_source`, backfills only), its market clock
+(:meth:`MarketSource.market_now`: the wall clock, or the sim's replay clock), and extra tasks (the sim's clock
+follower). The reconnect loop around it is :func:`tradesig.feed.reconnect.reconnecting`, written once; the
+service (:mod:`tradesig.feed.service`) never branches on the source's name.
 
 Kite facts (Kite Connect v3 WebSocket docs): the ticker rejects a dead token with HTTP 403 at the handshake, and
 an open connection whose token expires receives a text message ``{"type": "error", "data": "...token..."}`` and
@@ -20,7 +20,6 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -34,7 +33,6 @@ from tradesig.feed.options import FeedOptions, SourceName, resolve_roots
 from tradesig.feed.reconnect import Link
 
 if TYPE_CHECKING:
-    from tradesig.feed.breeze_ws import BreezeStream
     from tradesig.feed.ingest import Ingestor
     from tradesig.feed.kite_ws import KiteTickerClient
     from tradesig.feed.poller import KiteRest
@@ -380,51 +378,6 @@ class SimSource(KiteSource):
             await asyncio.sleep(0.5)
 
 
-class BreezeSource(MarketSource):
-    """ICICI Breeze through ``breeze_connect`` (socket.io; ticks arrive on its thread). No REST polling or
-    backfill here: gap minutes stay ``partial``."""
-
-    name: ClassVar[SourceName] = "breeze"
-    broker: ClassVar[str] = "breeze"
-    polls: ClassVar[bool] = False
-    backfills: ClassVar[bool] = False
-
-    def __init__(self, host: SourceHost, module: Any = None) -> None:
-        super().__init__(host)
-        self.module = module
-        self._link: Link[BreezeStream] | None = None
-
-    async def open(self) -> BreezeStream:
-        from tradesig.config import resolve_secret
-        from tradesig.feed.breeze_ws import BreezeStream
-
-        secret = resolve_secret(self.host.loaded, self.settings.breeze.api_secret)
-        record = self._credentials()
-        stream = BreezeStream(record.api_key or self.settings.breeze.api_key, secret, record.access_token,
-                              home=Path(self.host.loaded.home), loop=asyncio.get_running_loop(),
-                              on_ticks=self._on_ticks, module=self.module)
-        self._count_attempt()
-        await asyncio.to_thread(stream.start, self.host.options.symbols)
-        return stream
-
-    async def pump(self, link: Link[BreezeStream]) -> None:
-        """Ticks arrive through the callback; this waits until the feed stops."""
-        self._link = link
-        self.host.watchdog.reset(self.host.clock.monotonic())
-        await self.host.stopped()
-
-    async def close(self, session: BreezeStream) -> None:
-        self._link = None
-        await asyncio.to_thread(session.stop)
-
-    def _on_ticks(self, ticks: list[dict[str, Any]]) -> None:
-        host = self.host
-        if host.ingest.on_json({"kind": "breeze", "ticks": ticks}, host.clock.now()):
-            host.watchdog.data(host.clock.monotonic())
-            if self._link is not None:
-                self._link.data()
-
-
 def _session_close(ts: datetime) -> datetime:
     """The regular session's close (UTC) on ``ts``'s IST date (tradesig.store.bars.session_hours)."""
     from tradesig.store.bars import session_hours
@@ -438,9 +391,11 @@ def make_source(host: SourceHost, breeze_module: Any = None) -> MarketSource:
     """The :class:`MarketSource` for ``host.options.source`` (validated by the service)."""
     name = host.options.source
     if name == "breeze":
+        from tradesig.feed.breeze_source import BreezeSource
+
         return BreezeSource(host, breeze_module)
     return SimSource(host) if name == "sim" else KiteSource(host)
 
 
-__all__ = ["MarketSource", "KiteSource", "SimSource", "BreezeSource", "make_source", "LinkState", "Counters",
+__all__ = ["MarketSource", "KiteSource", "SimSource", "make_source", "LinkState", "Counters",
            "SourceHost", "UPSTREAM_ERRORS", "SIM_API_KEY"]

@@ -92,7 +92,8 @@ class SimConfig:
     ``tradesig.market.freeze_quantity(symbol, day)``; ``faults``: fault specs applied
     at start (with ``at`` = "HH:MM[:SS]" IST sim time: scheduled); ``wait_for_client``: sim time stands still
     until the first ticker client sets a mode (or 1 s after its first subscription), so that it sees the
-    replay from its first tick.
+    replay from its first tick; ``breeze_port``: also serve ICICI Breeze's REST and socket.io streams on this
+    loopback port (0: a free one; None: no Breeze side), :mod:`tradesig.sim.breeze`.
     """
 
     data_files: list[Path] = field(default_factory=list)
@@ -117,6 +118,7 @@ class SimConfig:
     heartbeat_seconds: float = 1.0
     wait_for_client: bool = False
     faults: list[dict[str, Any]] = field(default_factory=list)
+    breeze_port: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.speed <= 1000:
@@ -195,6 +197,11 @@ class SimExchange:
         self.host = "127.0.0.1"
         for spec in config.faults:
             validate_fault(spec)
+        self.breeze = None
+        if config.breeze_port is not None:
+            from tradesig.sim.breeze.server import BreezeSide
+
+            self.breeze = BreezeSide(self)
 
     # ----------------------------------------------------------------------------------------------- lifecycle
 
@@ -204,7 +211,17 @@ class SimExchange:
         self._wake = asyncio.Event()
         self._server = Server(self)
         self.host = host
-        self.port = await self._server.start(host, port)
+        bound = await self._server.start(host, port)
+        if self.breeze is not None:
+            try:
+                await self.breeze.start(host, self.config.breeze_port or 0)
+            except OSError as exc:  # a busy Breeze port must not cost the Kite side: a free one is printed
+                if not self.config.breeze_port:
+                    raise
+                log.warning("sim: Breeze port %s unavailable (%s): serving Breeze on a free port",
+                            self.config.breeze_port, exc)
+                await self.breeze.start(host, 0)
+        self.port = bound  # set last: serve_until_signalled announces the URLs once it is set
         self.clock.restart()
         if self.config.wait_for_client:
             self.clock.hold()
@@ -228,6 +245,8 @@ class SimExchange:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if self.breeze is not None:
+            await self.breeze.stop()
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0, linger: float | None = 30.0,
                     stop: asyncio.Event | None = None) -> None:
@@ -273,6 +292,8 @@ class SimExchange:
             postbacks = self.orders.step(now)
             if batch or postbacks:
                 self.ticker.broadcast(batch, touched, postbacks, now)
+            if batch and self.breeze is not None:
+                self.breeze.broadcast(batch, now)
             if self.replay.done and not self.session_over.is_set():
                 log.info("sim: replayed session of %s ended at %s IST", self.day, now.astimezone(IST).time())
                 self.session_over.set()
@@ -369,6 +390,8 @@ class SimExchange:
         elif kind == "reject_next_order":
             self.orders.reject_next = str(spec.get("message") or "RMS:Rule: order rejected by the sim (fault)")
         self.faults.arm(kind, seconds, spec, self.wall.monotonic())
+        if self.breeze is not None:
+            self.breeze.on_fault(kind)
         return self.active_faults()
 
     def active_faults(self) -> dict[str, Any]:
@@ -403,6 +426,7 @@ class SimExchange:
             "faults": self.active_faults(),
             "stats": dict(self.stats),
             "models": self.market.models(),
+            "breeze": self.breeze.state() if self.breeze is not None else None,
         }
 
     # -------------------------------------------------------------------------------------------------- REST
@@ -465,12 +489,12 @@ def serve_from_options(settings: Any, *, data_files: list[Path], day: date | Non
                        instruments: Path | None, chain: list[Path] | None, faults: list[str],
                        linger: float | None, rate_limits: bool,
                        wait_for_client: bool, seed: int, ticks_per_bar: int, capital: float,
-                       announce: Any = None, iv_file: Path | None = None) -> None:
+                       announce: Any = None, iv_file: Path | None = None, breeze_port: int | None = None) -> None:
     """``tradesig sim serve``: build a :class:`SimConfig` from the settings (``backtest.rate``/``iv``,
     ``instruments[*].freeze_quantity``, ``paper.latency_ms``, ``kite.redirect_url``) and the options, then serve on
     127.0.0.1 until signalled or ``linger`` seconds after the session. ``iv_file`` (else ``pricing.iv_file`` of the
-    config, when it has one): a daily IV series for the option model. Raises :class:`DataError` for bad data or
-    options (before binding)."""
+    config, when it has one): a daily IV series for the option model; ``breeze_port``: the Breeze side's port, None
+    for none. Raises :class:`DataError` for bad data or options (before binding)."""
     iv_file = iv_file or getattr(getattr(settings, "pricing", None), "iv_file", None)
     config = SimConfig(
         data_files=list(data_files), day=day, speed=speed, start=start, api_key=api_key, api_secret=api_secret,
@@ -481,7 +505,7 @@ def serve_from_options(settings: Any, *, data_files: list[Path], day: date | Non
         latency_ms=settings.paper.latency_ms, rate_limits=rate_limits,
         wait_for_client=wait_for_client,
         freeze={k: v.freeze_quantity for k, v in settings.instruments.items()},
-        faults=[parse_fault_spec(f) for f in faults])
+        faults=[parse_fault_spec(f) for f in faults], breeze_port=breeze_port)
     serve_until_signalled(SimExchange(config), "127.0.0.1", port, linger=linger, announce=announce)
 
 

@@ -14,6 +14,7 @@ class SimHandle:
     """A sim running on its own event loop in a daemon thread (context manager; ``stop()`` ends it).
 
     ``port``, ``rest_url`` (for ``KiteConnect(root=...)``), ``ws_url`` (for ``KiteTicker(root=...)``),
+    ``breeze_url`` (the Breeze side's root, when served),
     ``api_key``/``api_secret``; ``fault(spec)`` and ``state()`` run on the sim's loop and return its answer.
     """
 
@@ -85,6 +86,11 @@ class SimHandle:
     @property
     def ws_url(self) -> str:
         return self.exchange.ws_url
+
+    @property
+    def breeze_url(self) -> str | None:
+        """The Breeze side's root (``breeze.root`` / ``--sim-url`` for Breeze), None when it is not served."""
+        return self.exchange.breeze.url if self.exchange.breeze is not None else None
 
     @property
     def api_key(self) -> str:
