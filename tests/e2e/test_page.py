@@ -182,7 +182,7 @@ def _chain_pair(feed: PageFeed) -> tuple[dict, dict]:
                    if sym == "NIFTY" and kind == "CE")
     spot = ticks["NIFTY"]["ltp"]
     atm = min(range(len(calls)), key=lambda i: abs(calls[i][0] - spot))
-    rows = {int(r["instrument_token"]): r for r in service._instrument_rows}
+    rows = {int(r["instrument_token"]): r for r in service.source.instrument_rows}
     return rows[calls[atm][1]], rows[calls[min(atm + 2, len(calls) - 1)][1]]
 
 
