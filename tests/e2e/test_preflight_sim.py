@@ -19,6 +19,24 @@ from tradesig.preflight import CHECKS, PreflightOptions, run_preflight
 pytestmark = pytest.mark.e2e
 
 
+def within_rate_limit(call, tries: int = 5):
+    """``call()``, waiting out the quote rate limit as a Kite client must: Kite allows one quote request a second
+    (Kite Connect docs, "Request limits"; the sim's RATE_LIMITS), and the feed and preflight share it with this
+    test, so how many land in one second depends on the machine's speed."""
+    import time as _time
+
+    from kiteconnect.exceptions import NetworkException
+
+    for attempt in range(tries):
+        try:
+            return call()
+        except NetworkException as exc:
+            if "Too many requests" not in str(exc) or attempt == tries - 1:
+                raise
+            _time.sleep(1.0)
+    return None
+
+
 def failing(checks) -> set[str]:
     return {c.name for c in checks if c.status == "fail"}
 
@@ -63,7 +81,7 @@ def test_preflight_healthy_then_each_fault(home: Path, tmp_path: Path):
                                root=handle.rest_url)
             calls = [i for i in kite.instruments("NFO") if i["name"] == "NIFTY" and i["instrument_type"] == "CE"]
             nearest = min(i["expiry"] for i in calls)
-            spot = kite.ltp(["NSE:NIFTY 50"])["NSE:NIFTY 50"]["last_price"]
+            spot = within_rate_limit(lambda: kite.ltp(["NSE:NIFTY 50"]))["NSE:NIFTY 50"]["last_price"]
             atm = min((i for i in calls if i["expiry"] == nearest), key=lambda i: abs(i["strike"] - spot))
             kite.place_order("regular", "NFO", atm["tradingsymbol"], "BUY", atm["lot_size"], "MIS", "MARKET",
                              market_protection=20)

@@ -270,7 +270,7 @@ class Store:
                 built.write_parquet(tmp, compression="zstd", statistics=True)
                 os.replace(tmp, copy)
             except OSError as exc:
-                log.warning("cannot write the read copy %s: %s", copy, exc)
+                log.info("cannot write the read copy %s: %s", copy, exc)
             missing, cached = [], set(built.get_column("_part").unique())
             lf = built.lazy()
         else:
