@@ -90,3 +90,16 @@ def test_unreadable_copy_is_rebuilt(many_parts, monkeypatch, caplog):
     assert got.equals(_direct(store, monkeypatch, "BANKNIFTY", "1h"))
     assert "unreadable read copy" in caplog.text
     assert pl.read_parquet(copy).height > 0
+
+
+def test_copy_grows_by_the_missing_parts(many_parts, monkeypatch):
+    store, days = many_parts
+    monkeypatch.setattr(datasets, "COMPACT_MIN_PARTS", 8)
+    copy = store.compacted_path(store.bars_dir("15m"))
+    first = store.read_bars("NIFTY", "1h", days[0], days[19])
+    assert pl.read_parquet(copy).get_column("_part").n_unique() == 20
+    assert first.equals(_direct(store, monkeypatch, "NIFTY", "1h", days[0], days[19]))
+    assert store.read_bars("NIFTY", "1h").equals(_direct(store, monkeypatch, "NIFTY", "1h"))
+    merged = pl.read_parquet(copy)
+    assert merged.get_column("_part").n_unique() == len(days)
+    assert merged.get_column("_part").is_sorted()

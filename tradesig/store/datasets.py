@@ -244,47 +244,47 @@ class Store:
         """Rows of ``files`` (parts under ``base``), read from one compacted copy of the dataset's parts.
 
         Opening a part costs far more than its rows (a 15m part holds one day: 25 rows), so a read of many parts
-        uses ``home/cache/<dataset>.parquet``: every part's rows plus a ``_part`` column naming the part (its
-        path). Parts are immutable and never deleted by the store, so rows whose ``_part`` is one of ``files``
-        are exactly that part's rows; parts newer than the copy are read directly, and the copy is rebuilt from
-        all parts when :data:`COMPACT_MIN_PARTS` or more are missing from it. A copy that cannot be read or
-        written is skipped (the parts are read directly): it is derived data, outside backups, safe to delete."""
+        uses ``home/cache/<dataset>.parquet``: the rows of the parts read so far, each with a ``_part`` column
+        naming its part (its path), in part order. Parts are immutable and never deleted by the store, so rows
+        whose ``_part`` is one of ``files`` are exactly that part's rows; parts missing from the copy are read
+        directly, and when :data:`COMPACT_MIN_PARTS` or more are missing the copy is rewritten with them added
+        (the copy plus the missing parts: never a re-read of every part). A copy that cannot be read is rebuilt,
+        one that cannot be written is skipped: it is derived data, outside backups, safe to delete."""
         cols = list(BAR_SCHEMA)
         wanted = [str(p) for p in files]
         copy = self.compacted_path(base)
+        stored: pl.DataFrame | None = None
         cached: set[str] = set()
-        frames: list[pl.DataFrame] = []
         try:
             if copy.is_file():
                 cached = set(pl.scan_parquet(copy).select(pl.col("_part").unique()).collect().to_series())
         except (OSError, pl.exceptions.PolarsError) as exc:
             log.warning("ignoring unreadable read copy %s: %s", copy, exc)
         missing = [p for p, name in zip(files, wanted, strict=True) if name not in cached]
+        direct = None
+        if missing:
+            direct = pl.scan_parquet(missing, include_file_paths="_part").select([*STORED_BAR_COLUMNS, "_part"])
         if len(missing) >= COMPACT_MIN_PARTS:
-            every = [p for _, d in self._date_dirs(base, None, None) for p in self._parts(d)]
-            rows = pl.scan_parquet(every, include_file_paths="_part").select([*STORED_BAR_COLUMNS, "_part"])
-            built = rows.collect()
+            added = direct.collect()
+            stored = pl.concat([pl.read_parquet(copy), added]) if cached else added
+            stored = stored.sort("_part", maintain_order=True)
             try:
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 tmp = copy.with_name(f".{copy.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-                built.write_parquet(tmp, compression="zstd", statistics=True)
+                stored.write_parquet(tmp, compression="zstd", statistics=True)
                 os.replace(tmp, copy)
             except OSError as exc:
                 log.info("cannot write the read copy %s: %s", copy, exc)
-            missing, cached = [], set(built.get_column("_part").unique())
-            lf = built.lazy()
-        else:
-            lf = pl.scan_parquet(copy) if cached else None
-        if lf is not None:
+            direct = None
+        from_copy = stored.lazy() if stored is not None else pl.scan_parquet(copy) if cached else None
+        frames = []
+        for lf in (from_copy, direct):
+            if lf is None:
+                continue
             lf = lf.filter(pl.col("_part").is_in(wanted))
             if symbol is not None:
                 lf = lf.filter(pl.col("symbol") == symbol)
             frames.append(lf.select([*cols, "_part"]).collect())
-        if missing:
-            direct = pl.scan_parquet(missing, include_file_paths="_part")
-            if symbol is not None:
-                direct = direct.filter(pl.col("symbol") == symbol)
-            frames.append(direct.select([*cols, "_part"]).collect())
         # the order of a direct scan: part by part (date, then name), rows as stored
         out = pl.concat(frames).sort("_part", maintain_order=True) if len(frames) > 1 else frames[0]
         return out.drop("_part")
