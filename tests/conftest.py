@@ -56,3 +56,20 @@ def _no_calendar_horizon_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     coverage were far away (tests/test_calendar_special.py sets the clock and the 45 days back)."""
     monkeypatch.setattr("tradesig.calendar.HORIZON_WARN_DAYS", -10**6)
     monkeypatch.setenv("TRADESIG_CALENDAR_WARN_DAYS", str(-10**6))  # the CLI run as a subprocess, too
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (the README's ``-n auto --dist loadgroup``): the end-to-end tests (marked ``e2e``, or anywhere under tests/e2e: a sim
+    replaying the day against feeds, demos and browsers) form one group and run one after the other in one worker,
+    as they did before xdist, never two side by side; the tests of a module that share one of its module- or
+    class-scoped fixtures (a backtest home, a calendar) form one group, so the fixture is built once; every other
+    test is handed out on its own."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None or "/tests/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+        if any(d and d[-1].scope in ("module", "class") for d in defs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

@@ -3,6 +3,7 @@ top-level copies, install, the alert and mail helpers, and the cron file's forma
 
 from __future__ import annotations
 
+import atexit
 import email
 import os
 import re
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import tempfile
 from datetime import UTC, datetime, time
 from email import policy
 from pathlib import Path
@@ -59,8 +61,10 @@ def rendered_dir(tmp_path: Path, bin_path: str, user: bool = False) -> Path:
 
 
 def analyze_env(tmp_path: Path, tz: str = "UTC") -> dict[str, str]:
-    runtime = tmp_path / "xdg-runtime"
-    runtime.mkdir(mode=0o700, exist_ok=True)
+    # a short directory: socket paths under it (gpg-agent's user units) must fit in 108 bytes, which a deep
+    # tmp_path (a pytest-xdist worker's) does not
+    runtime = Path(tempfile.mkdtemp(prefix="xrt-", dir="/tmp"))
+    atexit.register(shutil.rmtree, runtime, True)
     return dict(os.environ, TZ=tz, XDG_RUNTIME_DIR=str(runtime), SYSTEMD_PAGER="", SYSTEMD_COLORS="0")
 
 

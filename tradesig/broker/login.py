@@ -221,7 +221,7 @@ class RedirectListener:
         self.broker = broker
         self._parts = parts
         self._host = "127.0.0.1" if host == "localhost" else host
-        self._port = parts.port or 80
+        self._port = 80 if parts.port is None else parts.port  # port 0: any free port
         self._path = parts.path or "/"
         self._clock = clock
         self._server: _OneShotServer | None = None

@@ -14,8 +14,11 @@ import typer
 from typer.core import TyperGroup
 
 from tradesig import __version__
+from tradesig.cli import _typer_fast
 from tradesig.cli._common import AppContext
 from tradesig.errors import TradesigError
+
+_typer_fast.install()  # option values without importing pydantic (see the module)
 
 # name -> (module under tradesig.cli, attribute, one-line help shown by `tradesig --help`)
 # A command is listed only once its module exists (checked with find_spec, which imports nothing).

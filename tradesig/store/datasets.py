@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 STORED_BAR_COLUMNS = [*BAR_SCHEMA, "source"]
+#: A read of this many parts or more goes through the dataset's compacted read copy (Store._scan_compacted).
+COMPACT_MIN_PARTS = 64
+COMPACT_DIR = "cache"
 
 
 def _symbol_key(symbol: str) -> str:
@@ -189,7 +192,12 @@ class Store:
 
     @staticmethod
     def _parts(directory: Path) -> list[Path]:
-        return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith("."))
+        try:
+            entries = os.scandir(directory)
+        except FileNotFoundError:
+            return []
+        with entries:
+            return sorted(Path(e.path) for e in entries if e.name.endswith(".parquet") and not e.name.startswith("."))
 
     # ------------------------------------------------------------------ bars
     def write_bars(self, df: pl.DataFrame, interval: str, source: str) -> int:
@@ -283,14 +291,70 @@ class Store:
 
     def _scan_bars(self, symbol: str | None, interval: str, start: date | None, end: date | None,
                    extended: bool = False) -> pl.DataFrame:
-        files = [p for _, d in self._date_dirs(self.bars_dir(interval, extended), start, end)
-                 for p in self._parts(d)]
+        base = self.bars_dir(interval, extended)
+        files = [p for _, d in self._date_dirs(base, start, end) for p in self._parts(d)]
         if not files:
             return empty_bars()
+        if len(files) >= COMPACT_MIN_PARTS:
+            return self._scan_compacted(base, files, symbol)
         lf = pl.scan_parquet(files)
         if symbol is not None:
             lf = lf.filter(pl.col("symbol") == symbol)
         return _collect(lf.select(list(BAR_SCHEMA)), files)
+
+    # ------------------------------------------------------------------ compacted read copy
+    def compacted_path(self, base: Path) -> Path:
+        """The read copy of the bars dataset directory ``base`` (see :meth:`_scan_compacted`)."""
+        return self.home / COMPACT_DIR / f"{base.relative_to(self.home).as_posix().replace('/', '.')}.parquet"
+
+    def _scan_compacted(self, base: Path, files: list[Path], symbol: str | None) -> pl.DataFrame:
+        """Rows of ``files`` (parts under ``base``), read from one compacted copy of the dataset's parts.
+
+        Opening a part costs far more than its rows (a 15m part holds one day: 25 rows), so a read of many parts
+        uses ``home/cache/<dataset>.parquet``: the rows of the parts read so far, each with a ``_part`` column
+        naming its part (its path), in part order. Parts are immutable and never deleted by the store, so rows
+        whose ``_part`` is one of ``files`` are exactly that part's rows; parts missing from the copy are read
+        directly, and when :data:`COMPACT_MIN_PARTS` or more are missing the copy is rewritten with them added
+        (the copy plus the missing parts: never a re-read of every part). A copy that cannot be read is rebuilt,
+        one that cannot be written is skipped: it is derived data, outside backups, safe to delete."""
+        cols = list(BAR_SCHEMA)
+        wanted = [str(p) for p in files]
+        copy = self.compacted_path(base)
+        stored: pl.DataFrame | None = None
+        cached: set[str] = set()
+        try:
+            if copy.is_file():
+                cached = set(pl.scan_parquet(copy).select(pl.col("_part").unique()).collect().to_series())
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            log.warning("ignoring unreadable read copy %s: %s", copy, exc)
+        missing = [p for p, name in zip(files, wanted, strict=True) if name not in cached]
+        direct = None
+        if missing:
+            direct = pl.scan_parquet(missing, include_file_paths="_part").select([*STORED_BAR_COLUMNS, "_part"])
+        if len(missing) >= COMPACT_MIN_PARTS:
+            added = direct.collect()
+            stored = pl.concat([pl.read_parquet(copy), added]) if cached else added
+            stored = stored.sort("_part", maintain_order=True)
+            try:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                tmp = copy.with_name(f".{copy.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+                stored.write_parquet(tmp, compression="zstd", statistics=True)
+                os.replace(tmp, copy)
+            except OSError as exc:
+                log.info("cannot write the read copy %s: %s", copy, exc)
+            direct = None
+        from_copy = stored.lazy() if stored is not None else pl.scan_parquet(copy) if cached else None
+        frames = []
+        for lf in (from_copy, direct):
+            if lf is None:
+                continue
+            lf = lf.filter(pl.col("_part").is_in(wanted))
+            if symbol is not None:
+                lf = lf.filter(pl.col("symbol") == symbol)
+            frames.append(lf.select([*cols, "_part"]).collect())
+        # the order of a direct scan: part by part (date, then name), rows as stored
+        out = pl.concat(frames).sort("_part", maintain_order=True) if len(frames) > 1 else frames[0]
+        return out.drop("_part")
 
     def stored_intervals(self, extended: bool = False) -> list[str]:
         """Intervals that have a dataset directory (finest first)."""

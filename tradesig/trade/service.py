@@ -12,6 +12,7 @@ Files in the data home (docs/trading.md):
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,8 @@ from tradesig.trade.risk import KillSwitch
 __all__ = ["MODES", "backtest_from_store", "state_path", "load_state", "write_state", "live_broker",
            "flatten", "resume", "request_exit", "pending_exit_requests", "status", "positions", "orders",
            "event_sink", "parse_strategies", "WARMUP_DAYS", "BASKET_MARK_KEYS"]
+
+log = logging.getLogger(__name__)
 
 MODES = ("paper", "live")
 #: days of hourly bars before the first traded day fed to the signal state (the previous week's context)
@@ -71,9 +74,12 @@ def backtest_from_store(loaded: LoadedConfig, start: date, end: date, symbols: l
     indices' stored daily closes (tradesig.volatility)."""
     from tradesig.calendar import get_calendar
     from tradesig.store.datasets import Store
+    from tradesig.timing import Phases, startup_summary
     from tradesig.trade.backtest import default_instruments, run_backtest
     from tradesig.trade.quotes import ChainSnapshots
 
+    log.info("backtest: %s", startup_summary())
+    phases = Phases()
     if end < start:
         raise DataError(f"--to {end} is before --from {start}")
     store = Store(loaded.home)
@@ -91,8 +97,12 @@ def backtest_from_store(loaded: LoadedConfig, start: date, end: date, symbols: l
     configured = loaded.settings.pricing.iv_file
     iv_models = iv_models_from_store(loaded.home, symbols, start, end, fallback=loaded.settings.backtest.iv,
                                      iv_file=iv_file or (Path(configured).expanduser() if configured else None))
-    return run_backtest(loaded.settings, hourly, start=start, end=end, instruments=instruments,
-                        strategies=strategies, lots=lots, chain=chain, iv_models=iv_models)
+    phases.lap("read")
+    result = run_backtest(loaded.settings, hourly, start=start, end=end, instruments=instruments,
+                          strategies=strategies, lots=lots, chain=chain, iv_models=iv_models)
+    phases.lap("engine")
+    log.info("backtest: %s", phases.summary())
+    return result
 
 
 BACKTEST_DIR = "backtest"
@@ -104,7 +114,9 @@ def save_backtest_events(home: Path, result: Any, start: date, end: date) -> Pat
     re-run never duplicates. The paper/live events log (``<home>/events``) is never touched. Each file is written
     to a temporary name and renamed. Returns the directory."""
     from tradesig.clock import ist_date
+    from tradesig.timing import Phases
 
+    phases = Phases()
     directory = Path(home) / BACKTEST_DIR / "events"
     directory.mkdir(parents=True, exist_ok=True)
     by_day: dict[date, list[str]] = {}
@@ -122,6 +134,8 @@ def save_backtest_events(home: Path, result: Any, start: date, end: date) -> Pat
         else:
             path.unlink(missing_ok=True)
         day += timedelta(days=1)
+    phases.lap("write")
+    log.info("backtest: %s (%d events)", phases.summary(), len(result.events))
     return directory
 
 
