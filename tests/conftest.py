@@ -60,11 +60,11 @@ def _no_calendar_horizon_warning(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (the README's ``-n auto --dist loadgroup``): the end-to-end tests (marked ``e2e``, or anywhere under tests/e2e: a sim
-    replaying the day against feeds, demos and browsers) form one group and run one after the other in one worker,
-    as they did before xdist, never two side by side; the tests of a module that share one of its module- or
-    class-scoped fixtures (a backtest home, a calendar) form one group, so the fixture is built once; every other
-    test is handed out on its own."""
+    """Under pytest-xdist (the README's ``-n auto --dist loadgroup``): the end-to-end tests (marked ``e2e``, or
+    anywhere under tests/e2e: a sim replaying the day against feeds, demos and browsers) form one group and run one
+    after the other in one worker, as they did before xdist, never two side by side; the tests of a module that
+    share one of its module- or class-scoped fixtures (a backtest home, a calendar) form one group, so the fixture
+    is built once; every other test is handed out on its own."""
     for item in items:
         if item.get_closest_marker("e2e") is not None or "/tests/e2e/" in str(item.path):
             item.add_marker(pytest.mark.xdist_group("e2e"))
