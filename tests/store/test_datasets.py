@@ -128,3 +128,36 @@ def test_leftover_temp_files_are_invisible(tmp_path):
     assert store.read_bars("NIFTY", "1m").height == 15
     assert connect(tmp_path).execute("select count(*) from bars").fetchone() == (15,)
     assert store.write_bars(minute_bars((2024, 6, 3), "09:15", "09:30"), "1m", "t") == 1
+
+
+def test_reads_racing_a_backfill_swap_never_fail_nor_repeat_a_bar(tmp_path):
+    """A backfill (replace_bars) renames the day's new part into place and then removes the old parts while the
+    hub page, signals and the engine read: a reader never sees a missing part as damage, nor a bar twice."""
+    import threading
+
+    store = Store(tmp_path)
+    day = minute_bars((2024, 6, 4), "09:15", "15:29")
+    for start in range(0, day.height, 25):  # many small parts, as the feed writes them
+        store.write_bars(day.slice(start, 25), "1m", "feed")
+    stop = threading.Event()
+    swaps = 0
+
+    def backfill() -> None:
+        nonlocal swaps
+        while not stop.is_set():
+            store.replace_bars(day.slice(100, 5).with_columns(pl.col("close") + 0.05 * (swaps % 2)), "1m",
+                               "backfill")
+            swaps += 1
+
+    writer = threading.Thread(target=backfill)
+    writer.start()
+    try:
+        reads = 0
+        while reads < 200 or swaps < 5:
+            got = store.read_bars("NIFTY", "1m", date(2024, 6, 4), date(2024, 6, 4))
+            assert got.height == day.height and got.get_column("ts").n_unique() == day.height
+            reads += 1
+    finally:
+        stop.set()
+        writer.join(30)
+    assert swaps >= 5

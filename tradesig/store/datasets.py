@@ -72,6 +72,10 @@ def _as_date(value: date | datetime | None) -> date | None:
 
 
 
+#: How often a read lists a dataset's parts again when a listed part vanished under it (a backfill's swap).
+_VANISHED_RETRIES = 5
+
+
 def _collect(lf: pl.LazyFrame, files: list[Path]) -> pl.DataFrame:
     """``lf.collect()`` over the Parquet ``files``; a corrupt or unreadable part becomes :class:`DataError`
     naming it (exit 2, one line) instead of a polars traceback."""
@@ -292,15 +296,31 @@ class Store:
     def _scan_bars(self, symbol: str | None, interval: str, start: date | None, end: date | None,
                    extended: bool = False) -> pl.DataFrame:
         base = self.bars_dir(interval, extended)
-        files = [p for _, d in self._date_dirs(base, start, end) for p in self._parts(d)]
-        if not files:
-            return empty_bars()
-        if len(files) >= COMPACT_MIN_PARTS:
-            return self._scan_compacted(base, files, symbol)
-        lf = pl.scan_parquet(files)
-        if symbol is not None:
-            lf = lf.filter(pl.col("symbol") == symbol)
-        return _collect(lf.select(list(BAR_SCHEMA)), files)
+        for attempt in range(_VANISHED_RETRIES + 1):
+            files = [p for _, d in self._date_dirs(base, start, end) for p in self._parts(d)]
+            if not files:
+                return empty_bars()
+            try:
+                if len(files) >= COMPACT_MIN_PARTS:
+                    out = self._scan_compacted(base, files, symbol)
+                else:
+                    lf = pl.scan_parquet(files)
+                    if symbol is not None:
+                        lf = lf.filter(pl.col("symbol") == symbol)
+                    out = _collect(lf.select(list(BAR_SCHEMA)), files)
+                # between a backfill's rename and its removals a day's old and new parts are both listed: the
+                # newest part (parts sort by their time-stamped names) wins a repeated (symbol, ts)
+                return out.unique(subset=["symbol", "ts"], keep="last", maintain_order=True)
+            except (DataError, OSError, pl.exceptions.PolarsError) as exc:
+                # A backfill (replace_bars) swaps a day's parts while readers run: the replacement is renamed
+                # into place first, then the old parts are removed. A part listed here and gone now means the
+                # listing is stale, not that the data home is damaged: list again.
+                if attempt < _VANISHED_RETRIES and any(not p.exists() for p in files):
+                    continue
+                if isinstance(exc, DataError):
+                    raise
+                raise _unreadable_part(files, exc) from None
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ compacted read copy
     def compacted_path(self, base: Path) -> Path:
@@ -312,8 +332,9 @@ class Store:
 
         Opening a part costs far more than its rows (a 15m part holds one day: 25 rows), so a read of many parts
         uses ``home/cache/<dataset>.parquet``: the rows of the parts read so far, each with a ``_part`` column
-        naming its part (its path), in part order. Parts are immutable and never deleted by the store, so rows
-        whose ``_part`` is one of ``files`` are exactly that part's rows; parts missing from the copy are read
+        naming its part (its path), in part order. Parts are immutable (a backfill's :meth:`replace_bars` writes a
+        new part under a new name, then removes the old ones), so rows whose ``_part`` is one of ``files`` are
+        exactly that part's rows; parts missing from the copy are read
         directly, and when :data:`COMPACT_MIN_PARTS` or more are missing the copy is rewritten with them added
         (the copy plus the missing parts: never a re-read of every part). A copy that cannot be read is rebuilt,
         one that cannot be written is skipped: it is derived data, outside backups, safe to delete."""
