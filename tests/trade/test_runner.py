@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from tradesig.feed.hub import Hub
 from tradesig.trade.instruments import OptionContract
@@ -54,18 +54,34 @@ def test_hub_reader_receives_published_bars_and_ticks():
             threading.Event().wait(0.05)
         loop.call_soon_threadsafe(hub.publish_bar, {"symbol": "NIFTY", "interval": "1m", "ts": ts, "open": 1.0,
                                                     "high": 2.0, "low": 0.5, "close": 1.5, "status": "complete"})
-        loop.call_soon_threadsafe(hub.publish_tick, {"symbol": "NIFTY", "last_price": 23300.5, "recv_ts": ts})
+        # the feed's tick messages as tradesig.feed.ingest builds them (docs/viewer-protocol.md "tick")
+        loop.call_soon_threadsafe(hub.publish_tick, {"symbol": "NIFTY", "token": 256265, "ltp": 23300.5,
+                                                     "change": -5.9, "volume": None, "oi": None, "bid": None,
+                                                     "ask": None, "ts": ts, "polled": False})
+        option_ts = ts + timedelta(seconds=3)
+        loop.call_soon_threadsafe(hub.publish_tick, {"symbol": "NIFTY2461323300CE", "token": 11111, "ltp": 101.5,
+                                                     "change": 2.0, "volume": 1500, "oi": 0, "bid": 101.0,
+                                                     "ask": 102.0, "ts": option_ts, "polled": False})
         kinds = {}
-        while len(kinds) < 2:
+        ticks = []
+        while len(kinds) < 2 or len(ticks) < 2:
             kind, msg = out.get(timeout=10)
             kinds[kind] = msg
+            if kind == "tick":
+                ticks.append(msg)
         engine = StubEngine()
-        runner = Runner(None, engine, "paper", None)
+        quotes = TickQuotes()
+        runner = Runner(None, engine, "paper", None, tick_quotes=quotes)
         runner.handle("bar", kinds["bar"])
         runner.handle("bar", kinds["bar"])  # a duplicate after a reconnect is dropped
         assert len(engine.bars) == 1 and engine.bars[0][1].ts == ts and engine.bars[0][1].close == 1.5
-        runner.handle("tick", kinds["tick"])
+        for tick in ticks:
+            runner.handle("tick", tick)
         assert engine.spots.get("NIFTY") == (23300.5, ts)
+        # the option's tick reaches the paper quotes with its best bid/ask (a BUY fills at the ask)
+        c = OptionContract("NIFTY", "NIFTY2461323300CE", "NFO", date(2024, 6, 13), 23300, "CE", 25)
+        q = quotes.quote(c)
+        assert q is not None and (q.ltp, q.bid, q.ask, q.ts) == (101.5, 101.0, 102.0, option_ts)
     finally:
         reader.stop()
         reader.join(5)
@@ -79,9 +95,8 @@ def test_option_ticks_feed_paper_quotes():
     quotes = TickQuotes()
     runner = Runner(None, engine, "paper", None, tick_quotes=quotes)
     ts = datetime(2024, 6, 10, 5, 0, tzinfo=UTC)
-    runner.handle("tick", {"type": "tick", "symbol": "NIFTY2461323350CE", "last_price": 101.5,
-                           "exchange_timestamp": ts.isoformat(),
-                           "depth": {"buy": [{"price": 101.0}], "sell": [{"price": 102.0}]}})
+    runner.handle("tick", {"type": "tick", "symbol": "NIFTY2461323350CE", "token": 1, "ltp": 101.5,
+                           "ts": ts.isoformat(), "bid": 101.0, "ask": 102.0, "polled": False})
     c = OptionContract("NIFTY", "NIFTY2461323350CE", "NFO", datetime(2024, 6, 13).date(), 23350, "CE", 25)
     q = quotes.quote(c)
     assert (q.ltp, q.bid, q.ask, q.ts) == (101.5, 101.0, 102.0, ts)

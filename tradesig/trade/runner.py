@@ -57,7 +57,8 @@ def sim_price_source(root: str) -> str:
 
 
 class HubReader(threading.Thread):
-    """Reads the hub WebSocket into a queue: ("bar", dict) / ("tick", dict) / ("status", str). Reconnects with
+    """Reads the hub WebSocket into a queue: ("bar", dict) / ("tick", dict) / ("status", str) / ("source", str: the
+    feed's upstream from the hub's ``status``, when it changes). Reconnects with
     :func:`tradesig.feed.backoff.backoff` until :meth:`stop`."""
 
     def __init__(self, url: str, symbols: list[str], out: queue.Queue) -> None:
@@ -78,6 +79,7 @@ class HubReader(threading.Thread):
         from tradesig.feed.backoff import backoff
 
         attempt = 0
+        source = None
         while not self._halt.is_set():
             try:
                 with connect(self.url, open_timeout=5, close_timeout=1) as ws:
@@ -94,6 +96,9 @@ class HubReader(threading.Thread):
                         kind = msg.get("type")
                         if kind in ("bar", "tick"):
                             self.out.put((kind, msg))
+                        elif kind == "status" and msg.get("source") and msg["source"] != source:
+                            source = msg["source"]
+                            self.out.put(("source", source))
             except (OSError, WebSocketException, ValueError) as exc:
                 self.connected.clear()
                 self.out.put(("status", f"hub disconnected: {exc}"))
@@ -128,6 +133,8 @@ class Runner:
         self._last_tick = 0.0
         self._last_tick_market: datetime | None = None
         self._last_bar: dict[str, datetime] = {}
+        #: the feed's upstream as the hub's status says ("kite", "sim", "breeze"; None until one arrived)
+        self.feed_source: str | None = None
 
     def handle(self, kind: str, msg: Any) -> None:
         from tradesig.trade.hourly import MinuteBar
@@ -145,16 +152,18 @@ class Runner:
                 self._fill_from_store(symbol, last, bar.ts)
             self._last_bar[symbol] = bar.ts
             self.engine.on_minute_bar(symbol, bar)
-        elif kind == "tick":
+        elif kind == "tick":  # docs/viewer-protocol.md "tick": symbol, ltp, ts (exchange time), bid/ask
             symbol = msg.get("symbol")
-            price = msg.get("last_price")
+            price = msg.get("ltp")
             if price is None:
                 return
-            ts = _ts(msg.get("exchange_timestamp") or msg.get("recv_ts") or self.clock.now())
+            ts = _ts(msg.get("ts") or self.clock.now())
             if symbol in self.engine.symbols:
                 self.engine.spots.update(symbol, float(price), ts)
             elif self.tick_quotes is not None:
-                self.tick_quotes.update(msg.get("tradingsymbol") or symbol, msg, ts)
+                self.tick_quotes.update(symbol, msg, ts)
+        elif kind == "source":
+            self.feed_source = str(msg)
 
     def _fill_from_store(self, symbol: str, after: datetime, before: datetime) -> None:
         """Minutes missed between two hub bars (a late start, a hub reconnect): read them from the Store, where
