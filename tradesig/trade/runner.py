@@ -27,13 +27,15 @@ from tradesig.feed.follow import SimFollowClock, pick_clock
 from tradesig.trade import events as ev
 from tradesig.trade.risk import KillSwitch
 
-__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run", "sim_price_source"]
+__all__ = ["FeedQuotes", "HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run",
+           "sim_price_source"]
 
 log = logging.getLogger(__name__)
 
 
-def sim_price_source(root: str) -> str:
-    """How to label option prices fetched from ``root``: "quote" (Kite's market prices) unless ``root`` is a
+def sim_price_source(root: str, market: str = "quote") -> str:
+    """How to label option prices fetched from ``root``: ``market`` ("quote": Kite's market prices; "breeze":
+    ICICI Breeze's) unless ``root`` is a
     loopback address where a ``tradesig sim`` answers ``/_sim/state`` — its option prices are modelled
     (Black-Scholes from the replayed spot), so they are labelled ``"modelled [iv sim: …]"`` with the sim's IV
     (``iv_source`` of its state, else the flat IV its ``models`` text names). A remote root is never probed."""
@@ -45,11 +47,11 @@ def sim_price_source(root: str) -> str:
     from tradesig.trade.quotes import modelled_source
 
     if not is_loopback_host(urlsplit(root).hostname or ""):
-        return "quote"
+        return market
     try:
         state = sim_state(root, timeout=2.0)
     except BrokerError:
-        return "quote"
+        return market
     text = str((state.get("models") or {}).get("options") or "")
     found = re.search(r"flat IV [0-9.]+", text)
     iv = state.get("iv_source") or (found.group(0) if found else "sim model")
@@ -116,16 +118,57 @@ FLUSH_GRACE = timedelta(seconds=60)
 FLUSH_GRACE_WALL = 2.0
 
 
+class FeedQuotes:
+    """The paper engine's option quotes: the hub's option ticks (:class:`~tradesig.trade.quotes.TickQuotes`)
+    first, else the REST quotes of the feed's upstream — ICICI Breeze's ``quotes`` once the hub's status says the
+    feed streams from Breeze (``open_breeze()`` returns them; issue 17: quotes come from whichever source the feed
+    uses), else Kite's ``/quote`` (``kite``). When the Breeze session cannot be opened the engine keeps Kite's
+    quotes (labelled as Kite's) and says so once in the log."""
+
+    def __init__(self, ticks: Any, kite: Any, open_breeze: Any = None) -> None:
+        self.ticks = ticks
+        self.kite = kite
+        self.open_breeze = open_breeze
+        self.breeze: Any = None
+        self.feed_source: str | None = None
+
+    def use(self, source: str) -> None:
+        """The feed's upstream changed to ``source`` ("kite", "sim", "breeze"): open Breeze's quotes for it."""
+        from tradesig.errors import TradesigError
+
+        self.feed_source = source
+        if source == "breeze" and self.breeze is None and self.open_breeze is not None:
+            try:
+                self.breeze = self.open_breeze()
+                log.info("paper quotes: ICICI Breeze (the feed streams from Breeze)")
+            except TradesigError as exc:
+                log.warning("paper quotes stay on Kite's /quote: cannot open a Breeze session: %s", exc)
+                self.open_breeze = None
+
+    def rest(self) -> Any:
+        return self.breeze if self.feed_source == "breeze" and self.breeze is not None else self.kite
+
+    def quote(self, contract: Any) -> Any:
+        return self.ticks.quote(contract) or self.rest().quote(contract)
+
+    def quote_many(self, contracts: list[Any]) -> dict[str, Any]:
+        ticks = {c.tradingsymbol: q for c in contracts if (q := self.ticks.quote(c)) is not None}
+        rest = [c for c in contracts if c.tradingsymbol not in ticks]
+        return {**ticks, **(self.rest().quote_many(rest) if rest else {})}
+
+
 class Runner:
     """Wires an engine to the hub queue; :meth:`step` processes what is queued (testable without a socket)."""
 
     def __init__(self, loaded: LoadedConfig, engine: Any, mode: str, clock: Clock, *, tick_quotes: Any = None,
-                 notifier: Any = None, tick_seconds: float = 5.0, min_wall_seconds: float = 0.1) -> None:
+                 feed_quotes: FeedQuotes | None = None, notifier: Any = None, tick_seconds: float = 5.0,
+                 min_wall_seconds: float = 0.1) -> None:
         self.loaded = loaded
         self.engine = engine
         self.mode = mode
         self.clock = clock
         self.tick_quotes = tick_quotes
+        self.feed_quotes = feed_quotes
         self.notifier = notifier
         self.tick_seconds = tick_seconds
         self.min_wall_seconds = min_wall_seconds
@@ -164,6 +207,8 @@ class Runner:
                 self.tick_quotes.update(symbol, msg, ts)
         elif kind == "source":
             self.feed_source = str(msg)
+            if self.feed_quotes is not None:
+                self.feed_quotes.use(self.feed_source)
 
     def _fill_from_store(self, symbol: str, after: datetime, before: datetime) -> None:
         """Minutes missed between two hub bars (a late start, a hub reconnect): read them from the Store, where
@@ -263,19 +308,18 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     wanted = symbols or settings.feed.symbols
     symbols = [s for s in wanted if instruments.expiries(s, ist_date(clock.now()))]
     tick_quotes = TickQuotes(price_label)
-    broker_quotes = BrokerQuotes(kite_broker.quote, clock)
+    breeze_root = settings.breeze.root
 
-    class _Quotes:  # the feed's option ticks first, else the broker's REST quotes (rate-limited, batched)
-        def quote(self, contract: Any) -> Any:
-            return tick_quotes.quote(contract) or broker_quotes.quote(contract)
+    def open_breeze() -> Any:
+        from tradesig.trade.breeze_quotes import open_breeze_quotes
 
-        def quote_many(self, contracts: list[Any]) -> dict[str, Any]:
-            ticks = {c.tradingsymbol: q for c in contracts if (q := tick_quotes.quote(c)) is not None}
-            rest = [c for c in contracts if c.tradingsymbol not in ticks]
-            return {**ticks, **(broker_quotes.quote_many(rest) if rest else {})}
+        return BrokerQuotes(open_breeze_quotes(loaded, instruments.by_tradingsymbol, clock,
+                                               source=sim_price_source(breeze_root, "breeze") if breeze_root
+                                               else "breeze"), clock)
 
+    feed_quotes = FeedQuotes(tick_quotes, BrokerQuotes(kite_broker.quote, clock), open_breeze)
     engine = build_engine(settings, mode, clock=clock, instruments=instruments, symbols=symbols,
-                          quotes=_Quotes(), broker=kite_broker if mode == "live" else None, emit=emit,
+                          quotes=feed_quotes, broker=kite_broker if mode == "live" else None, emit=emit,
                           strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
                           trade_from=trade_from or clock.now()).engine
     store = Store(loaded.home)
@@ -301,7 +345,8 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
         engine.restore(Position.from_dict(p) for p in previous.get("open", []))
         engine.reconcile()
     emit(ev.EngineStart(mode, tuple(symbols), tuple(sorted(engine.strategies)), engine.lots, len(engine.positions)))
-    runner = Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, notifier=notifier)
+    runner = Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, feed_quotes=feed_quotes,
+                    notifier=notifier)
     runner._last_bar.update(seeded)
     return runner
 
