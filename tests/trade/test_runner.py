@@ -116,3 +116,27 @@ def test_pick_clock_never_probes_a_remote_root():
 
     with pytest.raises(BrokerError):
         pick_clock("http://127.0.0.1:9", "sim")
+
+
+def test_a_stale_option_tick_gives_way_to_the_rest_quote():
+    """The feed unsubscribes strikes when its chain re-centres: their last tick must not freeze paper fills."""
+    from tradesig.clock import ManualClock
+    from tradesig.trade.broker import Quote
+    from tradesig.trade.runner import FeedQuotes
+
+    clock = ManualClock(datetime(2024, 6, 4, 5, 50, tzinfo=UTC))
+    c = OptionContract("NIFTY", "NIFTY2460623350CE", "NFO", date(2024, 6, 6), 23350, "CE", 25)
+
+    class Rest:
+        def quote(self, contract):
+            return Quote(ltp=3.0, ts=clock.now(), bid=2.9, ask=3.1, source="rest")
+
+        def quote_many(self, contracts):
+            return {x.tradingsymbol: self.quote(x) for x in contracts}
+
+    ticks = TickQuotes()
+    quotes = FeedQuotes(ticks, Rest(), clock=clock, max_tick_age=5.0)
+    ticks.update(c.tradingsymbol, {"ltp": 40.0, "bid": 39.5, "ask": 40.5}, clock.now())
+    assert quotes.quote(c).ltp == 40.0 and quotes.quote_many([c])[c.tradingsymbol].ltp == 40.0
+    clock.advance(6)
+    assert quotes.quote(c).source == "rest" and quotes.quote_many([c])[c.tradingsymbol].ltp == 3.0

@@ -123,12 +123,18 @@ class FeedQuotes:
     first, else the REST quotes of the feed's upstream — ICICI Breeze's ``quotes`` once the hub's status says the
     feed streams from Breeze (``open_breeze()`` returns them; issue 17: quotes come from whichever source the feed
     uses), else Kite's ``/quote`` (``kite``). When the Breeze session cannot be opened the engine keeps Kite's
-    quotes (labelled as Kite's) and says so once in the log."""
+    quotes (labelled as Kite's) and says so once in the log.
 
-    def __init__(self, ticks: Any, kite: Any, open_breeze: Any = None) -> None:
+    A tick older than ``max_tick_age`` market seconds (``clock.now()``) is passed over for the REST quote: the feed
+    unsubscribes strikes when its chain re-centres, and their last ticks must not freeze the paper fills."""
+
+    def __init__(self, ticks: Any, kite: Any, open_breeze: Any = None, *, clock: Clock | None = None,
+                 max_tick_age: float = 5.0) -> None:
         self.ticks = ticks
         self.kite = kite
         self.open_breeze = open_breeze
+        self.clock = clock
+        self.max_tick_age = max_tick_age
         self.breeze: Any = None
         self.feed_source: str | None = None
 
@@ -148,11 +154,17 @@ class FeedQuotes:
     def rest(self) -> Any:
         return self.breeze if self.feed_source == "breeze" and self.breeze is not None else self.kite
 
+    def _tick(self, contract: Any) -> Any:
+        q = self.ticks.quote(contract)
+        if q is None or self.clock is None:
+            return q
+        return q if (self.clock.now() - q.ts).total_seconds() <= self.max_tick_age else None
+
     def quote(self, contract: Any) -> Any:
-        return self.ticks.quote(contract) or self.rest().quote(contract)
+        return self._tick(contract) or self.rest().quote(contract)
 
     def quote_many(self, contracts: list[Any]) -> dict[str, Any]:
-        ticks = {c.tradingsymbol: q for c in contracts if (q := self.ticks.quote(c)) is not None}
+        ticks = {c.tradingsymbol: q for c in contracts if (q := self._tick(c)) is not None}
         rest = [c for c in contracts if c.tradingsymbol not in ticks]
         return {**ticks, **(self.rest().quote_many(rest) if rest else {})}
 
@@ -317,7 +329,8 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
                                                source=sim_price_source(breeze_root, "breeze") if breeze_root
                                                else "breeze"), clock)
 
-    feed_quotes = FeedQuotes(tick_quotes, BrokerQuotes(kite_broker.quote, clock), open_breeze)
+    feed_quotes = FeedQuotes(tick_quotes, BrokerQuotes(kite_broker.quote, clock), open_breeze, clock=clock,
+                             max_tick_age=settings.paper.max_quote_age_seconds)
     engine = build_engine(settings, mode, clock=clock, instruments=instruments, symbols=symbols,
                           quotes=feed_quotes, broker=kite_broker if mode == "live" else None, emit=emit,
                           strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
