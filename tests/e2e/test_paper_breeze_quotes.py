@@ -22,6 +22,7 @@ from tradesig.feed.follow import SimFollowClock
 from tradesig.feed.hub import Hub
 from tradesig.trade.breeze_quotes import BreezeQuotes
 from tradesig.trade.broker import OrderRequest
+from tradesig.trade.quotes import modelled_source
 from tradesig.trade.runner import HubReader, build_runner
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +79,9 @@ def test_paper_fills_are_priced_from_breeze_quotes_when_the_feed_streams_from_br
         assert runner.feed_source == "breeze"
         breeze = runner.feed_quotes.rest()
         assert breeze is not runner.feed_quotes.kite and isinstance(breeze.fetch, BreezeQuotes)
-        assert breeze.fetch.source.startswith("modelled [iv sim")   # the sim's option prices are modelled
+        # the sim's option prices are modelled: labelled so, naming the sim's IV model for NIFTY
+        iv = handle.state()["models"]["iv_sources"]["NIFTY"]
+        assert iv and breeze.fetch.source == modelled_source(f"sim: {iv}")
 
         seen: list = []           # every quote Breeze answered (a spy around the unchanged fetch)
         fetch = breeze.fetch

@@ -61,6 +61,7 @@ def test_tick_quotes_carry_their_label():
 def test_remote_root_is_never_probed_and_labelled_market():
     assert sim_price_source("https://api.kite.trade") == "quote"
     assert sim_price_source("http://127.0.0.1:9") == "quote"   # loopback, but no sim answers
+    assert sim_price_source("https://api.icicidirect.com", "breeze") == "breeze"
 
 
 def test_basket_filled_on_modelled_quotes_is_recorded_modelled():

@@ -33,12 +33,13 @@ __all__ = ["FeedQuotes", "HubReader", "Runner", "build_runner", "SimFollowClock"
 log = logging.getLogger(__name__)
 
 
-def sim_price_source(root: str, market: str = "quote") -> str:
+def sim_price_source(root: str, market: str = "quote", symbols: list[str] | None = None) -> str:
     """How to label option prices fetched from ``root``: ``market`` ("quote": Kite's market prices; "breeze":
     ICICI Breeze's) unless ``root`` is a
     loopback address where a ``tradesig sim`` answers ``/_sim/state`` — its option prices are modelled
     (Black-Scholes from the replayed spot), so they are labelled ``"modelled [iv sim: …]"`` with the sim's IV
-    (``iv_source`` of its state, else the flat IV its ``models`` text names). A remote root is never probed."""
+    (``iv_source`` of its state, else its ``models.iv_sources`` per index, else the flat IV its ``models`` text
+    names); with ``symbols``, only those indices' IV sources are named. A remote root is never probed."""
     import re
     from urllib.parse import urlsplit
 
@@ -52,9 +53,14 @@ def sim_price_source(root: str, market: str = "quote") -> str:
         state = sim_state(root, timeout=2.0)
     except BrokerError:
         return market
-    text = str((state.get("models") or {}).get("options") or "")
+    models = state.get("models") or {}
+    text = str(models.get("options") or "")
     found = re.search(r"flat IV [0-9.]+", text)
-    iv = state.get("iv_source") or (found.group(0) if found else "sim model")
+    per_index = {u: src for u, src in (models.get("iv_sources") or {}).items()   # index → IVModel.source
+                 if symbols is None or u in symbols}
+    named = "; ".join(f"{u} {src}" for u, src in sorted(per_index.items())) if len(per_index) > 1 else \
+        next(iter(per_index.values()), None)
+    iv = state.get("iv_source") or named or (found.group(0) if found else "sim model")
     return modelled_source(f"sim: {iv}")
 
 
@@ -312,12 +318,12 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     clock = clock or SystemClock()
     settings = loaded.settings
     kite_broker = live_broker(loaded, clock)
-    price_label = sim_price_source(settings.kite.root)
+    wanted = symbols or settings.feed.symbols
+    price_label = sim_price_source(settings.kite.root, symbols=wanted)
     kite_broker.quote_source = price_label
     instruments = kite_broker.instruments()
     # the events log, plus alerts (webhook/Telegram) for fills, rejections, risk actions and the kill switch
     emit = alerting_sink(loaded, event_sink(loaded.home, clock), mode=mode, now=clock.now)
-    wanted = symbols or settings.feed.symbols
     symbols = [s for s in wanted if instruments.expiries(s, ist_date(clock.now()))]
     tick_quotes = TickQuotes(price_label)
     breeze_root = settings.breeze.root
@@ -326,7 +332,7 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
         from tradesig.trade.breeze_quotes import open_breeze_quotes
 
         return BrokerQuotes(open_breeze_quotes(loaded, instruments.by_tradingsymbol, clock,
-                                               source=sim_price_source(breeze_root, "breeze") if breeze_root
+                                               source=sim_price_source(breeze_root, "breeze", wanted) if breeze_root
                                                else "breeze"), clock)
 
     feed_quotes = FeedQuotes(tick_quotes, BrokerQuotes(kite_broker.quote, clock), open_breeze, clock=clock,
