@@ -5,7 +5,6 @@ instruments and orders stay on Kite (the sim's Kite side). A short window of 202
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import threading
 from datetime import date, time, timedelta
@@ -17,9 +16,9 @@ from tests.conftest import shared_file
 from tests.e2e.breeze_helpers import breeze_login, start_breeze_sim, unload_breeze  # noqa: F401 - fixture
 from tests.e2e.feed_helpers import NIFTY_FILE
 from tests.e2e.test_trade_live_sim import _login, save_token
+from tests.trade.test_runner import serve_hub, stop_hub
 from tradesig.config import LoadedConfig, Settings
 from tradesig.feed.follow import SimFollowClock
-from tradesig.feed.hub import Hub
 from tradesig.trade.breeze_quotes import BreezeQuotes
 from tradesig.trade.broker import OrderRequest
 from tradesig.trade.quotes import modelled_source
@@ -30,27 +29,10 @@ pytestmark = pytest.mark.e2e
 EXPIRY = date(2024, 6, 6)  # the NIFTY weekly listed on 2024-06-04 (lot 25)
 
 
-def _serve_hub():
-    loop = asyncio.new_event_loop()
-    hub = Hub(heartbeat_seconds=0)
-    started = threading.Event()
-
-    def serve():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(hub.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    return hub, loop, thread
-
-
 def test_paper_fills_are_priced_from_breeze_quotes_when_the_feed_streams_from_breeze(tmp_path, unload_breeze):  # noqa: F811
     home = tmp_path / "home"
     handle = start_breeze_sim([shared_file(NIFTY_FILE)], start=time(11, 10), speed=60)
-    hub, loop, thread = _serve_hub()
+    hub, loop, thread = serve_hub()
     reader = None
     try:
         kite, data = _login(handle)
@@ -124,7 +106,5 @@ def test_paper_fills_are_priced_from_breeze_quotes_when_the_feed_streams_from_br
         if reader is not None:
             reader.stop()
             reader.join(5)
-        asyncio.run_coroutine_threadsafe(hub.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+        stop_hub(hub, loop, thread)
         handle.stop()

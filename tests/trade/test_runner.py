@@ -28,7 +28,8 @@ class StubEngine:
         return False
 
 
-def test_hub_reader_receives_published_bars_and_ticks():
+def serve_hub() -> tuple[Hub, asyncio.AbstractEventLoop, threading.Thread]:
+    """A real feed Hub on loopback (port 0), its loop running in a thread; stop with :func:`stop_hub`."""
     loop = asyncio.new_event_loop()
     hub = Hub(heartbeat_seconds=0)
     started = threading.Event()
@@ -42,6 +43,17 @@ def test_hub_reader_receives_published_bars_and_ticks():
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     assert started.wait(10)
+    return hub, loop, thread
+
+
+def stop_hub(hub: Hub, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    asyncio.run_coroutine_threadsafe(hub.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_hub_reader_receives_published_bars_and_ticks():
+    hub, loop, thread = serve_hub()
     out: queue.Queue = queue.Queue()
     reader = HubReader(hub.url, ["NIFTY"], out)
     reader.start()
@@ -85,9 +97,7 @@ def test_hub_reader_receives_published_bars_and_ticks():
     finally:
         reader.stop()
         reader.join(5)
-        asyncio.run_coroutine_threadsafe(hub.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+        stop_hub(hub, loop, thread)
 
 
 def test_option_ticks_feed_paper_quotes():
