@@ -143,3 +143,28 @@ def test_index_takes_volume_from_its_future(home):
     idx = store.read_bars("NIFTY", "1m", DAY)
     assert fut_bars["volume"].to_list() == [490, 1000, 1000]
     assert idx["volume"].to_list() == fut_bars["volume"].to_list()
+
+
+def test_hub_ticks_carry_the_best_bid_and_ask_of_full_packets(home):
+    """Option ticks reach the hub (and ``trade start``'s paper quotes) with their best bid/offer, so paper fills can
+    cross the spread; packets without depth (quote mode, indices) say null."""
+    published: list[dict] = []
+    option = 12345678   # an NFO token (segment 2)
+    ing = Ingestor(home, _clock(), source="sim", symbols={option: "NIFTY2460622000CE"},
+                   on_ticks=published.extend)
+    ts = datetime(2024, 6, 4, 5, 45, tzinfo=UTC)
+    base = {"instrument_token": option, "last_price": 560.9, "last_traded_quantity": 25, "average_traded_price": 0,
+            "volume_traded": 100, "total_buy_quantity": 0, "total_sell_quantity": 0,
+            "ohlc": {"open": 500.0, "high": 600.0, "low": 450.0, "close": 520.0}, "change": 0.0}
+    full = {**base, "mode": "full", "last_trade_time": ts, "oi": 10, "oi_day_high": 10, "oi_day_low": 10,
+            "exchange_timestamp": ts,
+            "depth": {"buy": [{"quantity": 50, "price": 559.5, "orders": 1}],
+                      "sell": [{"quantity": 75, "price": 562.0, "orders": 2}]}}
+    ing.on_frame(encode_frame([full, {**base, "mode": "quote"},
+                               {"instrument_token": 256265, "mode": "full", "last_price": 22800.0,
+                                "ohlc": {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0}, "change": 0.0,
+                                "exchange_timestamp": ts}]), ts)
+    assert [(t["symbol"], t["ltp"], t["bid"], t["ask"]) for t in published] == [
+        ("NIFTY2460622000CE", 560.9, 559.5, 562.0), ("NIFTY2460622000CE", 560.9, None, None),
+        ("NIFTY", 22800.0, None, None)]
+    assert published[0]["ts"] == ts

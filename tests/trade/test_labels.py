@@ -49,18 +49,19 @@ def test_live_broker_labels_quotes_from_a_modelled_source():
 def test_tick_quotes_carry_their_label():
     c = OptionContract("NIFTY", "NIFTY2461322000CE", "NFO", date(2024, 6, 13), 22000.0, "CE", 25)
     ticks = TickQuotes(modelled_source("sim: flat IV 0.15"))
-    ticks.update(c.tradingsymbol, {"last_price": 101.0}, TS)
+    ticks.update(c.tradingsymbol, {"ltp": 101.0}, TS)
     assert ticks.quote(c).source == "modelled [iv sim: flat IV 0.15]"
     plain = TickQuotes()
-    plain.update(c.tradingsymbol, {"last_price": 101.0}, TS)
+    plain.update(c.tradingsymbol, {"ltp": 101.0}, TS)
     assert plain.quote(c).source == "quote"
-    plain.update(c.tradingsymbol, {"last_price": 99.0, "modelled": True, "iv_source": "realised 20d"}, TS)
+    plain.update(c.tradingsymbol, {"ltp": 99.0, "modelled": True, "iv_source": "realised 20d"}, TS)
     assert plain.quote(c).source == "modelled [iv realised 20d]"
 
 
 def test_remote_root_is_never_probed_and_labelled_market():
     assert sim_price_source("https://api.kite.trade") == "quote"
     assert sim_price_source("http://127.0.0.1:9") == "quote"   # loopback, but no sim answers
+    assert sim_price_source("https://api.icicidirect.com", "breeze") == "breeze"
 
 
 def test_basket_filled_on_modelled_quotes_is_recorded_modelled():

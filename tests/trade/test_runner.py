@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from tradesig.feed.hub import Hub
 from tradesig.trade.instruments import OptionContract
@@ -28,7 +28,8 @@ class StubEngine:
         return False
 
 
-def test_hub_reader_receives_published_bars_and_ticks():
+def serve_hub() -> tuple[Hub, asyncio.AbstractEventLoop, threading.Thread]:
+    """A real feed Hub on loopback (port 0), its loop running in a thread; stop with :func:`stop_hub`."""
     loop = asyncio.new_event_loop()
     hub = Hub(heartbeat_seconds=0)
     started = threading.Event()
@@ -42,6 +43,17 @@ def test_hub_reader_receives_published_bars_and_ticks():
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     assert started.wait(10)
+    return hub, loop, thread
+
+
+def stop_hub(hub: Hub, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    asyncio.run_coroutine_threadsafe(hub.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_hub_reader_receives_published_bars_and_ticks():
+    hub, loop, thread = serve_hub()
     out: queue.Queue = queue.Queue()
     reader = HubReader(hub.url, ["NIFTY"], out)
     reader.start()
@@ -54,24 +66,38 @@ def test_hub_reader_receives_published_bars_and_ticks():
             threading.Event().wait(0.05)
         loop.call_soon_threadsafe(hub.publish_bar, {"symbol": "NIFTY", "interval": "1m", "ts": ts, "open": 1.0,
                                                     "high": 2.0, "low": 0.5, "close": 1.5, "status": "complete"})
-        loop.call_soon_threadsafe(hub.publish_tick, {"symbol": "NIFTY", "last_price": 23300.5, "recv_ts": ts})
+        # the feed's tick messages as tradesig.feed.ingest builds them (docs/viewer-protocol.md "tick")
+        loop.call_soon_threadsafe(hub.publish_tick, {"symbol": "NIFTY", "token": 256265, "ltp": 23300.5,
+                                                     "change": -5.9, "volume": None, "oi": None, "bid": None,
+                                                     "ask": None, "ts": ts, "polled": False})
+        option_ts = ts + timedelta(seconds=3)
+        loop.call_soon_threadsafe(hub.publish_tick, {"symbol": "NIFTY2461323300CE", "token": 11111, "ltp": 101.5,
+                                                     "change": 2.0, "volume": 1500, "oi": 0, "bid": 101.0,
+                                                     "ask": 102.0, "ts": option_ts, "polled": False})
         kinds = {}
-        while len(kinds) < 2:
+        ticks = []
+        while len(kinds) < 2 or len(ticks) < 2:
             kind, msg = out.get(timeout=10)
             kinds[kind] = msg
+            if kind == "tick":
+                ticks.append(msg)
         engine = StubEngine()
-        runner = Runner(None, engine, "paper", None)
+        quotes = TickQuotes()
+        runner = Runner(None, engine, "paper", None, tick_quotes=quotes)
         runner.handle("bar", kinds["bar"])
         runner.handle("bar", kinds["bar"])  # a duplicate after a reconnect is dropped
         assert len(engine.bars) == 1 and engine.bars[0][1].ts == ts and engine.bars[0][1].close == 1.5
-        runner.handle("tick", kinds["tick"])
+        for tick in ticks:
+            runner.handle("tick", tick)
         assert engine.spots.get("NIFTY") == (23300.5, ts)
+        # the option's tick reaches the paper quotes with its best bid/ask (a BUY fills at the ask)
+        c = OptionContract("NIFTY", "NIFTY2461323300CE", "NFO", date(2024, 6, 13), 23300, "CE", 25)
+        q = quotes.quote(c)
+        assert q is not None and (q.ltp, q.bid, q.ask, q.ts) == (101.5, 101.0, 102.0, option_ts)
     finally:
         reader.stop()
         reader.join(5)
-        asyncio.run_coroutine_threadsafe(hub.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+        stop_hub(hub, loop, thread)
 
 
 def test_option_ticks_feed_paper_quotes():
@@ -79,9 +105,8 @@ def test_option_ticks_feed_paper_quotes():
     quotes = TickQuotes()
     runner = Runner(None, engine, "paper", None, tick_quotes=quotes)
     ts = datetime(2024, 6, 10, 5, 0, tzinfo=UTC)
-    runner.handle("tick", {"type": "tick", "symbol": "NIFTY2461323350CE", "last_price": 101.5,
-                           "exchange_timestamp": ts.isoformat(),
-                           "depth": {"buy": [{"price": 101.0}], "sell": [{"price": 102.0}]}})
+    runner.handle("tick", {"type": "tick", "symbol": "NIFTY2461323350CE", "token": 1, "ltp": 101.5,
+                           "ts": ts.isoformat(), "bid": 101.0, "ask": 102.0, "polled": False})
     c = OptionContract("NIFTY", "NIFTY2461323350CE", "NFO", datetime(2024, 6, 13).date(), 23350, "CE", 25)
     q = quotes.quote(c)
     assert (q.ltp, q.bid, q.ask, q.ts) == (101.5, 101.0, 102.0, ts)
@@ -101,3 +126,27 @@ def test_pick_clock_never_probes_a_remote_root():
 
     with pytest.raises(BrokerError):
         pick_clock("http://127.0.0.1:9", "sim")
+
+
+def test_a_stale_option_tick_gives_way_to_the_rest_quote():
+    """The feed unsubscribes strikes when its chain re-centres: their last tick must not freeze paper fills."""
+    from tradesig.clock import ManualClock
+    from tradesig.trade.broker import Quote
+    from tradesig.trade.runner import FeedQuotes
+
+    clock = ManualClock(datetime(2024, 6, 4, 5, 50, tzinfo=UTC))
+    c = OptionContract("NIFTY", "NIFTY2460623350CE", "NFO", date(2024, 6, 6), 23350, "CE", 25)
+
+    class Rest:
+        def quote(self, contract):
+            return Quote(ltp=3.0, ts=clock.now(), bid=2.9, ask=3.1, source="rest")
+
+        def quote_many(self, contracts):
+            return {x.tradingsymbol: self.quote(x) for x in contracts}
+
+    ticks = TickQuotes()
+    quotes = FeedQuotes(ticks, Rest(), clock=clock, max_tick_age=5.0)
+    ticks.update(c.tradingsymbol, {"ltp": 40.0, "bid": 39.5, "ask": 40.5}, clock.now())
+    assert quotes.quote(c).ltp == 40.0 and quotes.quote_many([c])[c.tradingsymbol].ltp == 40.0
+    clock.advance(6)
+    assert quotes.quote(c).source == "rest" and quotes.quote_many([c])[c.tradingsymbol].ltp == 3.0

@@ -204,6 +204,7 @@ class Ingestor:
         if self.on_ticks is not None:
             self.on_ticks([{"symbol": r["symbol"], "token": r["instrument_token"], "ltp": r["last_price"],
                             "change": r["change"], "volume": r["volume_traded"], "oi": r["oi"],
+                            "bid": _best(r.get("bid_price_1")), "ask": _best(r.get("ask_price_1")),
                             "ts": r["exchange_timestamp"] or recv_ts, "polled": polled}
                            for r in df.iter_rows(named=True)])
         return df.height
@@ -218,12 +219,15 @@ class Ingestor:
         vol = array["volume_traded"].tolist()
         oi = array["oi"].tolist()
         full = (length == 184).tolist()
+        bid = array["bid_price_1"].tolist()
+        ask = array["ask_price_1"].tolist()
         ets = array["exchange_timestamp"].view(np.int64).tolist()
         out = []
         for i, token in enumerate(tokens):
             out.append({"symbol": self.symbols.get(token, str(token)), "token": token, "ltp": ltp[i],
                         "change": change[i], "volume": vol[i] if has_vol[i] else None,
                         "oi": oi[i] if full[i] else None,
+                        "bid": _best(bid[i]) if full[i] else None, "ask": _best(ask[i]) if full[i] else None,
                         "ts": None if ets[i] == _NAT else _EPOCH + timedelta(microseconds=ets[i]),
                         "polled": polled})
         return out
@@ -488,3 +492,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAT = np.iinfo(np.int64).min
 
 __all__ = ["Ingestor", "BarBuilder", "Gap", "IngestStats", "quote_ticks", "json_record_ticks", "floor_minute"]
+
+
+def _best(price: Any) -> float | None:
+    """A best bid/ask price for the hub's tick message: None when the packet has no depth (NaN/0: Kite sends 0
+    for an empty side)."""
+    return float(price) if price is not None and price == price and price > 0 else None

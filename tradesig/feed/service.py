@@ -47,6 +47,7 @@ from tradesig.config import LoadedConfig, Settings
 from tradesig.errors import BrokerError, CalendarCoverageError, ConfigError, DataError, TokenError
 from tradesig.feed.backfill import Backfiller
 from tradesig.feed.backoff import Backoff, Cause, StallWatchdog, classify
+from tradesig.feed.barbuilder import GRACE, floor_minute
 from tradesig.feed.notify import Notifier
 from tradesig.feed.options import SOURCES, FeedOptions, FeedSummary, options_from_settings, resolve_roots
 from tradesig.feed.reconnect import reconnecting
@@ -68,6 +69,11 @@ if TYPE_CHECKING:
     from tradesig.feed.universe import Universe
 
 log = logging.getLogger(__name__)
+#: How far past a minute's end the market clock must be before :meth:`FeedService._minute_closer` closes it: the
+#: bar builder's grace plus a few seconds for the next minute's first ticks to arrive.
+CLOSE_AFTER = GRACE + timedelta(seconds=3)
+#: Wall seconds between the minute closer's looks at the market clock.
+CLOSER_POLL_SECONDS = 0.02
 
 _ACTIVE = ("PRE_OPEN", "PRE_OPEN_MATCH", "OPEN", "CLOSING")
 
@@ -314,7 +320,7 @@ class FeedService:
             self.ingest.seed_bars(day)
         if self.hub is not None:
             await self.hub.start()
-        coros = [self._upstream(), self._housekeeping(), *self.source.tasks()]
+        coros = [self._upstream(), self._housekeeping(), self._minute_closer(), *self.source.tasks()]
         if self.source.polls:
             coros.append(self._poller())
         tasks = [asyncio.create_task(c) for c in coros]
@@ -385,8 +391,6 @@ class FeedService:
                 await self.source.pump(link)
 
     def _on_connected(self) -> None:
-        from tradesig.feed.barbuilder import GRACE
-
         # minutes that began before now were not watched whole: they cannot be complete for new symbols
         if self.source.market_time_known():
             self.ingest.bars.stream_started(self.market_now() - GRACE)
@@ -452,6 +456,29 @@ class FeedService:
                 continue
             if quotes and not link.connected:
                 self.ingest.on_json({"kind": "polled", "quotes": quotes, "tokens": uni.quote_keys}, self.clock.now())
+
+    async def _minute_closer(self) -> None:
+        """Close (store and publish) each minute bar as soon as the market clock is :data:`CLOSE_AFTER` past its
+        end and the next minute's ticks are in, instead of at the next ``status_seconds`` housekeeping: one wall
+        second of a 500x replay is over 8 market minutes, which delayed every hourly close — and ``trade start``'s
+        paper entries — by minutes (issue 13 item 8). Flushes only when new ticks arrived while a minute is owed."""
+        closed: datetime | None = None   # the minute boundary before which every bar is out
+        ticks_then = -1
+        while not self.stopping():
+            await self._sleep(CLOSER_POLL_SECONDS)
+            if not self.source.market_time_known():
+                continue
+            target = floor_minute(self.market_now() - CLOSE_AFTER)
+            if closed is None:
+                closed = target
+                continue
+            if target <= closed or self.ingest.stats.ticks == ticks_then:
+                continue
+            ticks_then = self.ingest.stats.ticks
+            self.ingest.flush()
+            done = self.ingest.bars.boundary()
+            if done is not None and done >= target:
+                closed = target
 
     async def _housekeeping(self) -> None:
         last_watchdog = 0.0

@@ -204,8 +204,9 @@ class BrokerQuotes:
 
 
 class TickQuotes:
-    """Latest ticks of option contracts from the feed hub, by tradingsymbol: ``update(tradingsymbol, tick)``
-    with a tick dict shaped as the official KiteTicker's (last_price, depth, exchange_timestamp / recv_ts).
+    """Latest ticks of option contracts from the feed hub, by tradingsymbol: ``update(tradingsymbol, tick, ts)``
+    with a hub tick message (docs/viewer-protocol.md "tick": ``ltp``, best ``bid``/``ask`` when the packet had
+    depth, else null).
 
     ``source``: the label of these prices ("quote"; a modelled label when the upstream is a sim whose option
     prices are modelled). A tick that says ``"modelled": true`` itself is labelled modelled with its
@@ -216,11 +217,9 @@ class TickQuotes:
         self._quotes: dict[str, Quote] = {}
 
     def update(self, tradingsymbol: str, tick: dict[str, Any], ts: datetime) -> None:
-        depth = tick.get("depth") or {}
-        buy = (depth.get("buy") or [{}])[0].get("price") or None
-        sell = (depth.get("sell") or [{}])[0].get("price") or None
         source = modelled_source(str(tick.get("iv_source") or "")) if tick.get("modelled") else self.source
-        self._quotes[tradingsymbol] = Quote(ltp=float(tick["last_price"]), ts=ts, bid=buy, ask=sell, source=source)
+        self._quotes[tradingsymbol] = Quote(ltp=float(tick["ltp"]), ts=ts, bid=tick.get("bid") or None,
+                                            ask=tick.get("ask") or None, source=source)
 
     def quote(self, contract: OptionContract) -> Quote | None:
         return self._quotes.get(contract.tradingsymbol)

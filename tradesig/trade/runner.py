@@ -27,16 +27,19 @@ from tradesig.feed.follow import SimFollowClock, pick_clock
 from tradesig.trade import events as ev
 from tradesig.trade.risk import KillSwitch
 
-__all__ = ["HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run", "sim_price_source"]
+__all__ = ["FeedQuotes", "HubReader", "Runner", "build_runner", "SimFollowClock", "pick_clock", "run",
+           "sim_price_source"]
 
 log = logging.getLogger(__name__)
 
 
-def sim_price_source(root: str) -> str:
-    """How to label option prices fetched from ``root``: "quote" (Kite's market prices) unless ``root`` is a
+def sim_price_source(root: str, market: str = "quote", symbols: list[str] | None = None) -> str:
+    """How to label option prices fetched from ``root``: ``market`` ("quote": Kite's market prices; "breeze":
+    ICICI Breeze's) unless ``root`` is a
     loopback address where a ``tradesig sim`` answers ``/_sim/state`` — its option prices are modelled
     (Black-Scholes from the replayed spot), so they are labelled ``"modelled [iv sim: …]"`` with the sim's IV
-    (``iv_source`` of its state, else the flat IV its ``models`` text names). A remote root is never probed."""
+    (``iv_source`` of its state, else its ``models.iv_sources`` per index, else the flat IV its ``models`` text
+    names); with ``symbols``, only those indices' IV sources are named. A remote root is never probed."""
     import re
     from urllib.parse import urlsplit
 
@@ -45,19 +48,25 @@ def sim_price_source(root: str) -> str:
     from tradesig.trade.quotes import modelled_source
 
     if not is_loopback_host(urlsplit(root).hostname or ""):
-        return "quote"
+        return market
     try:
         state = sim_state(root, timeout=2.0)
     except BrokerError:
-        return "quote"
-    text = str((state.get("models") or {}).get("options") or "")
+        return market
+    models = state.get("models") or {}
+    text = str(models.get("options") or "")
     found = re.search(r"flat IV [0-9.]+", text)
-    iv = state.get("iv_source") or (found.group(0) if found else "sim model")
+    per_index = {u: src for u, src in (models.get("iv_sources") or {}).items()   # index → IVModel.source
+                 if symbols is None or u in symbols}
+    named = "; ".join(f"{u} {src}" for u, src in sorted(per_index.items())) if len(per_index) > 1 else \
+        next(iter(per_index.values()), None)
+    iv = state.get("iv_source") or named or (found.group(0) if found else "sim model")
     return modelled_source(f"sim: {iv}")
 
 
 class HubReader(threading.Thread):
-    """Reads the hub WebSocket into a queue: ("bar", dict) / ("tick", dict) / ("status", str). Reconnects with
+    """Reads the hub WebSocket into a queue: ("bar", dict) / ("tick", dict) / ("status", str) / ("source", str: the
+    feed's upstream from the hub's ``status``, when it changes). Reconnects with
     :func:`tradesig.feed.backoff.backoff` until :meth:`stop`."""
 
     def __init__(self, url: str, symbols: list[str], out: queue.Queue) -> None:
@@ -78,6 +87,7 @@ class HubReader(threading.Thread):
         from tradesig.feed.backoff import backoff
 
         attempt = 0
+        source = None
         while not self._halt.is_set():
             try:
                 with connect(self.url, open_timeout=5, close_timeout=1) as ws:
@@ -94,6 +104,9 @@ class HubReader(threading.Thread):
                         kind = msg.get("type")
                         if kind in ("bar", "tick"):
                             self.out.put((kind, msg))
+                        elif kind == "status" and msg.get("source") and msg["source"] != source:
+                            source = msg["source"]
+                            self.out.put(("source", source))
             except (OSError, WebSocketException, ValueError) as exc:
                 self.connected.clear()
                 self.out.put(("status", f"hub disconnected: {exc}"))
@@ -111,16 +124,69 @@ FLUSH_GRACE = timedelta(seconds=60)
 FLUSH_GRACE_WALL = 2.0
 
 
+class FeedQuotes:
+    """The paper engine's option quotes: the hub's option ticks (:class:`~tradesig.trade.quotes.TickQuotes`)
+    first, else the REST quotes of the feed's upstream — ICICI Breeze's ``quotes`` once the hub's status says the
+    feed streams from Breeze (``open_breeze()`` returns them; issue 17: quotes come from whichever source the feed
+    uses), else Kite's ``/quote`` (``kite``). When the Breeze session cannot be opened the engine keeps Kite's
+    quotes (labelled as Kite's) and says so once in the log.
+
+    A tick older than ``max_tick_age`` market seconds (``clock.now()``) is passed over for the REST quote: the feed
+    unsubscribes strikes when its chain re-centres, and their last ticks must not freeze the paper fills."""
+
+    def __init__(self, ticks: Any, kite: Any, open_breeze: Any = None, *, clock: Clock | None = None,
+                 max_tick_age: float = 5.0) -> None:
+        self.ticks = ticks
+        self.kite = kite
+        self.open_breeze = open_breeze
+        self.clock = clock
+        self.max_tick_age = max_tick_age
+        self.breeze: Any = None
+        self.feed_source: str | None = None
+
+    def use(self, source: str) -> None:
+        """The feed's upstream changed to ``source`` ("kite", "sim", "breeze"): open Breeze's quotes for it."""
+        from tradesig.errors import TradesigError
+
+        self.feed_source = source
+        if source == "breeze" and self.breeze is None and self.open_breeze is not None:
+            try:
+                self.breeze = self.open_breeze()
+                log.info("paper quotes: ICICI Breeze (the feed streams from Breeze)")
+            except TradesigError as exc:
+                log.warning("paper quotes stay on Kite's /quote: cannot open a Breeze session: %s", exc)
+                self.open_breeze = None
+
+    def rest(self) -> Any:
+        return self.breeze if self.feed_source == "breeze" and self.breeze is not None else self.kite
+
+    def _tick(self, contract: Any) -> Any:
+        q = self.ticks.quote(contract)
+        if q is None or self.clock is None:
+            return q
+        return q if (self.clock.now() - q.ts).total_seconds() <= self.max_tick_age else None
+
+    def quote(self, contract: Any) -> Any:
+        return self._tick(contract) or self.rest().quote(contract)
+
+    def quote_many(self, contracts: list[Any]) -> dict[str, Any]:
+        ticks = {c.tradingsymbol: q for c in contracts if (q := self._tick(c)) is not None}
+        rest = [c for c in contracts if c.tradingsymbol not in ticks]
+        return {**ticks, **(self.rest().quote_many(rest) if rest else {})}
+
+
 class Runner:
     """Wires an engine to the hub queue; :meth:`step` processes what is queued (testable without a socket)."""
 
     def __init__(self, loaded: LoadedConfig, engine: Any, mode: str, clock: Clock, *, tick_quotes: Any = None,
-                 notifier: Any = None, tick_seconds: float = 5.0, min_wall_seconds: float = 0.1) -> None:
+                 feed_quotes: FeedQuotes | None = None, notifier: Any = None, tick_seconds: float = 5.0,
+                 min_wall_seconds: float = 0.1) -> None:
         self.loaded = loaded
         self.engine = engine
         self.mode = mode
         self.clock = clock
         self.tick_quotes = tick_quotes
+        self.feed_quotes = feed_quotes
         self.notifier = notifier
         self.tick_seconds = tick_seconds
         self.min_wall_seconds = min_wall_seconds
@@ -128,6 +194,8 @@ class Runner:
         self._last_tick = 0.0
         self._last_tick_market: datetime | None = None
         self._last_bar: dict[str, datetime] = {}
+        #: the feed's upstream as the hub's status says ("kite", "sim", "breeze"; None until one arrived)
+        self.feed_source: str | None = None
 
     def handle(self, kind: str, msg: Any) -> None:
         from tradesig.trade.hourly import MinuteBar
@@ -145,16 +213,20 @@ class Runner:
                 self._fill_from_store(symbol, last, bar.ts)
             self._last_bar[symbol] = bar.ts
             self.engine.on_minute_bar(symbol, bar)
-        elif kind == "tick":
+        elif kind == "tick":  # docs/viewer-protocol.md "tick": symbol, ltp, ts (exchange time), bid/ask
             symbol = msg.get("symbol")
-            price = msg.get("last_price")
+            price = msg.get("ltp")
             if price is None:
                 return
-            ts = _ts(msg.get("exchange_timestamp") or msg.get("recv_ts") or self.clock.now())
+            ts = _ts(msg.get("ts") or self.clock.now())
             if symbol in self.engine.symbols:
                 self.engine.spots.update(symbol, float(price), ts)
             elif self.tick_quotes is not None:
-                self.tick_quotes.update(msg.get("tradingsymbol") or symbol, msg, ts)
+                self.tick_quotes.update(symbol, msg, ts)
+        elif kind == "source":
+            self.feed_source = str(msg)
+            if self.feed_quotes is not None:
+                self.feed_quotes.use(self.feed_source)
 
     def _fill_from_store(self, symbol: str, after: datetime, before: datetime) -> None:
         """Minutes missed between two hub bars (a late start, a hub reconnect): read them from the Store, where
@@ -246,27 +318,27 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
     clock = clock or SystemClock()
     settings = loaded.settings
     kite_broker = live_broker(loaded, clock)
-    price_label = sim_price_source(settings.kite.root)
+    wanted = symbols or settings.feed.symbols
+    price_label = sim_price_source(settings.kite.root, symbols=wanted)
     kite_broker.quote_source = price_label
     instruments = kite_broker.instruments()
     # the events log, plus alerts (webhook/Telegram) for fills, rejections, risk actions and the kill switch
     emit = alerting_sink(loaded, event_sink(loaded.home, clock), mode=mode, now=clock.now)
-    wanted = symbols or settings.feed.symbols
     symbols = [s for s in wanted if instruments.expiries(s, ist_date(clock.now()))]
     tick_quotes = TickQuotes(price_label)
-    broker_quotes = BrokerQuotes(kite_broker.quote, clock)
+    breeze_root = settings.breeze.root
 
-    class _Quotes:  # the feed's option ticks first, else the broker's REST quotes (rate-limited, batched)
-        def quote(self, contract: Any) -> Any:
-            return tick_quotes.quote(contract) or broker_quotes.quote(contract)
+    def open_breeze() -> Any:
+        from tradesig.trade.breeze_quotes import open_breeze_quotes
 
-        def quote_many(self, contracts: list[Any]) -> dict[str, Any]:
-            ticks = {c.tradingsymbol: q for c in contracts if (q := tick_quotes.quote(c)) is not None}
-            rest = [c for c in contracts if c.tradingsymbol not in ticks]
-            return {**ticks, **(broker_quotes.quote_many(rest) if rest else {})}
+        return BrokerQuotes(open_breeze_quotes(loaded, instruments.by_tradingsymbol, clock,
+                                               source=sim_price_source(breeze_root, "breeze", wanted) if breeze_root
+                                               else "breeze"), clock)
 
+    feed_quotes = FeedQuotes(tick_quotes, BrokerQuotes(kite_broker.quote, clock), open_breeze, clock=clock,
+                             max_tick_age=settings.paper.max_quote_age_seconds)
     engine = build_engine(settings, mode, clock=clock, instruments=instruments, symbols=symbols,
-                          quotes=_Quotes(), broker=kite_broker if mode == "live" else None, emit=emit,
+                          quotes=feed_quotes, broker=kite_broker if mode == "live" else None, emit=emit,
                           strategies=strategies, lots=lots, kill_switch=KillSwitch(loaded.home),
                           trade_from=trade_from or clock.now()).engine
     store = Store(loaded.home)
@@ -292,7 +364,8 @@ def build_runner(loaded: LoadedConfig, mode: str, *, strategies: list[str] | Non
         engine.restore(Position.from_dict(p) for p in previous.get("open", []))
         engine.reconcile()
     emit(ev.EngineStart(mode, tuple(symbols), tuple(sorted(engine.strategies)), engine.lots, len(engine.positions)))
-    runner = Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, notifier=notifier)
+    runner = Runner(loaded, engine, mode, clock, tick_quotes=tick_quotes, feed_quotes=feed_quotes,
+                    notifier=notifier)
     runner._last_bar.update(seeded)
     return runner
 
