@@ -344,10 +344,12 @@ class FeedService:
     async def _shutdown(self) -> None:
         self.notifier.stopping()
         final_now = self._final_now()
-        if self.ingest.end_gaps(final_now):
-            with contextlib.suppress(*UPSTREAM_ERRORS):
-                await asyncio.wait_for(self.backfiller.run(connected=self.link.connected, final_now=final_now,
-                                                           final=True), 60)
+        self.ingest.end_gaps(final_now)
+        # every minute still owed a backfill gets one last attempt — not only those of a gap open at the end: a
+        # gap that closed while its backfill was backing off (a refused session, a rate limit) is owed too
+        with contextlib.suppress(*UPSTREAM_ERRORS):
+            await asyncio.wait_for(self.backfiller.run(connected=self.link.connected, final_now=final_now,
+                                                       final=True), 60)
         self.ingest.close(now=final_now)
         if self.hub is not None:
             self.hub.publish_status(self.health())
@@ -397,6 +399,7 @@ class FeedService:
         self.link.connected = True
         self.link.polling = False
         self.link.down_since = None
+        self.backfiller.retries.clear()  # a new session: backfills that failed on the old one may run at once
         if not self._ready_sent:
             self._ready_sent = True
             self.notifier.ready(self.status_line())
