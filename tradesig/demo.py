@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from tradesig.errors import BrokerError, DataError, TradesigError
 from tradesig.feed.follow import sim_state
@@ -474,15 +475,12 @@ def _browse(url: str) -> None:
 
 def _progress(feed: subprocess.Popen, sim_url: str, hub: str, home: Path, symbols: list[str],
               say: Callable[[str], None]) -> None:
-    """One line per 30 simulated minutes until the feed exits: market time, phase, ticks stored, LTPs, orders."""
-    import httpx
+    """One line per 30 simulated minutes until the feed exits: market time, phase, ticks, the index's last stored
+    1m close (what the feed stored — not a /quote call, which would take the paper engine's 1 request/s), and
+    the day's signals and baskets."""
+    from tradesig.store.datasets import Store
 
-    from tradesig.broker.tokens import TokenStore
-    from tradesig.market import index_spec
-
-    token = TokenStore(home).load("kite").access_token
-    headers = {"X-Kite-Version": "3", "Authorization": f"token {SIM_API_KEY}:{token}"}
-    keys = {f"{index_spec(s).exchange}:{index_spec(s).tradingsymbol}": s for s in symbols}
+    store = Store(home)
     last_slot = None
     while feed.poll() is None:
         try:
@@ -495,17 +493,21 @@ def _progress(feed: subprocess.Popen, sim_url: str, hub: str, home: Path, symbol
         slot = now[:3] + ("00" if now[3:5] < "30" else "30") if now else None
         if slot and slot != last_slot:
             last_slot = slot
-            try:
-                answer = httpx.get(f"{sim_url}/quote/ltp", params=[("i", k) for k in keys], headers=headers,
-                                   timeout=2).json()
-                ltp = answer.get("data") or {} if isinstance(answer, dict) else {}
-            except (httpx.HTTPError, ValueError):
-                ltp = {}
-            prices = "  ".join(f"{keys[k]} {v['last_price']:,.2f}" for k, v in ltp.items() if k in keys)
+            prices = "  ".join(f"{s} {c:,.2f}" for s in symbols if (c := _last_close(store, s, state)) is not None)
             kinds = _event_counts(home, state.get("date", ""))
             say(f"      {now} IST  {health.get('phase', '?'):<9} {prices}  ticks {health.get('ticks', 0):>8,}  "
                 f"signals {kinds.get('signal', 0)}  baskets {kinds.get('basket_opened', 0)}")
         time.sleep(0.25)
+
+
+def _last_close(store: Any, symbol: str, state: dict[str, Any]) -> float | None:
+    """The close of the last 1m bar the feed stored for ``symbol`` on the replayed day (None before the first)."""
+    try:
+        day = date.fromisoformat(state.get("date", ""))
+        bars = store.read_bars(symbol, "1m", day, day)
+    except (ValueError, TradesigError):
+        return None
+    return None if bars.is_empty() else float(bars.get_column("close")[-1])
 
 
 def _event_counts(home: Path, day: str) -> dict[str, int]:

@@ -103,7 +103,7 @@ def handle(ex: SimExchange, req: HttpRequest) -> HttpResponse:
         if req.headers.get("x-kite-version") != "3":
             return error(400, "Missing or unsupported `X-Kite-Version` header (send 3).", "InputException")
         parts = [p for p in path.split("/") if p]
-        if ex.limits.limited(rate_class(parts, req.method), token, mono):
+        if ex.limits.limited(rate_class(parts, req.method), token, mono, ex.clock.sync().timestamp()):
             return error(429, "Too many requests", "NetworkException")
         params = {**params, "_access_token": token}
     now = ex.clock.sync() if route.access == "kite" else ex.wall.now()
