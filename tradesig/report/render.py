@@ -81,7 +81,7 @@ def summary_rows(data: ReportData) -> list[tuple[str, str]]:
         ("unrealised P&L (Rs)", _money(data.unrealised_pnl) + (" (unmarked: " + ", ".join(data.unmarked) + ")"
                                                                if data.unmarked else "")),
         ("charges on open (Rs)", _money(data.open_charges)),
-        ("P&L marked to market (Rs)", _money(data.total_pnl)),
+        ("MTM P&L (Rs)", _money(data.total_pnl)),  # realised + unrealised - charges: mark to market
     ] if data.open_trades else [])
 
 
