@@ -216,3 +216,25 @@ def test_unreachable_main_leg_unwinds_hedge(broker, clock, book):
     assert result.unwind is not None and result.unwind.filled == 65
     net = {p.tradingsymbol: p.quantity for p in broker.positions()}
     assert net[hedge.tradingsymbol] == 0 and main.tradingsymbol not in net
+
+
+def test_freeze_limits_follow_the_dated_table_unless_overridden():
+    """BANKNIFTY's freeze quantity was 900, then 600 from 2025-07-01 (tradesig.market, NSE circulars); an operator's
+    non-default setting wins."""
+    import dataclasses
+
+    from tradesig.clock import ManualClock, ist
+    from tradesig.config import Settings
+    from tradesig.market import freeze_quantity
+    from tradesig.trade.orders import freeze_limits
+
+    settings = Settings()
+    before, after = ist(2025, 6, 30, 10, 0), ist(2025, 7, 1, 10, 0)
+    assert freeze_quantity("BANKNIFTY", before.date()) != freeze_quantity("BANKNIFTY", after.date())
+    assert freeze_limits(settings, ManualClock(before))("BANKNIFTY") == freeze_quantity("BANKNIFTY", before.date())
+    assert freeze_limits(settings, ManualClock(after))("BANKNIFTY") == freeze_quantity("BANKNIFTY", after.date())
+    custom = dataclasses.replace(settings, instruments={
+        **settings.instruments, "BANKNIFTY": dataclasses.replace(settings.instruments["BANKNIFTY"],
+                                                                  freeze_quantity=1200)})
+    assert freeze_limits(custom, ManualClock(before))("BANKNIFTY") == 1200
+    assert freeze_limits(settings)("NIFTY") == settings.instruments["NIFTY"].freeze_quantity  # no clock: config

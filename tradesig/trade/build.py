@@ -78,7 +78,7 @@ def build_engine(settings: Settings, mode: str, *, clock: Clock, instruments: In
         from tradesig.trade.brokers.paper import PaperBroker
 
         factory = BacktestBroker if mode == "backtest" else PaperBroker
-        broker = factory(settings, clock, quotes, instruments, freeze_limits(settings))
+        broker = factory(settings, clock, quotes, instruments, freeze_limits(settings, clock))
     spots = spots if spots is not None else SpotBook()
     events: list[dict[str, Any]] = []
     engine = TradeEngine(settings, broker=broker, clock=clock, instruments=instruments,

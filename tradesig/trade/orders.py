@@ -420,20 +420,32 @@ class OrderManager:
         return BasketResult(ok, hedge_fill, main_fill, message="" if ok else f"hedge exit: {hedge_fill.message}")
 
 
-def freeze_limits(settings: Settings) -> Callable[[str], int]:
-    """``freeze_quantity(symbol) -> units``: the exchange's freeze limit of ``settings.instruments[symbol]`` (an
-    order at or above it is refused; NSE/BSE circulars, see tradesig.config)."""
+def freeze_limits(settings: Settings, clock: Clock | None = None) -> Callable[[str], int]:
+    """``freeze_quantity(symbol) -> units``: the exchange's freeze limit (an order at or above it is refused).
+
+    The dated table in force on the clock's IST date (:func:`tradesig.market.freeze_quantity`: NSE/BSE circulars,
+    e.g. BANKNIFTY 900 → 600 from 2025-07-01), unless ``settings.instruments[symbol].freeze_quantity`` was set
+    to something other than its default — an operator's override wins (a circular newer than the table)."""
+    from tradesig.clock import ist_date
+    from tradesig.config import Settings as DefaultSettings
+    from tradesig.market import freeze_quantity
+
+    defaults = DefaultSettings().instruments
 
     def freeze(symbol: str) -> int:
-        return settings.instruments[symbol].freeze_quantity
+        configured = settings.instruments[symbol].freeze_quantity
+        default = defaults.get(symbol)
+        if clock is None or default is None or configured != default.freeze_quantity:
+            return configured
+        return freeze_quantity(symbol, ist_date(clock.now()))
 
     return freeze
 
 
 def make_order_manager(settings: Settings, broker: Broker, clock: Clock, emit: EventSink) -> OrderManager:
-    """An :class:`OrderManager` with the freeze limits of ``settings.instruments``, the rate limit
+    """An :class:`OrderManager` with the dated freeze limits (:func:`freeze_limits`), the rate limit
     ``min(400, risk.max_orders_per_minute)`` per minute and 10/s, and ``risk.market_protection``."""
     per_minute = min(KITE_ORDERS_PER_MINUTE, settings.risk.max_orders_per_minute)
-    return OrderManager(broker, clock, freeze_quantity=freeze_limits(settings),
+    return OrderManager(broker, clock, freeze_quantity=freeze_limits(settings, clock),
                         limiter=RateLimiter(clock, per_minute=per_minute), emit=emit,
                         market_protection=settings.risk.market_protection)
