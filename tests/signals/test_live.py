@@ -129,3 +129,26 @@ def test_follow_without_a_hub_is_a_broker_error(primed_home):
     with pytest.raises(BrokerError, match="cannot reach the feed hub"):
         asyncio.run(follow_async(loaded, ["NIFTY"], "15m", url="ws://127.0.0.1:9/ws", echo=lambda _: None,
                                  clock=ManualClock(datetime(2024, 6, 4, 9, 0, tzinfo=IST))))
+
+
+def test_a_minute_republished_out_of_order_joins_its_open_hour():
+    """The feed republishes backfilled minutes after newer ones: a follower that dropped them built the hour
+    without them (in a loaded two-index replay it then fired S8 an hour late). A late minute of the still-open
+    hour — here the 10:15 hour's low — joins it: the hourly bar equals the batch resample of the same minutes."""
+    from tradesig.signals.live import _Builder
+    from tradesig.store.bars import resample
+
+    minutes = nifty(datetime(2024, 6, 4, 10, 15, tzinfo=IST), datetime(2024, 6, 4, 11, 15, tzinfo=IST))
+    low_at = minutes.sort("low").get_column("ts")[0]
+    msgs = [{**m, "ts": datetime.fromisoformat(m["ts"]), "symbol": "NIFTY"} for m in bar_messages(minutes)]
+    late = next(m for m in msgs if m["ts"] == low_at)
+    in_order = [m for m in msgs if m is not late]
+    at = next(i for i, m in enumerate(in_order) if m["ts"] > low_at) + 3  # three minutes after its own
+    assert at < len(in_order)  # still inside the open hour
+    delivered = in_order[:at] + [late] + in_order[at:]
+    builder = _Builder("1h", 60)
+    hours = [h for m in delivered for h in builder.feed(m)]
+    expected = resample(minutes, "1h").row(0, named=True)
+    assert len(hours) == 1 and hours[0]["low"] == expected["low"] == late["low"]
+    assert (hours[0]["open"], hours[0]["high"], hours[0]["close"]) == (expected["open"], expected["high"],
+                                                                       expected["close"])

@@ -100,7 +100,15 @@ class _Builder:
             out = [bar]
         elif bar["interval"] == "1m" and not self.direct:
             if self.last_minute is not None and bar["ts"] <= self.last_minute:
-                return []  # a minute seen already (store catch-up, then the hub's copy)
+                # A minute older than the newest: the store catch-up's copy seen again, or a backfilled minute
+                # the feed republishes out of order. Into the still-open bucket it goes (replacing the copy of
+                # the same minute: the newer one is the broker's bar), as the engine's HourlyAggregator does; a
+                # minute of a bucket already closed is dropped.
+                day, start, _ = self._bucket(bar["ts"])
+                if self.pending_key == (day, start):
+                    self.pending = sorted([p for p in self.pending if p["ts"] != bar["ts"]] + [bar],
+                                          key=lambda p: p["ts"])
+                return []
             self.last_minute = bar["ts"]
             day, start, end = self._bucket(bar["ts"])
             if self.pending_key is not None and self.pending_key != (day, start):
