@@ -44,6 +44,10 @@ class Backfiller:
         self.source, self.ingest, self.policy, self.clock = source, ingest, policy, clock
         self.retries: dict[str, _Retry] = {}
 
+    def new_session(self) -> None:
+        """A new upstream session: backfills that failed on the old one (a refused session) may run at once."""
+        self.retries.clear()
+
     async def run(self, *, connected: bool, final_now: datetime | None = None, final: bool = False) -> None:
         """Fetch the dirty minutes that have closed (``final``: at shutdown, every dirty minute up to
         ``final_now``, connected or not, once, whatever the backoff says)."""

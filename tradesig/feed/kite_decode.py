@@ -64,8 +64,6 @@ from tradesig.feed.kite_wire import (
 __all__ = ["FLOAT_COLUMNS", "SMALL_FRAME", "TICK_DTYPE", "TIME_COLUMNS", "DecodedFrame", "TextMessage", "TickBatch",
            "decode_frame", "decode_text"]
 
-_LEN_MODE = PACKET_MODE
-
 # ----------------------------------------------------------------------------------------------------------------
 # Output layout: one native structured array; an 8-byte header slot, then 8-byte value columns grouped so that all
 # float columns and all integer/time columns are contiguous and ordered like the words of a full packet. A group of
@@ -155,7 +153,7 @@ def _layout(length: int, prices: dict[str, int], ints: dict[str, int], orders: d
     n_int, n_ord = len(ints), len(orders)
     return _Layout(
         length=length,
-        mode=_LEN_MODE[length],
+        mode=PACKET_MODE[length],
         price_words=np.array(list(prices.values()), dtype=np.intp),
         price_dst=_dst([_FI[k] for k in prices]),
         int_words=np.array(list(allints.values()), dtype=np.intp),
@@ -211,7 +209,7 @@ def _template(length: int | None) -> bytes:
         a[name] = np.datetime64("NaT")
     if length is not None:
         a["packet_length"] = length
-        a["mode"] = _LEN_MODE[length]
+        a["mode"] = PACKET_MODE[length]
     return a.tobytes()
 
 

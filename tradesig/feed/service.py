@@ -399,7 +399,7 @@ class FeedService:
         self.link.connected = True
         self.link.polling = False
         self.link.down_since = None
-        self.backfiller.retries.clear()  # a new session: backfills that failed on the old one may run at once
+        self.backfiller.new_session()
         if not self._ready_sent:
             self._ready_sent = True
             self.notifier.ready(self.status_line())

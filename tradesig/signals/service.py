@@ -190,21 +190,14 @@ def weekly_events(loaded: LoadedConfig, symbols: Sequence[str], start: date, end
 
 def record_events(home: Path, events: Sequence[SignalEvent]) -> int:
     """Append each event to the events log (kind ``signal``, ts = the bar's close) unless an event with the same
-    key (``symbol|signal|bar_ts``) is already there — checked under the log's lock, so concurrent followers and
-    the trade engine record it once. Returns how many were appended."""
+    key (``symbol|signal|bar_ts``) is already there — the log checks the key under its lock, so concurrent
+    followers and the trade engine record it once. Returns how many were appended."""
     if not events:
         return 0
     from tradesig.store.events import EventLog
 
     log_ = EventLog(home)
-    days = sorted({ist_date(e.entry_ts) for e in events} | {e.entry_ts.date() for e in events})
-    seen = {row.get("key") for row in log_.read(days[0], days[-1], kinds=[EVENT_KIND])}
-    added = 0
-    for e in events:
-        if e.key in seen:
-            continue
-        seen.add(e.key)
-        added += log_.append(EVENT_KIND, e.to_dict(), e.entry_ts)  # False: another process recorded it first
+    added = sum(log_.append(EVENT_KIND, e.to_dict(), e.entry_ts) for e in events)
     if added:
         log.info("signals: recorded %d new signal event(s)", added)
     return added
