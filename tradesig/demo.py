@@ -385,7 +385,7 @@ def _run_day(opts: DemoOptions, home: Path, symbols: list[str], procs: _Procs,
     say(f"hub page    http://127.0.0.1:{hub_port}/  (the trader's page, served by the feed from step 4 on: open it "
         "in a browser)")
     sim_args = ["sim", "serve", "--port", str(sim_port), "--speed", f"{opts.speed:g}", "--wait-for-client",
-                "--linger", "5", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
+                "--linger", "30", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
     if breeze_url:
         sim_args += ["--breeze-port", breeze_url.rsplit(":", 1)[1]]
     for path in opts.data:

@@ -254,3 +254,28 @@ def test_malformed_input_is_an_input_exception(frozen):
     r = requests.get(f"{frozen.rest_url}/instruments/historical/256265/minute", params={"from": "x", "to": "y"},
                      headers=headers, timeout=5)
     assert r.status_code == 400 and r.json()["error_type"] == "InputException"
+
+
+def test_linger_starts_once_ticker_clients_have_read_their_backlog():
+    """A ticker client slower than the replay (a loaded machine) still holds unread ticks in the socket when the
+    session ends; the sim keeps serving until they are read, then lingers, so the client gets the session's last
+    ticks instead of a dropped connection."""
+    from tradesig.sim import exchange as ex
+
+    async def scenario() -> tuple[bool, bool]:
+        sim = SimExchange(SimConfig(day=DAY, start=time(15, 29), rate_limits=False))
+        backlog = [4096]
+        task = asyncio.create_task(sim.serve(linger=0.05))
+        while sim.session_over is None:
+            await asyncio.sleep(0.01)
+        sim.ticker.unsent_bytes = lambda: backlog[0]  # what the transports would report
+        sim.session_over.set()
+        await asyncio.sleep(0.6)
+        held = not task.done()
+        backlog[0] = 0
+        await asyncio.wait_for(task, timeout=5)
+        return held, task.done()
+
+    assert ex.BACKLOG_WAIT_SECONDS >= 60  # a loaded machine can trail a 500x replay by tens of seconds
+    held, ended = asyncio.run(scenario())
+    assert held and ended

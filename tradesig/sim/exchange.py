@@ -60,6 +60,8 @@ DEFAULT_API_KEY = "tradesig-sim"
 DEFAULT_API_SECRET = "tradesig-sim-secret"
 DEFAULT_REDIRECT_URL = "http://127.0.0.1:5005/callback"
 USER_ID = "SIM001"
+#: how long (wall seconds) the sim waits, once its session is over, for slow ticker clients to read their backlog
+BACKLOG_WAIT_SECONDS = 300.0
 
 
 def default_instruments_dump() -> Path | None:
@@ -250,7 +252,10 @@ class SimExchange:
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0, linger: float | None = 30.0,
                     stop: asyncio.Event | None = None) -> None:
-        """Serve until ``stop`` is set, or the replayed session ended ``linger`` wall seconds ago (None: never)."""
+        """Serve until ``stop`` is set, or ``linger`` wall seconds (None: never) after the replayed session ended
+        and every ticker client has read what was sent to it. A client slower than the replay (a loaded machine)
+        holds a backlog in the socket: the sim waits for it to be read, up to ``BACKLOG_WAIT_SECONDS``, so that it
+        does not close the connection on the session's last ticks."""
         await self.start(host, port)
         stop = stop or asyncio.Event()
         try:
@@ -258,6 +263,12 @@ class SimExchange:
             if linger is not None:
                 async def over() -> None:
                     await self.session_over.wait()
+                    waited = 0.0
+                    while self.ticker.unsent_bytes() and waited < BACKLOG_WAIT_SECONDS:
+                        await asyncio.sleep(0.1)
+                        waited += 0.1
+                    if waited:
+                        log.info("sim: ticker clients read their backlog in %.1f s after the session", waited)
                     await asyncio.sleep(linger)
 
                 waiters.append(asyncio.create_task(over()))

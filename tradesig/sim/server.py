@@ -128,6 +128,14 @@ class WsConnection:
             pass
         self._flush()
 
+    def unsent_bytes(self) -> int:
+        """Bytes written to this connection that the peer has not yet taken off the socket (the transport's write
+        buffer; 0 once closed)."""
+        transport = self.writer.transport
+        if self.closed or transport is None or transport.is_closing():
+            return 0
+        return transport.get_write_buffer_size()
+
     def abort(self) -> None:
         """Drop the TCP connection at once (no close frame)."""
         self.closed = True

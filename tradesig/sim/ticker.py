@@ -79,6 +79,10 @@ class TickerHub:
     def find(self, ws: WsConnection) -> TickerConn | None:
         return next((c for c in self.conns if c.ws is ws), None)
 
+    def unsent_bytes(self) -> int:
+        """Bytes sent to ticker clients that they have not read yet (a slow client's backlog)."""
+        return sum(c.ws.unsent_bytes() for c in self.conns)
+
     def abort_all(self) -> None:
         """Drop every connection at once (TCP abort: the ``drop`` fault, or shutdown)."""
         for c in list(self.conns):
