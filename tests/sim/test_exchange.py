@@ -279,3 +279,51 @@ def test_linger_starts_once_ticker_clients_have_read_their_backlog():
     assert ex.BACKLOG_WAIT_SECONDS >= 60  # a loaded machine can trail a 500x replay by tens of seconds
     held, ended = asyncio.run(scenario())
     assert held and ended
+
+
+def test_tokens_are_shaped_like_kites(frozen):
+    """32 characters of [A-Za-z0-9], as Kite issues them: never a '-' that a command line would read as an option
+    (a URL-safe token starting with '-' once broke a subprocess's argument parsing)."""
+    import re
+
+    from tradesig.sim.auth import kite_token
+
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", login(frozen).access_token)
+    assert all(re.fullmatch(r"[A-Za-z0-9]{32}", kite_token()) for _ in range(2000))
+
+
+def test_a_snapshot_is_stamped_with_the_replays_time_not_a_clock_running_ahead(frozen):
+    """On a loaded machine the sim's clock can run ahead of its replay; a subscribe snapshot stamped with the
+    clock's time reached the feed before the replay's last ticks of 15:29 and closed that minute early. The
+    snapshot carries each instrument's last quote, stamped with its index's last tick."""
+    import time as wall_time
+    from datetime import timedelta
+
+    from tradesig.sim.ticker import TickerConn
+
+    exchange = frozen.exchange
+    frozen.wall.advance(90.0)
+    for _ in range(100):  # the replay's loop syncs to the wall within half a second
+        ts = frozen.call(lambda: exchange.market.index[256265].ts)
+        if ts:
+            break
+        wall_time.sleep(0.05)
+    assert ts
+    option = next(i for i in exchange.catalog.by_token.values()
+                  if i.instrument_type == "CE" and i.underlying == "NIFTY")
+
+    class Socket:
+        closed = False
+        frames: list[bytes] = []
+
+        def send_binary(self, data: bytes) -> bool:
+            self.frames.append(data)
+            return True
+
+    sock = Socket()
+    conn = TickerConn(sock, "t", subs={option.instrument_token: "full", 256265: "full"})
+    ahead = datetime.fromtimestamp(ts, UTC) + timedelta(hours=1)
+    frozen.call(exchange.ticker.snapshot, conn, [256265, option.instrument_token], ahead)
+    ticks = decode_frame(sock.frames[-1]).ticks.to_dicts()
+    stamps = {t["instrument_token"]: t["exchange_timestamp"] for t in ticks}
+    assert {stamps[256265], stamps[option.instrument_token]} == {datetime.fromtimestamp(ts, UTC)}

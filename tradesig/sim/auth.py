@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -26,6 +27,16 @@ REQUEST_TOKEN_TTL = timedelta(minutes=10)
 #: Kite's answers to a refused token (TokenException messages).
 BAD_TOKEN = "Incorrect `api_key` or `access_token`."
 EXPIRED_TOKEN = "Token is invalid or has expired."
+
+
+_TOKEN_ALPHABET = string.ascii_letters + string.digits
+
+
+def kite_token() -> str:
+    """A random request/access token shaped like Kite's: 32 characters of [A-Za-z0-9] (Kite Connect v3 docs,
+    "User / Login flow"). URL-safe base64 would also give '-' and '_', and a token starting with '-' reads as an
+    option on a command line."""
+    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(32))
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,7 @@ class SimAuth:
 
     def login_redirect(self) -> str:
         """Issue a request token; the redirect URL carrying it (``status=success``, ``request_token=…``)."""
-        rt = secrets.token_urlsafe(24)
+        rt = kite_token()
         self._request_tokens[rt] = self.wall.now()
         parts = urlsplit(self.redirect_url)
         extra = urlencode({"action": "login", "type": "login", "status": "success", "request_token": rt})
@@ -74,7 +85,7 @@ class SimAuth:
         want = hashlib.sha256((api_key + request_token + self.api_secret).encode()).hexdigest()
         if not secrets.compare_digest(want, checksum):
             return "Invalid checksum."
-        token = secrets.token_urlsafe(24)
+        token = kite_token()
         login = self.wall.now().astimezone(IST)
         expiry = datetime.combine(login.date() + timedelta(days=1), time(6, 0), IST)
         self.access_tokens[token] = expiry

@@ -124,7 +124,10 @@ class TickerHub:
     # -------------------------------------------------------------------------------------------- sending
 
     def snapshot(self, conn: TickerConn, tokens: list[int], now: datetime) -> None:
-        """Send the current state of newly subscribed tokens at once, as Kite does."""
+        """Send the current state of newly subscribed tokens at once, as Kite does: each instrument's last quote,
+        stamped with the time of the index tick it was priced from (``now`` only before the index has ticked).
+        The clock's ``now`` can run ahead of the replay on a loaded machine; a snapshot stamped with it would
+        reach a client before the replay's earlier ticks and close their minute early."""
         if self.stalled():
             return
         ticks = []
@@ -132,12 +135,10 @@ class TickerHub:
             ins = self.catalog.by_token.get(t)
             if ins is None:
                 continue
-            when = now
-            if ins.is_index:
-                st = self.market.index.get(t)
-                if st is None or not st.ts:
-                    continue
-                when = datetime.fromtimestamp(st.ts, UTC)
+            st = self.market.index.get(t if ins.is_index else self.market.underlying_token.get(ins.underlying, -1))
+            if ins.is_index and (st is None or not st.ts):
+                continue
+            when = datetime.fromtimestamp(st.ts, UTC) if st is not None and st.ts else now
             tick = self.market.tick(ins, conn.subs[t], when)
             if tick is not None:
                 ticks.append(tick)
