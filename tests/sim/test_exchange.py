@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -327,3 +328,52 @@ def test_a_snapshot_is_stamped_with_the_replays_time_not_a_clock_running_ahead(f
     ticks = decode_frame(sock.frames[-1]).ticks.to_dicts()
     stamps = {t["instrument_token"]: t["exchange_timestamp"] for t in ticks}
     assert {stamps[256265], stamps[option.instrument_token]} == {datetime.fromtimestamp(ts, UTC)}
+
+
+def test_the_replay_waits_for_a_ticker_client_that_trails_it():
+    """A client that stops reading (a loaded machine, a replay faster than its consumer) holds the replay's clock
+    once its backlog passes the pacing threshold; when it reads again the clock runs on. Without pacing the sim
+    ran hours ahead of a trailing feed, and the paper engine's orders met a market the feed had not yet shown."""
+    import socket
+    import time as wall_time
+
+    from websockets.client import ClientProtocol
+    from websockets.uri import parse_uri
+
+    sim = SimExchange(SimConfig(day=DAY, speed=300, start=time(11, 0), rate_limits=False,
+                                instruments_dump=shared_file("kite/kite_instruments_NFO_BFO_2026-08-18.csv.gz")))
+    with sim.run_in_thread() as handle:
+        kite = login(handle)
+        options = [i.instrument_token for i in sim.catalog.by_token.values()
+                   if i.underlying == "NIFTY" and i.instrument_type in ("CE", "PE")][:300]
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader that keeps little in its kernel
+        sock.connect(("127.0.0.1", handle.exchange.port))
+        proto = ClientProtocol(parse_uri(f"{handle.ws_url}/?api_key={handle.api_key}"
+                                         f"&access_token={kite.access_token}"))
+        proto.send_request(proto.connect())
+        sock.sendall(b"".join(proto.data_to_send()))
+        while proto.handshake_exc is None and proto.state.name != "OPEN":
+            proto.receive_data(sock.recv(65536))
+        assert proto.state.name == "OPEN"
+        proto.send_text(json.dumps({"a": "subscribe", "v": [256265, *options]}).encode())
+        proto.send_text(json.dumps({"a": "mode", "v": ["full", [256265, *options]]}).encode())
+        sock.sendall(b"".join(proto.data_to_send()))
+
+        def sim_time() -> datetime:
+            return datetime.fromisoformat(handle.state()["sim_time"])
+
+        deadline = wall_time.monotonic() + 20
+        while handle.state()["stats"]["paced"] == 0 and wall_time.monotonic() < deadline:
+            wall_time.sleep(0.1)  # not reading: the backlog grows
+        assert handle.state()["stats"]["paced"] >= 1
+        held = sim_time()
+        wall_time.sleep(1.0)  # 300 market seconds at 300x, were it running
+        assert sim_time() == held
+        sock.settimeout(0.05)
+        deadline = wall_time.monotonic() + 20
+        while sim_time() <= held + timedelta(seconds=30) and wall_time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                sock.recv(1 << 20)  # reading again: the clock runs on
+        assert sim_time() > held + timedelta(seconds=30)
+        sock.close()

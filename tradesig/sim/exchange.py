@@ -62,6 +62,12 @@ DEFAULT_REDIRECT_URL = "http://127.0.0.1:5005/callback"
 USER_ID = "SIM001"
 #: how long (wall seconds) the sim waits, once its session is over, for slow ticker clients to read their backlog
 BACKLOG_WAIT_SECONDS = 300.0
+#: pacing: the replay's clock stops while a ticker client has more than PACE_HOLD_BYTES unread (kernel buffers
+#: aside) and runs again below PACE_RESUME_BYTES; a client that has not read for PACE_GIVE_UP_SECONDS is not
+#: waited for
+PACE_HOLD_BYTES = 256 * 1024
+PACE_RESUME_BYTES = 64 * 1024
+PACE_GIVE_UP_SECONDS = 30.0
 
 
 def default_instruments_dump() -> Path | None:
@@ -94,8 +100,9 @@ class SimConfig:
     ``tradesig.market.freeze_quantity(symbol, day)``; ``faults``: fault specs applied
     at start (with ``at`` = "HH:MM[:SS]" IST sim time: scheduled); ``wait_for_client``: sim time stands still
     until the first ticker client sets a mode (or 1 s after its first subscription), so that it sees the
-    replay from its first tick; ``breeze_port``: also serve ICICI Breeze's REST and socket.io streams on this
-    loopback port (0: a free one; None: no Breeze side), :mod:`tradesig.sim.breeze`.
+    replay from its first tick; ``pace_clients``: the replay's clock waits for a ticker client that trails it
+    (``speed`` is then a ceiling; ``stats.paced`` counts the waits); ``breeze_port``: also serve ICICI Breeze's
+    REST and socket.io streams on this loopback port (0: a free one; None: no Breeze side), :mod:`tradesig.sim.breeze`.
     """
 
     data_files: list[Path] = field(default_factory=list)
@@ -119,6 +126,7 @@ class SimConfig:
     rate_limits: bool = True
     heartbeat_seconds: float = 1.0
     wait_for_client: bool = False
+    pace_clients: bool = True
     faults: list[dict[str, Any]] = field(default_factory=list)
     breeze_port: int | None = None
 
@@ -185,7 +193,7 @@ class SimExchange:
         self.orders = OrderBook(self.catalog, self.market, freeze=freeze, capital=config.capital,
                                 latency=timedelta(milliseconds=config.latency_ms), user_id=USER_ID,
                                 api_secret=config.api_secret, day_prefix=self.day.strftime("%y%m%d"))
-        self.stats = {"ticks_sent": 0, "frames_sent": 0, "postbacks_sent": 0, "requests": 0}
+        self.stats = {"ticks_sent": 0, "frames_sent": 0, "postbacks_sent": 0, "requests": 0, "paced": 0}
         self.replay = Replay(self.schedule, self.market, self.catalog)
         self.auth = SimAuth(config.api_key, config.api_secret, config.redirect_url, config.open_access, self.wall)
         self.limits = RateLimiter(config.rate_limits)
@@ -294,8 +302,22 @@ class SimExchange:
 
     # ------------------------------------------------------------------------------------------------ replay
 
+    def _pace(self) -> None:
+        """Replay at most ``speed`` ×, as fast as the ticker clients read: a client trailing the replay (a loaded
+        machine, a replay faster than its consumer) holds the clock until it has caught up, so what it does
+        (orders, quotes) meets the market it has seen, not one minutes ahead."""
+        if not self.config.pace_clients:
+            return
+        trailing = self.ticker.trailing(PACE_HOLD_BYTES, PACE_GIVE_UP_SECONDS)
+        if not self.clock.paused and trailing > PACE_HOLD_BYTES:
+            self.clock.pause()
+            self.stats["paced"] += 1
+        elif self.clock.paused and trailing <= PACE_RESUME_BYTES:
+            self.clock.resume()
+
     async def _drive(self) -> None:
         while True:
+            self._pace()
             now = self.clock.sync()
             for spec in self.faults.due(now):
                 self.apply_fault(spec)

@@ -62,7 +62,8 @@ class ReplayClock(ManualClock):
     """Simulated time running ``speed`` × the ``wall`` clock's monotonic time, from ``start`` (aware).
 
     ``sync()`` moves it to the time due now and returns it; ``wall_delay(until)`` is the real seconds until sim
-    time ``until``. ``hold``/``release`` freeze and resume it (``--wait-for-client``).
+    time ``until``. ``hold``/``release`` freeze and resume it (``--wait-for-client``); ``pause``/``resume`` do the
+    same for the exchange's pacing (a ticker client trailing the replay), independently of ``hold``.
     """
 
     def __init__(self, start: datetime, speed: float, wall: Clock) -> None:
@@ -74,9 +75,10 @@ class ReplayClock(ManualClock):
         self._origin_sim = self.now()
         self._origin_wall = wall.monotonic()
         self.held = False
+        self.paused = False
 
     def sync(self) -> datetime:
-        if self.held:
+        if self.held or self.paused:
             return self.now()
         due = self._origin_sim + timedelta(seconds=(self.wall.monotonic() - self._origin_wall) * self.speed)
         if due > self.now():
@@ -104,7 +106,20 @@ class ReplayClock(ManualClock):
             self.held = False
             self.restart()
 
+    def pause(self) -> None:
+        """Freeze sim time for the exchange's pacing (until :meth:`resume`)."""
+        self.sync()
+        self.paused = True
+
+    def resume(self) -> None:
+        """Let sim time run again after :meth:`pause`, from where it stood."""
+        if self.paused:
+            self.paused = False
+            self.restart()
+
     def wall_delay(self, until: datetime) -> float:
+        if self.paused:
+            return 0.02
         if self.held:
             return 0.5
         return max(0.0, (until - self.now()).total_seconds() / self.speed)

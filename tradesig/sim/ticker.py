@@ -1,5 +1,8 @@
 """The sim's ticker side: WebSocket connections, their subscriptions, and the frames they are sent.
 
+Pacing (not Kite's: a replay's): :meth:`TickerHub.trailing` reports how far the slowest client trails, and the
+exchange holds its replay clock while one does.
+
 Kite's ticker behaviour reproduced (Kite Connect v3 WebSocket docs): at most :data:`MAX_CONNECTIONS_PER_KEY`
 connections per API key (a fourth is refused, 429); at most :data:`~tradesig.feed.kite_wire.MAX_INSTRUMENTS`
 instruments per connection; a newly subscribed instrument streams in quote mode until a ``mode`` message and gets
@@ -9,6 +12,8 @@ parsed by the codec (:func:`tradesig.feed.kite_control.decode_control`), frames 
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,16 +26,21 @@ from tradesig.sim.market import MarketState
 from tradesig.sim.server import WsConnection
 
 MAX_CONNECTIONS_PER_KEY = 3
+#: SO_SNDBUF of a ticker connection (the kernel doubles it): small, so that a client trailing the replay leaves
+#: its backlog in the transport, where the exchange's pacing sees it, instead of megabytes of kernel buffers
+SEND_BUFFER_BYTES = 64 * 1024
 
 
 @dataclass
 class TickerConn:
-    """One ticker connection: ``subs`` instrument token → mode; ``last_sent`` wall monotonic seconds."""
+    """One ticker connection: ``subs`` instrument token → mode; ``last_sent`` wall monotonic seconds;
+    ``behind_since``: wall monotonic seconds since its backlog passed the pacing threshold (None: keeping up)."""
 
     ws: WsConnection
     token: str
     subs: dict[int, str] = field(default_factory=dict)
     last_sent: float = 0.0
+    behind_since: float | None = None
 
 
 def in_mode(full_tick: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -70,6 +80,11 @@ class TickerHub:
         return None
 
     def opened(self, ws: WsConnection) -> None:
+        writer = getattr(ws, "writer", None)
+        sock = writer.get_extra_info("socket") if writer is not None else None
+        if sock is not None:  # a small kernel send buffer: a trailing client's backlog shows in the transport
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         token = (ws.query.get("access_token") or [""])[0]
         self.conns.append(TickerConn(ws, token, last_sent=self.wall.monotonic()))
 
@@ -82,6 +97,23 @@ class TickerHub:
     def unsent_bytes(self) -> int:
         """Bytes sent to ticker clients that they have not read yet (a slow client's backlog)."""
         return sum(c.ws.unsent_bytes() for c in self.conns)
+
+    def trailing(self, hold_bytes: int, give_up_seconds: float) -> int:
+        """The largest backlog (bytes) of a client the replay should wait for: a client whose backlog has stayed
+        above ``hold_bytes`` for ``give_up_seconds`` of wall time reads no more (a stuck consumer) and is not
+        waited for until it catches up."""
+        mono = self.wall.monotonic()
+        worst = 0
+        for c in self.conns:
+            backlog = c.ws.unsent_bytes()
+            if backlog <= hold_bytes:
+                c.behind_since = None
+            elif c.behind_since is None:
+                c.behind_since = mono
+            elif mono - c.behind_since > give_up_seconds:
+                continue
+            worst = max(worst, backlog)
+        return worst
 
     def abort_all(self) -> None:
         """Drop every connection at once (TCP abort: the ``drop`` fault, or shutdown)."""
