@@ -17,7 +17,9 @@ Every step is the real command, run as its own process, exactly as systemd would
 logs in there too (the scripted browser follows the sim's Breeze login page), and the feed runs
 ``--source breeze`` (breeze.root = the sim's Breeze port): market data from Breeze, orders through Kite.
 
-Timing: a 375-minute session at 500× replays in 45 s of wall time.
+Timing: a 375-minute session at 750× replays in 30 s of wall time; the whole demo (login, a 14-day history
+backfill, the session, the report) takes about 45 s on an idle 2-core machine. The sim paces its replay to the
+feed (docs/sim.md), so on a loaded machine the demo takes longer instead of the feed trailing the market.
 
 Process hygiene: each child runs in a process group of its own (a new session), so a terminal's Ctrl-C or a
 ``kill`` of the demo reaches the demo alone; the demo forwards SIGINT/SIGTERM to every child's group, waits for
@@ -49,7 +51,7 @@ from tradesig.feed.follow import sim_state
 
 SIM_API_KEY = "tradesig-sim"
 SIM_API_SECRET = "tradesig-sim-secret"  # the sim's documented, public test secret (not a credential)
-DEFAULT_SPEED = 500.0
+DEFAULT_SPEED = 750.0
 
 
 @dataclass

@@ -28,7 +28,7 @@ class DemoRun:
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tradesig", "--home", str(home), "demo", "--data", str(data), "--date",
-             "2024-06-04", "--speed", "500"],
+             "2024-06-04"],  # the default speed, as README's command runs it
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, stdin=subprocess.DEVNULL)
         self.lines: list[str] = []
         self.hub_ready = threading.Event()

@@ -20,8 +20,9 @@ def demo(
                                     help="Recorded 1-minute bars to replay (repeatable). Without it: a seeded "
                                          "SYNTHETIC session, labelled so everywhere."),
     day: Any = date_option("--date", help="Session to replay (default: the last one)."),
-    speed: float = typer.Option(500.0, "--speed", min=1.0, max=1000.0,
-                                help="Sim seconds per wall second (500: a full session in about 45 s)."),
+    speed: float = typer.Option(750.0, "--speed", min=1.0, max=1000.0,
+                                help="Sim seconds per wall second, at most: the sim waits for a feed that trails "
+                                     "it (750: the 375-minute session in 30 s)."),
     interval: str = typer.Option("15m", "--interval", help="Interval of the live signal board."),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary data home for inspection."),
     data_source: str = typer.Option("kite", "--data-source", metavar="kite|breeze",

@@ -18,7 +18,9 @@ decodes them with.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
@@ -40,11 +42,14 @@ class KiteTickerClient:
 
     ``root``: ticker root URL; ``api_key``/``access_token``: Kite credentials (never logged);
     ``open_timeout``: seconds for the TCP + WebSocket handshake. Messages are ``bytes`` (binary market data)
-    or ``str`` (text: postbacks, errors).
+    or ``str`` (text: postbacks, errors). ``receive_buffer``: SO_RCVBUF in bytes (None: the kernel's autotuning),
+    for a source whose pace follows the reader (the sim paces its replay to what its clients leave unread).
     """
 
-    def __init__(self, root: str, api_key: str, access_token: str, *, open_timeout: float = 10.0) -> None:
+    def __init__(self, root: str, api_key: str, access_token: str, *, open_timeout: float = 10.0,
+                 receive_buffer: int | None = None) -> None:
         self.root = root
+        self._receive_buffer = receive_buffer
         self._url = ticker_url(root, api_key, access_token)
         self._open_timeout = open_timeout
         self.ws: ClientConnection | None = None
@@ -54,6 +59,10 @@ class KiteTickerClient:
         """Open the connection (raises as in the module docstring)."""
         self.ws = await connect(self._url, open_timeout=self._open_timeout, max_size=2**22,
                                 ping_interval=None, close_timeout=2, compression=None)
+        sock = self.ws.transport.get_extra_info("socket") if self._receive_buffer else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
         log.info("ticker connected to %s", self.root)
 
     async def __aenter__(self) -> KiteTickerClient:

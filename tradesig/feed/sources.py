@@ -170,6 +170,8 @@ class KiteSource(MarketSource):
     """Kite Connect: the ticker WebSocket (binary frames, full mode) plus REST for quotes, instruments, history."""
 
     name: ClassVar[SourceName] = "kite"
+    #: the ticker socket's SO_RCVBUF (None: the kernel's autotuning)
+    receive_buffer: ClassVar[int | None] = None
 
     def __init__(self, host: SourceHost) -> None:
         super().__init__(host)
@@ -198,7 +200,8 @@ class KiteSource(MarketSource):
         record = self._credentials()
         self._access_token = record.access_token
         self._count_attempt()
-        client = KiteTickerClient(self.ws_root, self.api_key, record.access_token)
+        client = KiteTickerClient(self.ws_root, self.api_key, record.access_token,
+                                  receive_buffer=self.receive_buffer)
         self.client = client
         try:
             await client.connect()
@@ -304,6 +307,9 @@ class SimSource(KiteSource):
     seen, or one whose replay has ended, ends the feed (:attr:`over`)."""
 
     name: ClassVar[SourceName] = "sim"
+    #: a small receive buffer: a feed trailing the replay leaves its backlog in the sim's socket, where the sim's
+    #: pacing sees it and holds the replay (docs/sim.md), not in megabytes of this kernel's autotuned buffer
+    receive_buffer: ClassVar[int | None] = 64 * 1024
 
     def __init__(self, host: SourceHost) -> None:
         super().__init__(host)
