@@ -519,10 +519,8 @@ class FeedService:
 
     # ------------------------------------------------------------------------------------------------ hub
     def _on_ticks(self, rows: list[dict[str, Any]]) -> None:
-        if self.hub is None:
-            return
-        for row in rows:
-            self.hub.publish_tick(row)
+        if self.hub is not None:
+            self.hub.publish_ticks(rows)
 
     def _on_bar(self, bar: dict[str, Any]) -> None:
         if self.hub is not None:
