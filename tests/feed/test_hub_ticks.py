@@ -84,3 +84,44 @@ def test_a_viewer_behind_gets_one_slot_with_the_latest_ticks_then_is_dropped():
     assert client.offer_ticks({"NIFTY": '{"n":5}'}, "shared")  # 4 queued + behind 2 = 6
     assert not client.offer_ticks({"NIFTY": '{"n":6}'}, "shared")
     assert client.queue[-1] == {"NIFTY": '{"n":6}'}
+
+
+def test_ingested_frames_reach_viewers_as_the_latest_tick_per_instrument(tmp_path):
+    """The feed's path: ``Ingestor(on_tick_array=hub.publish_tick_array)``; two frames within one flush give one
+    batch with each instrument's last tick (the dicts are built at the flush, by the ingestor's ``hub_rows``)."""
+    from datetime import UTC, datetime
+
+    from tradesig.clock import ManualClock
+    from tradesig.feed.ingest import Ingestor
+    from tradesig.feed.kite_protocol import encode_frame
+
+    ts = datetime(2024, 6, 4, 5, 45, tzinfo=UTC)
+    option = 12345678
+
+    def packet(token: int, price: float) -> dict:
+        return {"instrument_token": token, "mode": "full", "last_price": price, "change": 0.0,
+                "ohlc": {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0}, "exchange_timestamp": ts}
+
+    async def scenario():
+        hub = Hub(heartbeat_seconds=0, tick_interval=0.05)
+        called = []
+        ing = Ingestor(tmp_path, ManualClock(ts), source="sim", symbols={option: "NIFTY2460622000CE"},
+                       on_ticks=called.append, on_tick_array=hub.publish_tick_array)
+        await hub.start()
+        try:
+            async with connect(hub.url + "?batch=1") as ws:
+                await recv_json(ws)
+                while hub.client_count < 1:
+                    await asyncio.sleep(0.01)
+                ing.on_frame(encode_frame([packet(256265, 22800.0), packet(option, 100.5)]), ts)
+                ing.on_frame(encode_frame([packet(256265, 22801.5)]), ts)
+                got = await recv_json(ws)
+                assert [(t["symbol"], t["token"], t["ltp"], t["ts"]) for t in got["ticks"]] == [
+                    ("NIFTY2460622000CE", option, 100.5, "2024-06-04T05:45:00+00:00"),
+                    ("NIFTY", 256265, 22801.5, "2024-06-04T05:45:00+00:00")]
+                assert called == [] and hub.stats.ticks_in == 3
+        finally:
+            await hub.stop()
+            ing.close(now=ts)
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

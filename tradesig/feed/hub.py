@@ -16,7 +16,8 @@ page ``history``, ``view``, ``markers``, ``trade``, ``chain`` and ``flatten_resu
 publish token), ``ping``, ``history`` (a chart view, computed from the data home by :mod:`tradesig.feed.dashboard`
 in one worker thread) and ``flatten`` (publish token only).
 
-Ticks are conflated and encoded once. ``publish_tick``/``publish_ticks`` only store the latest tick per symbol; at
+Ticks are conflated and encoded once. ``publish_tick``/``publish_ticks`` only store the latest tick per symbol
+(``publish_tick_array`` keeps a decoded frame as it is; the flush builds dicts for the last row per instrument); at
 most every ``tick_interval`` seconds (at once when the previous flush is older than that) the hub flushes: each
 changed symbol's tick is JSON-encoded once, and one text per distinct subscription (a ``ticks`` batch, or the
 single ``tick`` texts) is handed to every viewer with that subscription. A viewer still busy with an earlier flush
@@ -50,6 +51,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -62,8 +64,8 @@ from tradesig.feed.hub_client import TICKS_PREFIX, HubStats, _Client
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 3
-#: Default ``tick_interval``: seconds between two tick flushes (at most 20 updates per second per symbol and viewer).
-TICK_INTERVAL = 0.05
+#: Default ``tick_interval``: least seconds between two tick flushes (≤ 25 updates per second per symbol and viewer).
+TICK_INTERVAL = 0.04
 MAX_CLIENT_MESSAGE = 64 * 1024
 MAX_SIGNALS_KEPT = 50
 #: Files inlined into the page at ``<!--inline:NAME-->`` (the vendored chart library and the page's own code).
@@ -157,6 +159,7 @@ class Hub:
         self._heartbeat_seconds = heartbeat_seconds
         self._tick_interval = max(0.0, tick_interval)
         self._dirty: dict[str, dict[str, Any]] = {}  # symbol → latest tick published since the last flush
+        self._arrays: list[tuple[np.ndarray, Callable[[np.ndarray, bool], list[dict[str, Any]]]]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = float("-inf")  # loop time of the last flush
         self._write_limit = write_limit
@@ -239,18 +242,40 @@ class Hub:
         """Queue one tick for the next flush. ``tick`` has at least ``symbol`` (str); other fields as
         docs/viewer-protocol.md. Only the latest tick per symbol since the last flush is sent."""
         self.stats.ticks_in += 1
+        if self._arrays:
+            self._take_arrays()  # older than this tick
         self._dirty[tick["symbol"]] = tick
         if self._flush_handle is None:
             self._schedule_flush()
 
     def publish_ticks(self, ticks: list[dict[str, Any]]) -> None:
         """:meth:`publish_tick` for each of ``ticks`` (one frame's ticks, in order)."""
+        if self._arrays:
+            self._take_arrays()
         dirty = self._dirty
         for tick in ticks:
             dirty[tick["symbol"]] = tick
         self.stats.ticks_in += len(ticks)
         if ticks and self._flush_handle is None:
             self._schedule_flush()
+
+    def publish_tick_array(self, array: np.ndarray, rows: Callable[[np.ndarray, bool], list[dict[str, Any]]]) -> None:
+        """One decoded ticker frame (``TICK_DTYPE`` array, see :mod:`tradesig.feed.kite_decode`) whose viewer ticks
+        are ``rows(array, False)``: the array is kept until the flush, which builds the tick dicts of only the
+        latest row per instrument (no per-tick Python work at the ingest rate)."""
+        self._arrays.append((array, rows))
+        self.stats.ticks_in += len(array)
+        if self._flush_handle is None:
+            self._schedule_flush()
+
+    def _take_arrays(self) -> None:
+        """Turn the arrays published since the last flush into dirty ticks: the last row per instrument token."""
+        arrays, self._arrays = self._arrays, []
+        cat = arrays[0][0] if len(arrays) == 1 else np.concatenate([a for a, _ in arrays])
+        tokens = cat["instrument_token"]
+        _, first_from_end = np.unique(tokens[::-1], return_index=True)
+        for tick in arrays[-1][1](cat[np.sort(len(tokens) - 1 - first_from_end)], False):
+            self._dirty[tick["symbol"]] = tick
 
     def _schedule_flush(self) -> None:
         try:
@@ -267,6 +292,8 @@ class Hub:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        if self._arrays:
+            self._take_arrays()
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
@@ -303,7 +330,7 @@ class Hub:
 
     def publish_bar(self, bar: dict[str, Any]) -> None:
         """Fan out one closed bar (``symbol``, ``interval``, ``ts`` bar start, OHLC rupees, volume, oi, status)."""
-        if self._dirty:
+        if self._dirty or self._arrays:
             self.flush_ticks()  # the ticks published before the bar reach every viewer before it
         symbol = bar["symbol"]
         msg = {"type": "bar", **bar}
@@ -403,7 +430,7 @@ class Hub:
     def snapshot(self) -> dict[str, Any]:
         """The ``snapshot`` message sent on connect: last tick and 1m bar per symbol, phase, connection, signals;
         with the trader's page data sources also the trading panel (``trade``) and the chain ladders."""
-        if self._dirty:
+        if self._dirty or self._arrays:
             self.flush_ticks()
         snap = {
             "type": "snapshot", "protocol": PROTOCOL_VERSION, "ts": self._clock.now(),
