@@ -309,15 +309,29 @@ def _pct(values: list[int], q: float) -> float:
 
 
 def _frames(data: Path, minutes: int) -> list[tuple[bytes, int]]:
+    """``benchmarks/ingest.py``'s frames (200-instrument chain) with their tick counts, cached in the temporary
+    directory (building them takes ~40 s, which need not happen under a timing lock: run ``--frames-only`` first).
+    """
+    import hashlib
     import importlib.util
+    import pickle
 
     from tradesig.feed.kite_protocol import decode_frame
 
+    code = [(REPO / "benchmarks" / "ingest.py").read_bytes(), (REPO / "tradesig/feed/kite_encode.py").read_bytes()]
+    digest = hashlib.sha1(b"".join(code)).hexdigest()[:12]
+    cache = Path(tempfile.gettempdir()) / f"tradesig-fanout-frames-{minutes}-{digest}.pkl"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
     spec = importlib.util.spec_from_file_location("bench_ingest", REPO / "benchmarks" / "ingest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     frames, _ = module.build_frames(data, minutes, 200)
-    return [(f, len(decode_frame(f).ticks)) for f in frames]
+    out = [(f, len(decode_frame(f).ticks)) for f in frames]
+    part = cache.with_suffix(".part")
+    part.write_bytes(pickle.dumps(out))
+    part.replace(cache)
+    return out
 
 
 def main() -> None:
@@ -330,9 +344,20 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, nargs="*", default=[100, 500, 2000])
     parser.add_argument("--repeats", type=int, default=None, help="repeats, each ours then reference (2)")
     parser.add_argument("--seconds", type=float, default=None, help="steady: seconds per run (10)")
+    parser.add_argument("--frames-only", action="store_true", help="build and cache the load mode's frames, exit")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile our hub's runs into this file")
+    parser.add_argument("--hubs", nargs="*", choices=["ours", "reference"], default=["ours", "reference"])
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     repeats = args.repeats or (1 if args.quick else 2)
+    if args.frames_only:
+        print(f"{sum(n for _, n in _frames(args.data, 120 if args.quick else 375)):,} ticks of frames cached")
+        return
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     print(f"fanout benchmark: {platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} cores; hub in this process, viewers in another; repeats {repeats} (ours, reference "
           f"alternating); latency = viewer arrival - tick receipt in the hub's process")
@@ -355,11 +380,15 @@ def main() -> None:
         pooled: dict[tuple[int, str], list[int]] = {}
         for rep in range(repeats):
             for n in args.viewers:
-                for kind in ("ours", "reference"):
+                for kind in args.hubs:
                     home = Path(tempfile.mkdtemp(prefix="tradesig-fanout-")) if mode == "load" else None
                     try:
+                        if profiler is not None and kind == "ours":
+                            profiler.enable()
                         info = asyncio.run(_run(kind, n, args, payload, home))
                     finally:
+                        if profiler is not None:
+                            profiler.disable()
                         if home is not None:
                             shutil.rmtree(home, ignore_errors=True)
                     lat = info["lat"]
@@ -373,9 +402,11 @@ def main() -> None:
         print(f"{'viewers':>7} {'ours p50':>8} {'ours p99':>8} {'ours max':>8} {'ref p50':>8} {'ref p99':>8} "
               f"{'ref max':>8} {'p99 ratio':>9}")
         for n in args.viewers:
-            o, r = pooled[(n, "ours")], pooled[(n, "reference")]
+            o, r = pooled.get((n, "ours"), []), pooled.get((n, "reference"), [])
             print(f"{n:>7} {_pct(o, .5):>8.2f} {_pct(o, .99):>8.2f} {max(o or [0]) / 1e6:>8.1f} {_pct(r, .5):>8.2f} "
                   f"{_pct(r, .99):>8.2f} {max(r or [0]) / 1e6:>8.1f} {_pct(o, .99) / _pct(r, .99):>8.2f}×")
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
     sys.exit(1 if bad else 0)
 
 

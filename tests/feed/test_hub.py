@@ -230,11 +230,11 @@ def test_heartbeat_sent():
 
 def test_slow_viewer_coalesced_then_dropped_fast_viewers_complete():
     """A viewer that never reads is dropped; a reading viewer gets the latest values in order; publishing never
-    blocks. ``tick_interval=0``: every turn of the loop flushes, so the stalled viewer's slot absorbs one merge per
-    tick and passes ``2 × client_queue`` merges without a completed send."""
+    blocks. ``tick_interval=0``: flushes follow each other as fast as FLUSH_SHARE allows, so the stalled viewer's
+    conflation slot absorbs more than ``2 × client_queue`` flushes without a completed send."""
 
     async def scenario():
-        hub = Hub(heartbeat_seconds=0, client_queue=20, write_limit=1024, send_buffer=8192, tick_interval=0)
+        hub = Hub(heartbeat_seconds=0, client_queue=5, write_limit=1024, send_buffer=8192, tick_interval=0)
         await hub.start()
         try:
             async with connect(hub.url, max_queue=1, sock=small_socket(hub.port)) as slow, \

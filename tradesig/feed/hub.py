@@ -45,6 +45,7 @@ import ipaddress
 import json
 import logging
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from importlib import resources
@@ -54,6 +55,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
 from tradesig.clock import Clock, SystemClock
@@ -66,6 +68,8 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 3
 #: Default ``tick_interval``: least seconds between two tick flushes (≤ 25 updates per second per symbol and viewer).
 TICK_INTERVAL = 0.04
+#: A tick flush may take at most 1/FLUSH_SHARE of the loop's time: the next flush waits FLUSH_SHARE × its duration.
+FLUSH_SHARE = 4
 MAX_CLIENT_MESSAGE = 64 * 1024
 MAX_SIGNALS_KEPT = 50
 #: Files inlined into the page at ``<!--inline:NAME-->`` (the vendored chart library and the page's own code).
@@ -162,6 +166,7 @@ class Hub:
         self._arrays: list[tuple[np.ndarray, Callable[[np.ndarray, bool], list[dict[str, Any]]]]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = float("-inf")  # loop time of the last flush
+        self._flush_gap = self._tick_interval  # least time to the next flush (grows with the cost of a flush)
         self._write_limit = write_limit
         self._send_buffer = send_buffer
         self._clock = clock or SystemClock()
@@ -190,6 +195,7 @@ class Hub:
                 process_request=self._process_request,
                 max_size=MAX_CLIENT_MESSAGE,
                 write_limit=self._write_limit,
+                compression=None,  # per-viewer deflate would undo encode-once (a zlib pass per viewer and message)
                 ping_interval=20, ping_timeout=20, close_timeout=2,
             )
         except OSError as exc:
@@ -283,7 +289,7 @@ class Hub:
         except RuntimeError:  # no event loop (a synchronous caller): nobody can be waiting to send
             self.flush_ticks()
             return
-        delay = self._last_flush + self._tick_interval - loop.time()
+        delay = self._last_flush + self._flush_gap - loop.time()
         self._flush_handle = loop.call_later(delay, self.flush_ticks) if delay > 0 else loop.call_soon(self.flush_ticks)
 
     def flush_ticks(self) -> None:
@@ -297,9 +303,16 @@ class Hub:
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
+        started = time.perf_counter()
         with contextlib.suppress(RuntimeError):
             self._last_flush = asyncio.get_running_loop().time()
         self.stats.tick_flushes += 1
+        try:
+            self._flush(dirty)
+        finally:  # fan-out may take at most 1/FLUSH_SHARE of the loop: a costly flush spaces the next ones out
+            self._flush_gap = max(self._tick_interval, FLUSH_SHARE * (time.perf_counter() - started))
+
+    def _flush(self, dirty: dict[str, dict[str, Any]]) -> None:
         clients = self._clients
         texts: dict[str, str] = {}
         for symbol, tick in dirty.items():
@@ -312,18 +325,24 @@ class Hub:
         if not clients:
             return
         self.stats.published += len(texts)
-        shared: dict[frozenset[str] | None, tuple[dict[str, str], str]] = {}
+        shared: dict[tuple[frozenset[str] | None, bool], tuple[dict[str, str], str, bytes]] = {}
         for client in list(clients):
             if client.dropped:
                 continue
-            mine = shared.get(client.symbols)
+            mine = shared.get((client.symbols, client.batch))
             if mine is None:
                 wanted = client.symbols
                 sub = texts if wanted is None else {s: t for s, t in texts.items() if s in wanted}
-                mine = shared[wanted] = (sub, TICKS_PREFIX + ",".join(sub.values()) + "]}")
+                batch = TICKS_PREFIX + ",".join(sub.values()) + "]}"
+                # the WebSocket frame(s) as they go on the wire, serialized once (server frames are not masked)
+                frames = [batch] if client.batch else sub.values()
+                wire = b"".join(Frame(Opcode.TEXT, t.encode()).serialize(mask=False) for t in frames)
+                mine = shared[(wanted, client.batch)] = (sub, batch, wire)
             if mine[0]:
                 before = client.behind
-                if not client.offer_ticks(*mine):
+                if client.write_now(mine[2], self._write_limit):
+                    continue
+                if not client.offer_ticks(mine[0], mine[1]):
                     self._drop(client)
                 elif client.behind != before:
                     self.stats.coalesced += 1
@@ -482,8 +501,10 @@ class Hub:
         ws = client.ws
         try:
             while not client.dropped:
+                client.sending = False  # idle: a tick flush may write this viewer's frames directly
                 await client.wake.wait()
                 client.wake.clear()
+                client.sending = True
                 while client.queue and not client.dropped:
                     item = client.queue.popleft()
                     if isinstance(item, dict):  # a conflation slot: its ticks, as one batch or one by one

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
 
 #: The start of a ``ticks`` batch (protocol 3): ``{"type":"ticks","ticks":[TICK,...]}``, each TICK a ``tick`` message.
 TICKS_PREFIX = '{"type":"ticks","ticks":['
@@ -35,6 +36,7 @@ class _Client:
     can_flatten: bool = False  # presented the publish token (loopback alone is not enough: any page could)
     view: tuple[str, str] | None = None  # the chart view (symbol, interval) the page shows
     busy: bool = False  # a history request of this client is being answered
+    sending: bool = False  # the writer task is sending this client's queue
 
     def wants(self, symbol: str | None) -> bool:
         return symbol is None or self.symbols is None or symbol in self.symbols
@@ -57,6 +59,21 @@ class _Client:
             if len(self.queue) + self.behind > 2 * self.limit:
                 return False
         self.wake.set()
+        return True
+
+    def write_now(self, wire: bytes, limit: int) -> bool:
+        """Write a flush's shared wire bytes (whole WebSocket frames) straight to the socket when nothing of this
+        viewer waits (no queued message, no send in progress, write buffer at most ``limit`` bytes); True if
+        written. Frames are written whole on the loop's thread, so they never interleave with websockets' own."""
+        if self.queue or self.pending or self.sending or self.dropped:
+            return False
+        transport = self.ws.transport
+        if self.ws.protocol.state is not State.OPEN or transport is None or transport.is_closing() \
+                or transport.get_write_buffer_size() > limit:
+            return False
+        transport.write(wire)
+        self.sent += 1
+        self.behind = 0
         return True
 
     def offer_ticks(self, texts: dict[str, str], batch: str) -> bool:
