@@ -171,6 +171,7 @@ class Hub:
         self._send_buffer = send_buffer
         self._clock = clock or SystemClock()
         self._clients: set[_Client] = set()
+        self._grouped: dict[frozenset[str] | None, list[_Client]] | None = None  # see _groups()
         self._server: Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._last_ticks: dict[str, dict[str, Any]] = {}
@@ -325,24 +326,24 @@ class Hub:
         if not clients:
             return
         self.stats.published += len(texts)
-        shared: dict[tuple[frozenset[str] | None, bool], tuple[dict[str, str], str, bytes]] = {}
-        for client in list(clients):
-            if client.dropped:
+        for wanted, members in self._groups().items():
+            sub = texts if wanted is None else {s: t for s, t in texts.items() if s in wanted}
+            if not sub:
                 continue
-            mine = shared.get((client.symbols, client.batch))
-            if mine is None:
-                wanted = client.symbols
-                sub = texts if wanted is None else {s: t for s, t in texts.items() if s in wanted}
-                batch = TICKS_PREFIX + ",".join(sub.values()) + "]}"
-                # the WebSocket frame(s) as they go on the wire, serialized once (server frames are not masked)
-                frames = [batch] if client.batch else sub.values()
-                wire = b"".join(Frame(Opcode.TEXT, t.encode()).serialize(mask=False) for t in frames)
-                mine = shared[(wanted, client.batch)] = (sub, batch, wire)
-            if mine[0]:
-                before = client.behind
-                if client.write_now(mine[2], self._write_limit):
+            batch = TICKS_PREFIX + ",".join(sub.values()) + "]}"
+            wires: dict[bool, bytes] = {}  # the WebSocket frame(s) on the wire, serialized once (server frames are
+            for client in members:         # not masked), for batch viewers and for single-tick viewers
+                if client.dropped:
                     continue
-                if not client.offer_ticks(mine[0], mine[1]):
+                wire = wires.get(client.batch)
+                if wire is None:
+                    frames = [batch] if client.batch else sub.values()
+                    wire = wires[client.batch] = b"".join(Frame(Opcode.TEXT, t.encode()).serialize(mask=False)
+                                                         for t in frames)
+                if client.write_now(wire, self._write_limit):
+                    continue
+                before = client.behind
+                if not client.offer_ticks(sub, batch):
                     self._drop(client)
                 elif client.behind != before:
                     self.stats.coalesced += 1
@@ -376,20 +377,32 @@ class Hub:
 
     def _fanout(self, key: tuple | None, text: str, symbol: str | None) -> None:
         self.stats.published += 1
-        for client in list(self._clients):
-            if client.dropped or not client.wants(symbol):
+        for wanted, members in self._groups().items():
+            if symbol is not None and wanted is not None and symbol not in wanted:
                 continue
-            before = client.behind
-            if not client.offer(key, text):
-                self._drop(client)
-            elif client.behind != before:
-                self.stats.coalesced += 1
+            for client in members:
+                if client.dropped:
+                    continue
+                before = client.behind
+                if not client.offer(key, text):
+                    self._drop(client)
+                elif client.behind != before:
+                    self.stats.coalesced += 1
+
+    def _groups(self) -> dict[frozenset[str] | None, list[_Client]]:
+        """The viewers by subscription (None: every symbol), rebuilt after a viewer comes, goes or (un)subscribes."""
+        if self._grouped is None:
+            self._grouped = {}
+            for client in self._clients:
+                self._grouped.setdefault(client.symbols, []).append(client)
+        return self._grouped
 
     def _drop(self, client: _Client) -> None:
         if client.dropped:
             return
         client.dropped = True
         self._clients.discard(client)
+        self._grouped = None
         self.stats.dropped_slow += 1
         self.stats.clients = len(self._clients)
         log.warning("hub: dropped a slow viewer %s (backlog above %d messages)", client.ws.remote_address,
@@ -484,6 +497,7 @@ class Hub:
         client.queue.append(_json({**self.snapshot(), "can_flatten": client.can_flatten}))
         client.wake.set()
         self._clients.add(client)
+        self._grouped = None
         self.stats.clients = len(self._clients)
         self.stats.connected_total += 1
         writer = self._spawn(self._writer(client))
@@ -494,6 +508,7 @@ class Hub:
             pass
         finally:
             self._clients.discard(client)
+            self._grouped = None
             self.stats.clients = len(self._clients)
             writer.cancel()
 
@@ -555,6 +570,7 @@ class Hub:
                     client.symbols = frozenset(self._last_ticks) - frozenset(symbols)
                 else:
                     client.symbols -= frozenset(symbols)
+            self._grouped = None
             self._reply(client, {"type": "subscribed",
                                  "symbols": None if client.symbols is None else sorted(client.symbols)})
         elif kind == "publish":

@@ -38,9 +38,6 @@ class _Client:
     busy: bool = False  # a history request of this client is being answered
     sending: bool = False  # the writer task is sending this client's queue
 
-    def wants(self, symbol: str | None) -> bool:
-        return symbol is None or self.symbols is None or symbol in self.symbols
-
     def offer(self, key: tuple | None, text: str) -> bool:
         """Queue one message; False when the client must be dropped.
 
