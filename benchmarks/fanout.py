@@ -220,8 +220,9 @@ async def _steady(hub, rate: float, seconds: float, prices: list[float], sent: d
     return {"ticks": int(rate * seconds), "wall": time.monotonic() - start}
 
 
-async def _load(hub, rate: float, frames: list[tuple[bytes, int]], sent: dict, home: Path) -> dict:
-    """Feed ``frames`` to a fresh Ingestor at ``rate`` ticks/s; ``sent[(symbol, ts json)]`` = receive ns."""
+async def _load(hub, rate: float, frames: list[tuple[bytes, int]], sent: dict, home: Path, thread: bool) -> dict:
+    """Feed ``frames`` to a fresh Ingestor at ``rate`` ticks/s; ``sent[(symbol, ts json)]`` = receive ns. With
+    ``thread`` the ingestor runs in a worker thread and hands ticks and bars to the loop (an experiment)."""
     from tradesig.clock import ManualClock
     from tradesig.feed.ingest import Ingestor
     from tradesig.jsonenc import json_default
@@ -238,33 +239,52 @@ async def _load(hub, rate: float, frames: list[tuple[bytes, int]], sent: dict, h
         note((rows[0], rows[-1]))  # the index ticks lead (NIFTY) or end (BANKNIFTY) their frame
         hub.ticks(rows)
 
+    loop = asyncio.get_running_loop()
+    tick_array, bar = hub.tick_array if isinstance(hub, _Ours) else None, hub.bar
+    if thread:
+        def tick_array(array, rows) -> None:
+            loop.call_soon_threadsafe(hub.tick_array, array, rows)
+
+        def bar(b: dict) -> None:
+            loop.call_soon_threadsafe(hub.bar, b)
+
     def on_tick_array(array, rows) -> None:  # ours: the decoded frame, as tradesig feed --serve wires it
         note(rows(array[[0, -1]], False))
-        hub.tick_array(array, rows)
+        tick_array(array, rows)
 
     base = datetime(2026, 1, 5, 3, 45, tzinfo=UTC)
-    ing = Ingestor(home, ManualClock(base), source="bench", on_bar=hub.bar,
+    ing = Ingestor(home, ManualClock(base), source="bench", on_bar=bar,
                    **({"on_tick_array": on_tick_array} if isinstance(hub, _Ours) else {"on_ticks": on_ticks}))
     start = time.monotonic()
     done = 0
-    behind = 0.0
     in_ingest = longest = 0  # ns inside on_frame (journal, decode, Parquet parts, bars, hub publish calls)
-    for frame, n in frames:
-        delay = start + done / rate - time.monotonic()
-        if delay > 0.0005:
-            await asyncio.sleep(delay)
-        else:
-            behind = max(behind, -delay)
-            await asyncio.sleep(0)  # the loop turns between frames, as between two socket reads
+
+    def step(frame: bytes, n: int) -> None:
+        nonlocal now_ns, in_ingest, longest, done
         now_ns = time.monotonic_ns()
         ing.on_frame(frame, base + timedelta(seconds=time.monotonic() - start))
         took = time.monotonic_ns() - now_ns
         in_ingest += took
         longest = max(longest, took)
         done += n
+
+    def pump() -> None:
+        for frame, n in frames:
+            delay = start + done / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            step(frame, n)
+
+    if thread:
+        await asyncio.to_thread(pump)
+    else:
+        for frame, n in frames:
+            delay = start + done / rate - time.monotonic()
+            await asyncio.sleep(delay if delay > 0.0005 else 0)  # the loop turns between frames, as between reads
+            step(frame, n)
     wall = time.monotonic() - start
     ing.close(now=datetime(2024, 6, 4, 10, 0, tzinfo=UTC))
-    return {"ticks": done, "wall": wall, "behind": behind, "ingest_share": in_ingest / 1e9 / wall,
+    return {"ticks": done, "wall": wall, "ingest_share": in_ingest / 1e9 / wall,
             "ingest_max_ms": longest / 1e6}
 
 
@@ -288,7 +308,7 @@ async def _run(kind: str, viewers: int, args, payload, home: Path | None) -> dic
         if args.mode_now == "steady":
             info = await _steady(hub, args.rate, args.seconds, payload, sent)
         else:
-            info = await _load(hub, args.ingest_rate, payload, sent, home)
+            info = await _load(hub, args.ingest_rate, payload, sent, home, args.ingest_thread)
         info["hub_cpu"] = (time.process_time() - cpu0) / info["wall"]
         await asyncio.sleep(0.5)  # the last flushes reach the viewers
         done.set()
@@ -349,6 +369,8 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, nargs="*", default=[100, 500, 2000])
     parser.add_argument("--repeats", type=int, default=None, help="repeats, each ours then reference (2)")
     parser.add_argument("--seconds", type=float, default=None, help="steady: seconds per run (10)")
+    parser.add_argument("--ingest-thread", action="store_true",
+                        help="load: run the ingestor in a worker thread (an experiment: the feed runs it on the loop)")
     parser.add_argument("--frames-only", action="store_true", help="build and cache the load mode's frames, exit")
     parser.add_argument("--profile", type=Path, default=None, help="cProfile our hub's runs into this file")
     parser.add_argument("--hubs", nargs="*", choices=["ours", "reference"], default=["ours", "reference"])
