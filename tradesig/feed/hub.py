@@ -278,10 +278,14 @@ class Hub:
     def _take_arrays(self) -> None:
         """Turn the arrays published since the last flush into dirty ticks: the last row per instrument token."""
         arrays, self._arrays = self._arrays, []
-        cat = arrays[0][0] if len(arrays) == 1 else np.concatenate([a for a, _ in arrays])
-        tokens = cat["instrument_token"]
+        tokens = np.concatenate([a["instrument_token"] for a, _ in arrays])  # only the token column is copied
         _, first_from_end = np.unique(tokens[::-1], return_index=True)
-        for tick in arrays[-1][1](cat[np.sort(len(tokens) - 1 - first_from_end)], False):
+        last = np.sort(len(tokens) - 1 - first_from_end)
+        ends = np.cumsum([len(a) for a, _ in arrays])
+        which = np.searchsorted(ends, last, side="right")  # the array of each kept row
+        starts = ends - np.array([len(a) for a, _ in arrays])
+        parts = [arrays[j][0][last[which == j] - starts[j]] for j in np.unique(which)]
+        for tick in arrays[-1][1](parts[0] if len(parts) == 1 else np.concatenate(parts), False):
             self._dirty[tick["symbol"]] = tick
 
     def _schedule_flush(self) -> None:
@@ -315,19 +319,21 @@ class Hub:
 
     def _flush(self, dirty: dict[str, dict[str, Any]]) -> None:
         clients = self._clients
+        groups = self._groups() if clients else {}
+        wanted = None if None in groups else frozenset().union(*groups)  # None: every symbol is wanted
         texts: dict[str, str] = {}
         for symbol, tick in dirty.items():
             msg = {"type": "tick", **tick}
             self._last_ticks[symbol] = msg
             if self._pagedata is not None:
                 self._pagedata.on_tick(msg)
-            if clients:
-                texts[symbol] = _json(msg)
+            if clients and (wanted is None or symbol in wanted):
+                texts[symbol] = _json(msg)  # encoded only if some viewer wants it
         if not clients:
             return
         self.stats.published += len(texts)
-        for wanted, members in self._groups().items():
-            sub = texts if wanted is None else {s: t for s, t in texts.items() if s in wanted}
+        for subscribed, members in groups.items():
+            sub = texts if subscribed is None else {s: t for s, t in texts.items() if s in subscribed}
             if not sub:
                 continue
             batch = TICKS_PREFIX + ",".join(sub.values()) + "]}"
