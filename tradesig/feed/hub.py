@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import json
 import logging
 import socket
@@ -60,7 +59,7 @@ from websockets.http11 import Request, Response
 
 from tradesig.clock import Clock, SystemClock
 from tradesig.errors import ConfigError
-from tradesig.feed.hub_auth import check_token, read_token_file  # noqa: F401 - re-exported
+from tradesig.feed.hub_auth import check_token, is_loopback_host, parse_listen, read_token_file  # noqa: F401
 from tradesig.feed.hub_client import TICKS_PREFIX, HubStats, _Client
 
 log = logging.getLogger(__name__)
@@ -74,29 +73,6 @@ MAX_CLIENT_MESSAGE = 64 * 1024
 MAX_SIGNALS_KEPT = 50
 #: Files inlined into the page at ``<!--inline:NAME-->`` (the vendored chart library and the page's own code).
 PAGE_PARTS = ("hub.css", "lightweight-charts.standalone.production.js", "hub.js")
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``127.0.0.0/8``, ``::1`` and ``localhost``; any other name or address is not loopback."""
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_listen(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """Parse ``[HOST:]PORT`` (``"8765"``, ``"0.0.0.0:8765"``, ``"[::1]:8765"``); ``ValueError`` if malformed."""
-    text = text.strip()
-    host, port = default_host, text
-    if text.startswith("["):
-        host, _, port = text[1:].partition("]:")
-    elif ":" in text:
-        host, _, port = text.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"not a [HOST:]PORT address: {text!r}")
-    return host or default_host, int(port)
-
 
 def _json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=_default, allow_nan=False)
