@@ -73,7 +73,7 @@ def test_history_matches_the_store_and_tradesig_indicators(seeded):
         try:
             async with connect(hub.url, max_size=None) as ws:
                 snap = json.loads(await ws.recv())
-                assert snap["dashboard"] is True and snap["protocol"] == 2 and snap["can_flatten"] is False
+                assert snap["dashboard"] is True and snap["protocol"] == 3 and snap["can_flatten"] is False
                 await ws.send(json.dumps({"type": "history", "symbol": "NIFTY", "interval": "5m"}))
                 return await until(ws, "history")
         finally:

@@ -9,16 +9,26 @@ The hub is asyncio + websockets (``websockets.asyncio.server``) and serves, on o
   token expiry, phase);
 - a WebSocket upgrade on any path (``/ws`` by convention) — the viewer protocol.
 
-Messages (server → client, JSON text frames): ``snapshot`` on connect, ``tick``, ``bar``, ``status``, ``signal``,
-``heartbeat``, ``error``; for the trader's page ``history``, ``view``, ``markers``, ``trade``, ``chain`` and
-``flatten_result``. Client → server: ``subscribe`` / ``unsubscribe`` (symbols), ``publish`` (channel ``signal``;
-allowed from a loopback peer or with the publish token), ``ping``, ``history`` (a chart view, computed from the
-data home by :mod:`tradesig.feed.dashboard` in one worker thread) and ``flatten`` (publish token only).
+Messages (server → client, JSON text frames): ``snapshot`` on connect, ``tick`` (or ``ticks`` batches for a viewer
+that asked for them with ``?batch=1``), ``bar``, ``status``, ``signal``, ``heartbeat``, ``error``; for the trader's
+page ``history``, ``view``, ``markers``, ``trade``, ``chain`` and ``flatten_result``. Client → server:
+``subscribe`` / ``unsubscribe`` (symbols), ``publish`` (channel ``signal``; allowed from a loopback peer or with the
+publish token), ``ping``, ``history`` (a chart view, computed from the data home by :mod:`tradesig.feed.dashboard`
+in one worker thread) and ``flatten`` (publish token only).
+
+Ticks are conflated and encoded once. ``publish_tick``/``publish_ticks`` only store the latest tick per symbol
+(``publish_tick_array`` keeps a decoded frame as it is; the flush builds dicts for the last row per instrument); at
+most every ``tick_interval`` seconds (at once when the previous flush is older than that) the hub flushes: each
+changed symbol's tick is JSON-encoded once, and one text per distinct subscription (a ``ticks`` batch, or the
+single ``tick`` texts) is handed to every viewer with that subscription. A viewer still busy with an earlier flush
+gets the new ticks merged into a per-viewer slot (symbol → latest tick) that its writer sends as one batch when it
+catches up: a slow viewer receives fewer, fresher updates instead of a growing backlog. A bar is preceded by the
+ticks published before it.
 
 Back-pressure: ``publish_*`` never awaits. Each client has a bounded queue of ``client_queue`` messages; once
-full, ticks/bars/status for the same key are *coalesced* (only the latest value is kept); when the client's
-backlog (queue + coalesced updates since it fell behind) passes ``2 × client_queue`` it is dropped (TCP abort).
-The feed is never slowed by a viewer.
+full, bars/status for the same key are *coalesced* (only the latest value is kept); when the client's backlog
+(queue + coalesced updates and tick flushes merged since it last completed a send) passes ``2 × client_queue`` it
+is dropped (TCP abort). The feed is never slowed by a viewer.
 
 Authentication: binding a non-loopback address requires a viewer token of at least :data:`MIN_TOKEN_BITS` bits of
 entropy (``ConfigError`` otherwise); a publish token must be as strong wherever the hub listens (it can flatten).
@@ -31,55 +41,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import json
 import logging
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
 from tradesig.clock import Clock, SystemClock
 from tradesig.errors import ConfigError
-from tradesig.feed.hub_auth import check_token, read_token_file  # noqa: F401 - re-exported
+from tradesig.feed.hub_auth import check_token, is_loopback_host, parse_listen, read_token_file  # noqa: F401
+from tradesig.feed.hub_client import TICKS_PREFIX, HubStats, _Client
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
+#: Default ``tick_interval``: least seconds between two tick flushes (≤ 25 updates per second per symbol and viewer).
+TICK_INTERVAL = 0.04
+#: A tick flush may take at most 1/FLUSH_SHARE of the loop's time: the next flush waits FLUSH_SHARE × its duration.
+FLUSH_SHARE = 4
 MAX_CLIENT_MESSAGE = 64 * 1024
 MAX_SIGNALS_KEPT = 50
 #: Files inlined into the page at ``<!--inline:NAME-->`` (the vendored chart library and the page's own code).
 PAGE_PARTS = ("hub.css", "lightweight-charts.standalone.production.js", "hub.js")
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``127.0.0.0/8``, ``::1`` and ``localhost``; any other name or address is not loopback."""
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_listen(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """Parse ``[HOST:]PORT`` (``"8765"``, ``"0.0.0.0:8765"``, ``"[::1]:8765"``); ``ValueError`` if malformed."""
-    text = text.strip()
-    host, port = default_host, text
-    if text.startswith("["):
-        host, _, port = text[1:].partition("]:")
-    elif ":" in text:
-        host, _, port = text.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"not a [HOST:]PORT address: {text!r}")
-    return host or default_host, int(port)
-
 
 def _json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=_default, allow_nan=False)
@@ -94,61 +87,6 @@ def _with_type(response: Response, content_type: str) -> Response:
     return response
 
 
-@dataclass(eq=False)
-class _Client:
-    ws: ServerConnection
-    loopback: bool
-    limit: int
-    symbols: set[str] | None = None  # None: every symbol
-    queue: deque[str] = field(default_factory=deque)
-    pending: dict[tuple, str] = field(default_factory=dict)
-    behind: int = 0  # updates coalesced since the client last caught up
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    dropped: bool = False
-    sent: int = 0
-    can_publish: bool = False
-    can_flatten: bool = False  # presented the publish token (loopback alone is not enough: any page could)
-    view: tuple[str, str] | None = None  # the chart view (symbol, interval) the page shows
-    busy: bool = False  # a history request of this client is being answered
-
-    def wants(self, symbol: str | None) -> bool:
-        return symbol is None or self.symbols is None or symbol in self.symbols
-
-    def offer(self, key: tuple | None, text: str) -> bool:
-        """Queue one message; False when the client must be dropped.
-
-        Below ``limit`` queued messages every message is queued. Beyond it, keyed messages (tick, bar, status of
-        one symbol) replace the pending value of the same key, and ``behind`` counts the messages offered since
-        the viewer last completed a send; past ``2 × limit`` the viewer is dropped.
-        """
-        if len(self.queue) < self.limit and not self.pending:
-            self.queue.append(text)
-        else:
-            if key is None:
-                self.queue.append(text)
-            else:
-                self.pending[key] = text
-            self.behind += 1
-            if len(self.queue) + self.behind > 2 * self.limit:
-                return False
-        self.wake.set()
-        return True
-
-
-@dataclass
-class HubStats:
-    """Counters of the hub (for /health and tests): clients now, connected and dropped in total, messages."""
-
-    clients: int = 0
-    connected_total: int = 0
-    dropped_slow: int = 0
-    published: int = 0
-    coalesced: int = 0
-    signals_in: int = 0
-    rejected_publish: int = 0
-    history_served: int = 0
-
-
 class Hub:
     """The viewer hub. Construct, ``await start()``, call ``publish_*`` from the feed, ``await stop()``.
 
@@ -158,6 +96,7 @@ class Hub:
     ``client_queue``: per-viewer queue length before coalescing; twice that drops the viewer.
     ``health``: callable returning the dict served at ``/health`` and carried by ``status`` messages.
     ``heartbeat_seconds``: interval of ``heartbeat`` messages (0 disables them).
+    ``tick_interval``: least seconds between two tick flushes (0: flush on the event loop's next turn).
     ``write_limit``: websockets' write-buffer high-water mark per connection, bytes.
     ``send_buffer``: kernel send buffer (SO_SNDBUF) per viewer socket, bytes (None: the OS default, which
     autotunes to megabytes and hides a stuck viewer for a long time).
@@ -176,6 +115,7 @@ class Hub:
         client_queue: int = 1000,
         health: Callable[[], dict[str, Any]] | None = None,
         heartbeat_seconds: float = 5.0,
+        tick_interval: float = TICK_INTERVAL,
         write_limit: int = 2**14,
         send_buffer: int | None = 2**16,
         clock: Clock | None = None,
@@ -197,10 +137,17 @@ class Hub:
         self._limit = client_queue
         self._health = health or (lambda: {})
         self._heartbeat_seconds = heartbeat_seconds
+        self._tick_interval = max(0.0, tick_interval)
+        self._dirty: dict[str, dict[str, Any]] = {}  # symbol → latest tick published since the last flush
+        self._arrays: list[tuple[np.ndarray, Callable[[np.ndarray, bool], list[dict[str, Any]]]]] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._last_flush = float("-inf")  # loop time of the last flush
+        self._flush_gap = self._tick_interval  # least time to the next flush (grows with the cost of a flush)
         self._write_limit = write_limit
         self._send_buffer = send_buffer
         self._clock = clock or SystemClock()
         self._clients: set[_Client] = set()
+        self._grouped: dict[frozenset[str] | None, list[_Client]] | None = None  # see _groups()
         self._server: Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._last_ticks: dict[str, dict[str, Any]] = {}
@@ -225,6 +172,7 @@ class Hub:
                 process_request=self._process_request,
                 max_size=MAX_CLIENT_MESSAGE,
                 write_limit=self._write_limit,
+                compression=None,  # per-viewer deflate would undo encode-once (a zlib pass per viewer and message)
                 ping_interval=20, ping_timeout=20, close_timeout=2,
             )
         except OSError as exc:
@@ -242,6 +190,9 @@ class Hub:
 
     async def stop(self) -> None:
         """Close every viewer (code 1001) and stop listening."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         for task in list(self._tasks):
             task.cancel()
         if self._server is not None:
@@ -271,17 +222,118 @@ class Hub:
     # ---------------------------------------------------------------------------------------------- publishing
 
     def publish_tick(self, tick: dict[str, Any]) -> None:
-        """Fan out one tick. ``tick`` has at least ``symbol`` (str); other fields as docs/viewer-protocol.md."""
-        symbol = tick["symbol"]
-        msg = {"type": "tick", **tick}
-        self._last_ticks[symbol] = msg
-        if self._pagedata is not None:
-            self._pagedata.on_tick(msg)
-        if self._clients:
-            self._fanout(("tick", symbol), _json(msg), symbol)
+        """Queue one tick for the next flush. ``tick`` has at least ``symbol`` (str); other fields as
+        docs/viewer-protocol.md. Only the latest tick per symbol since the last flush is sent."""
+        self.stats.ticks_in += 1
+        if self._arrays:
+            self._take_arrays()  # older than this tick
+        self._dirty[tick["symbol"]] = tick
+        if self._flush_handle is None:
+            self._schedule_flush()
+
+    def publish_ticks(self, ticks: list[dict[str, Any]]) -> None:
+        """:meth:`publish_tick` for each of ``ticks`` (one frame's ticks, in order)."""
+        if self._arrays:
+            self._take_arrays()
+        dirty = self._dirty
+        for tick in ticks:
+            dirty[tick["symbol"]] = tick
+        self.stats.ticks_in += len(ticks)
+        if ticks and self._flush_handle is None:
+            self._schedule_flush()
+
+    def publish_tick_array(self, array: np.ndarray, rows: Callable[[np.ndarray, bool], list[dict[str, Any]]]) -> None:
+        """One decoded ticker frame (``TICK_DTYPE`` array, see :mod:`tradesig.feed.kite_decode`) whose viewer ticks
+        are ``rows(array, False)``: the array is kept until the flush, which builds the tick dicts of only the
+        latest row per instrument (no per-tick Python work at the ingest rate)."""
+        self._arrays.append((array, rows))
+        self.stats.ticks_in += len(array)
+        if self._flush_handle is None:
+            self._schedule_flush()
+
+    def _take_arrays(self) -> None:
+        """Turn the arrays published since the last flush into dirty ticks: the last row per instrument token."""
+        arrays, self._arrays = self._arrays, []
+        tokens = np.concatenate([a["instrument_token"] for a, _ in arrays])  # only the token column is copied
+        _, first_from_end = np.unique(tokens[::-1], return_index=True)
+        last = np.sort(len(tokens) - 1 - first_from_end)
+        ends = np.cumsum([len(a) for a, _ in arrays])
+        which = np.searchsorted(ends, last, side="right")  # the array of each kept row
+        starts = ends - np.array([len(a) for a, _ in arrays])
+        parts = [arrays[j][0][last[which == j] - starts[j]] for j in np.unique(which)]
+        for tick in arrays[-1][1](parts[0] if len(parts) == 1 else np.concatenate(parts), False):
+            self._dirty[tick["symbol"]] = tick
+
+    def _schedule_flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a synchronous caller): nobody can be waiting to send
+            self.flush_ticks()
+            return
+        delay = self._last_flush + self._flush_gap - loop.time()
+        self._flush_handle = loop.call_later(delay, self.flush_ticks) if delay > 0 else loop.call_soon(self.flush_ticks)
+
+    def flush_ticks(self) -> None:
+        """Send the ticks published since the last flush: each symbol's latest tick encoded once, one shared text
+        per distinct subscription (see the module docstring)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._arrays:
+            self._take_arrays()
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, {}
+        started = time.thread_time()  # CPU time: a flush preempted by another process is not costlier
+        with contextlib.suppress(RuntimeError):
+            self._last_flush = asyncio.get_running_loop().time()
+        self.stats.tick_flushes += 1
+        try:
+            self._flush(dirty)
+        finally:  # fan-out may take at most 1/FLUSH_SHARE of the loop: a costly flush spaces the next ones out
+            self._flush_gap = max(self._tick_interval, FLUSH_SHARE * (time.thread_time() - started))
+
+    def _flush(self, dirty: dict[str, dict[str, Any]]) -> None:
+        clients = self._clients
+        groups = self._groups() if clients else {}
+        wanted = None if None in groups else frozenset().union(*groups)  # None: every symbol is wanted
+        texts: dict[str, str] = {}
+        for symbol, tick in dirty.items():
+            msg = {"type": "tick", **tick}
+            self._last_ticks[symbol] = msg
+            if self._pagedata is not None:
+                self._pagedata.on_tick(msg)
+            if clients and (wanted is None or symbol in wanted):
+                texts[symbol] = _json(msg)  # encoded only if some viewer wants it
+        if not clients:
+            return
+        self.stats.published += len(texts)
+        for subscribed, members in groups.items():
+            sub = texts if subscribed is None else {s: t for s, t in texts.items() if s in subscribed}
+            if not sub:
+                continue
+            batch = TICKS_PREFIX + ",".join(sub.values()) + "]}"
+            wires: dict[bool, bytes] = {}  # the WebSocket frame(s) on the wire, serialized once (server frames are
+            for client in members:         # not masked), for batch viewers and for single-tick viewers
+                if client.dropped:
+                    continue
+                wire = wires.get(client.batch)
+                if wire is None:
+                    frames = [batch] if client.batch else sub.values()
+                    wire = wires[client.batch] = b"".join(Frame(Opcode.TEXT, t.encode()).serialize(mask=False)
+                                                         for t in frames)
+                if client.write_now(wire, self._write_limit):
+                    continue
+                before = client.behind
+                if not client.offer_ticks(sub, batch):
+                    self._drop(client)
+                elif client.behind != before:
+                    self.stats.coalesced += 1
 
     def publish_bar(self, bar: dict[str, Any]) -> None:
         """Fan out one closed bar (``symbol``, ``interval``, ``ts`` bar start, OHLC rupees, volume, oi, status)."""
+        if self._dirty or self._arrays:
+            self.flush_ticks()  # the ticks published before the bar reach every viewer before it
         symbol = bar["symbol"]
         msg = {"type": "bar", **bar}
         if bar.get("interval", "1m") == "1m":
@@ -307,20 +359,32 @@ class Hub:
 
     def _fanout(self, key: tuple | None, text: str, symbol: str | None) -> None:
         self.stats.published += 1
-        for client in list(self._clients):
-            if client.dropped or not client.wants(symbol):
+        for wanted, members in self._groups().items():
+            if symbol is not None and wanted is not None and symbol not in wanted:
                 continue
-            before = client.behind
-            if not client.offer(key, text):
-                self._drop(client)
-            elif client.behind != before:
-                self.stats.coalesced += 1
+            for client in members:
+                if client.dropped:
+                    continue
+                before = client.behind
+                if not client.offer(key, text):
+                    self._drop(client)
+                elif client.behind != before:
+                    self.stats.coalesced += 1
+
+    def _groups(self) -> dict[frozenset[str] | None, list[_Client]]:
+        """The viewers by subscription (None: every symbol), rebuilt after a viewer comes, goes or (un)subscribes."""
+        if self._grouped is None:
+            self._grouped = {}
+            for client in self._clients:
+                self._grouped.setdefault(client.symbols, []).append(client)
+        return self._grouped
 
     def _drop(self, client: _Client) -> None:
         if client.dropped:
             return
         client.dropped = True
         self._clients.discard(client)
+        self._grouped = None
         self.stats.dropped_slow += 1
         self.stats.clients = len(self._clients)
         log.warning("hub: dropped a slow viewer %s (backlog above %d messages)", client.ws.remote_address,
@@ -380,6 +444,8 @@ class Hub:
     def snapshot(self) -> dict[str, Any]:
         """The ``snapshot`` message sent on connect: last tick and 1m bar per symbol, phase, connection, signals;
         with the trader's page data sources also the trading panel (``trade``) and the chain ladders."""
+        if self._dirty or self._arrays:
+            self.flush_ticks()
         snap = {
             "type": "snapshot", "protocol": PROTOCOL_VERSION, "ts": self._clock.now(),
             "phase": self.phase, "connected": self.connected,
@@ -406,11 +472,14 @@ class Hub:
         client.can_publish = client.can_publish or client.loopback
         wanted = parse_qs(urlsplit(ws.request.path).query).get("symbols") if ws.request else None
         if wanted:  # ?symbols=NIFTY,BANKNIFTY subscribes from the first message on
-            names = {name for value in wanted for name in value.split(",") if name}
+            names = frozenset(name for value in wanted for name in value.split(",") if name)
             client.symbols = None if "*" in names else names
+        if ws.request and (parse_qs(urlsplit(ws.request.path).query).get("batch") or [""])[0] in ("1", "true"):
+            client.batch = True
         client.queue.append(_json({**self.snapshot(), "can_flatten": client.can_flatten}))
         client.wake.set()
         self._clients.add(client)
+        self._grouped = None
         self.stats.clients = len(self._clients)
         self.stats.connected_total += 1
         writer = self._spawn(self._writer(client))
@@ -421,6 +490,7 @@ class Hub:
             pass
         finally:
             self._clients.discard(client)
+            self._grouped = None
             self.stats.clients = len(self._clients)
             writer.cancel()
 
@@ -428,10 +498,18 @@ class Hub:
         ws = client.ws
         try:
             while not client.dropped:
+                client.sending = False  # idle: a tick flush may write this viewer's frames directly
                 await client.wake.wait()
                 client.wake.clear()
+                client.sending = True
                 while client.queue and not client.dropped:
-                    await ws.send(client.queue.popleft())
+                    item = client.queue.popleft()
+                    if isinstance(item, dict):  # a conflation slot: its ticks, as one batch or one by one
+                        texts = [TICKS_PREFIX + ",".join(item.values()) + "]}"] if client.batch else item.values()
+                        for text in texts:
+                            await ws.send(text)
+                    else:
+                        await ws.send(item)
                     client.sent += 1
                     client.behind = 0  # progress: only a viewer that stops draining is dropped
                 if client.pending and not client.dropped:
@@ -468,12 +546,13 @@ class Hub:
                 if "*" in symbols:
                     client.symbols = None
                 else:
-                    client.symbols = (client.symbols or set()) | set(symbols)
+                    client.symbols = (client.symbols or frozenset()) | frozenset(symbols)
             else:
                 if client.symbols is None:
-                    client.symbols = set(self._last_ticks) - set(symbols)
+                    client.symbols = frozenset(self._last_ticks) - frozenset(symbols)
                 else:
-                    client.symbols -= set(symbols)
+                    client.symbols -= frozenset(symbols)
+            self._grouped = None
             self._reply(client, {"type": "subscribed",
                                  "symbols": None if client.symbols is None else sorted(client.symbols)})
         elif kind == "publish":

@@ -1,4 +1,5 @@
-"""Tokens of the viewer hub: how strong a token must be, and how a token file must be kept.
+"""Tokens and addresses of the viewer hub: how strong a token must be, how a token file must be kept, which
+listen addresses are loopback.
 
 A viewer token gates every request of a hub bound off loopback; the publish token lets a viewer publish signals
 and flatten. Both are bearer secrets sent in URLs, so they must be unguessable: at least :data:`MIN_TOKEN_BITS`
@@ -8,6 +9,7 @@ tradesig's other secrets (DESIGN.md: "secrets only from env, a 0600 file, or sys
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import stat
@@ -65,3 +67,26 @@ def read_token_file(path: str | Path, what: str) -> str:
 
 
 __all__ = ["MIN_TOKEN_BITS", "TOKEN_ADVICE", "token_bits", "check_token", "read_token_file"]
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``127.0.0.0/8``, ``::1`` and ``localhost``; any other name or address is not loopback."""
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_listen(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """Parse ``[HOST:]PORT`` (``"8765"``, ``"0.0.0.0:8765"``, ``"[::1]:8765"``); ``ValueError`` if malformed."""
+    text = text.strip()
+    host, port = default_host, text
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+    elif ":" in text:
+        host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"not a [HOST:]PORT address: {text!r}")
+    return host or default_host, int(port)

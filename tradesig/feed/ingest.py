@@ -133,12 +133,16 @@ class Ingestor:
 
     ``symbols``: instrument token → symbol (index key or tradingsymbol); ``source``: "kite", "sim" or "breeze";
     ``on_ticks``: called with each frame's ticks as viewer "tick" dicts (hub fan-out), may be None.
+    ``on_tick_array``: if given, called instead of ``on_ticks`` for binary frames with the decoded array and
+    :meth:`hub_rows`, so the hub builds tick dicts only for the ticks it sends (the latest per instrument).
     """
 
     def __init__(self, home: Path | str, clock: Clock, *, symbols: dict[int, str] | None = None,
                  source: str = "kite", index_future: dict[str, str] | None = None,
                  on_bar: Callable[[dict[str, Any]], None] | None = None,
                  on_ticks: Callable[[list[dict[str, Any]]], None] | None = None,
+                 on_tick_array: Callable[[np.ndarray, Callable[[np.ndarray, bool], list[dict[str, Any]]]], None]
+                 | None = None,
                  flush_ticks: int = 100_000) -> None:
         self.home = Path(home)
         self.clock = clock
@@ -151,6 +155,7 @@ class Ingestor:
         self.events = EventLog(self.home)
         self.bars = BarBuilder(self.store, source, index_future=index_future, on_bar=on_bar)
         self.on_ticks = on_ticks
+        self.on_tick_array = on_tick_array
         self.flush_ticks = flush_ticks
         self.stats = IngestStats()
         self._chunks: list[tuple[np.ndarray, int, JournalPosition, bool]] = []
@@ -179,7 +184,9 @@ class Ingestor:
             self._pending_ticks += n
             self.stats.ticks += n
             self.last_tick_ts = recv_ts
-            if self.on_ticks is not None:
+            if self.on_tick_array is not None:
+                self.on_tick_array(frame.ticks.array, self.hub_rows)
+            elif self.on_ticks is not None:
                 self.on_ticks(self.hub_rows(frame.ticks.array, False))
             if self._pending_ticks >= self.flush_ticks:
                 self.flush()

@@ -310,6 +310,7 @@ class FeedService:
             not isinstance(self.source, SimSource) else None
         self.ingest = Ingestor(self.home, self.clock, source=self.options.source, on_bar=self._on_bar,
                                on_ticks=self._on_ticks if self.hub is not None else None,
+                               on_tick_array=self.hub.publish_tick_array if self.hub is not None else None,
                                flush_ticks=self.options.flush_ticks)
         self.backfiller = Backfiller(self.source, self.ingest, self.policy, self.clock)
         if isinstance(self.source, KiteSource):
@@ -519,10 +520,8 @@ class FeedService:
 
     # ------------------------------------------------------------------------------------------------ hub
     def _on_ticks(self, rows: list[dict[str, Any]]) -> None:
-        if self.hub is None:
-            return
-        for row in rows:
-            self.hub.publish_tick(row)
+        if self.hub is not None:
+            self.hub.publish_ticks(rows)
 
     def _on_bar(self, bar: dict[str, Any]) -> None:
         if self.hub is not None:

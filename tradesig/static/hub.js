@@ -443,6 +443,7 @@ function connect(delay) {
   if (token) q.set("token", token);
   if (publishToken) q.set("publish_token", publishToken);
   q.set("symbols", INDICES.join(","));   // option ticks reach the page as the hub's chain ladder, not one by one
+  q.set("batch", "1");                   // conflated ticks as "ticks" batches (protocol 3)
   const ws = new WebSocket(`${scheme}//${location.host}/ws?${q}`);
   state.ws = ws;
   ws.onopen = () => { $("conn").textContent = "connected"; $("conn").className = "pill ok"; delay = 1000;
@@ -460,6 +461,7 @@ function connect(delay) {
       case "history": onHistory(m); break;
       case "view": onView(m); break;
       case "tick": onTick(m); break;
+      case "ticks": m.ticks.forEach(onTick); break;
       case "bar": onBar(m); break;
       case "status": onStatus(m); break;
       case "signal": onSignal(m); break;

@@ -90,7 +90,8 @@ class HubReader(threading.Thread):
         source = None
         while not self._halt.is_set():
             try:
-                with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+                url = self.url + ("&" if "?" in self.url else "?") + "batch=1"  # ticks as "ticks" batches
+                with connect(url, open_timeout=5, close_timeout=1) as ws:
                     ws.send(json.dumps({"type": "subscribe", "symbols": ["*"]}))
                     self.connected.set()
                     attempt = 0
@@ -104,6 +105,9 @@ class HubReader(threading.Thread):
                         kind = msg.get("type")
                         if kind in ("bar", "tick"):
                             self.out.put((kind, msg))
+                        elif kind == "ticks":
+                            for tick in msg["ticks"]:
+                                self.out.put(("tick", tick))
                         elif kind == "status" and msg.get("source") and msg["source"] != source:
                             source = msg["source"]
                             self.out.put(("source", source))
