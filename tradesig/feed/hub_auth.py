@@ -19,7 +19,8 @@ from pathlib import Path
 from tradesig.errors import ConfigError
 
 #: Least entropy (bits) of a viewer token off loopback and of any publish token (NIST SP 800-63B's 112-bit floor
-#: for secrets, rounded up to the 128 bits of ``secrets.token_urlsafe(16)``).
+#: for secrets, rounded up to 128; the estimate of :func:`token_bits` is conservative, so use what TOKEN_ADVICE
+#: makes, ``secrets.token_urlsafe(32)``, which always passes).
 MIN_TOKEN_BITS = 128
 TOKEN_ADVICE = "make one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > FILE && chmod 600 FILE"
 def token_bits(token: str) -> float:
