@@ -62,7 +62,7 @@ def as_hourly_bar(bar: Any) -> HourlyBar:
     close`` attributes into :class:`HourlyBar`. Raises ``ValueError`` for a naive ``ts``."""
     if isinstance(bar, HourlyBar):
         return bar
-    get = bar.__getitem__ if isinstance(bar, Mapping) else (lambda k: getattr(bar, k))
+    get = bar.__getitem__ if type(bar) is dict or isinstance(bar, Mapping) else (lambda k: getattr(bar, k))
     ts = get("ts")
     if ts.tzinfo is None:
         raise ValueError(f"bar ts {ts.isoformat()} is naive; bars carry aware timestamps")
@@ -72,7 +72,14 @@ def as_hourly_bar(bar: Any) -> HourlyBar:
 
 def week_start(day: date) -> date:
     """The Monday of ``day``'s Monday–Sunday week (the key of a trading week)."""
-    return day - timedelta(days=day.weekday())
+    monday = _MONDAYS.get(day)
+    if monday is None:
+        monday = _MONDAYS[day] = day - timedelta(days=day.weekday())
+    return monday
+
+
+#: date -> week_start(date), asked for on every hourly bar (a few thousand dates in a long backtest)
+_MONDAYS: dict[date, date] = {}
 
 
 def four_hour_bodies(bars: Sequence[HourlyBar]) -> list[tuple[float, float]]:

@@ -48,7 +48,8 @@ class TradeEvent:
 
     def payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, flatten, optional in _field_plan(type(self)):
+        cls = type(self)
+        for name, flatten, optional in _PLANS.get(cls) or _field_plan(cls):
             value = getattr(self, name)
             if flatten:
                 out.update(value or {})
