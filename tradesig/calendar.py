@@ -617,13 +617,23 @@ def check_calendar(loaded_config: LoadedConfig | None = None,
 def special_session_minutes() -> dict[date, tuple[int, int, tuple[tuple[int, int], ...]]]:
     """The shipped special sessions as ``{date: (open, close, breaks)}`` in minutes after midnight IST (close
     and break ends exclusive), for bar classification (tradesig.store.bars). Regular phase times fill a session
-    that gives none."""
+    that gives none. Built once per shipped calendar (it is parsed once per process) and shared between
+    callers: do not modify the dict returned."""
+    global _SPECIAL_MINUTES
+    shipped = load_shipped()
+    if _SPECIAL_MINUTES is not None and _SPECIAL_MINUTES[0] is shipped:
+        return _SPECIAL_MINUTES[1]
     out = {}
-    for day, s in load_shipped().sessions.items():
+    for day, s in shipped.sessions.items():
         open_m = (s.open.hour * 60 + s.open.minute) if s.open else 9 * 60 + 15
         close_m = (s.close.hour * 60 + s.close.minute) if s.close else 15 * 60 + 30
         out[day] = (open_m, close_m, tuple((a.hour * 60 + a.minute, b.hour * 60 + b.minute) for a, b in s.breaks))
+    _SPECIAL_MINUTES = (shipped, out)
     return out
+
+
+#: (the shipped calendar it was built from, special_session_minutes' answer)
+_SPECIAL_MINUTES: tuple[Any, dict[date, tuple[int, int, tuple[tuple[int, int], ...]]]] | None = None
 
 
 __all__ = [

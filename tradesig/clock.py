@@ -104,10 +104,23 @@ def last_completed_session(calendar: Any, ts: datetime) -> date:
 
 
 def to_ist(ts: datetime) -> datetime:
-    """Convert an aware datetime to IST. A naive datetime is refused (``ValueError``): its zone is unknown."""
+    """Convert an aware datetime to IST. A naive datetime is refused (``ValueError``): its zone is unknown.
+
+    The last answer is kept for the same datetime object (an engine asks again and again about its clock's
+    ``now()``, and a conversion to a ZoneInfo zone costs microseconds; datetimes are immutable)."""
+    global _LAST_IST
+    last = _LAST_IST
+    if last[0] is ts:
+        return last[1]
     if ts.tzinfo is None:
         raise ValueError(f"naive datetime {ts.isoformat()} has no time zone")
-    return ts.astimezone(IST)
+    local = ts.astimezone(IST)
+    _LAST_IST = (ts, local)
+    return local
+
+
+#: (the datetime last converted by to_ist, its IST value): one tuple, replaced whole, so threads see a pair
+_LAST_IST: tuple[datetime | None, datetime] = (None, datetime(1970, 1, 1, tzinfo=IST))
 
 
 def ist(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

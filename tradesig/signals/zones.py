@@ -14,10 +14,10 @@ Monday–Sunday in IST (a Saturday/Sunday special session belongs to the week of
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from tradesig.clock import IST
 from tradesig.market import TICK_SIZE
@@ -46,14 +46,15 @@ class HourlyBar:
     low: float
     close: float
 
-    @property
-    def ist(self) -> datetime:
-        return self.ts.astimezone(IST)
+    #: ``ts`` in IST, and ``day`` the bar's IST trading date: set on each bar when it is made (not dataclass
+    #: fields: not in asdict/repr/eq), since the signal rules ask for them on every bar of the week
+    ist: ClassVar[datetime]
+    day: ClassVar[date]
 
-    @property
-    def day(self) -> date:
-        """The IST trading date of the bar."""
-        return self.ist.date()
+    def __post_init__(self) -> None:
+        local = self.ts.astimezone(IST)
+        object.__setattr__(self, "ist", local)
+        object.__setattr__(self, "day", local.date())
 
 
 def as_hourly_bar(bar: Any) -> HourlyBar:
@@ -61,7 +62,7 @@ def as_hourly_bar(bar: Any) -> HourlyBar:
     close`` attributes into :class:`HourlyBar`. Raises ``ValueError`` for a naive ``ts``."""
     if isinstance(bar, HourlyBar):
         return bar
-    get = bar.__getitem__ if isinstance(bar, Mapping) else (lambda k: getattr(bar, k))
+    get = bar.__getitem__ if type(bar) is dict or isinstance(bar, Mapping) else (lambda k: getattr(bar, k))
     ts = get("ts")
     if ts.tzinfo is None:
         raise ValueError(f"bar ts {ts.isoformat()} is naive; bars carry aware timestamps")
@@ -71,7 +72,14 @@ def as_hourly_bar(bar: Any) -> HourlyBar:
 
 def week_start(day: date) -> date:
     """The Monday of ``day``'s Monday–Sunday week (the key of a trading week)."""
-    return day - timedelta(days=day.weekday())
+    monday = _MONDAYS.get(day)
+    if monday is None:
+        monday = _MONDAYS[day] = day - timedelta(days=day.weekday())
+    return monday
+
+
+#: date -> week_start(date), asked for on every hourly bar (a few thousand dates in a long backtest)
+_MONDAYS: dict[date, date] = {}
 
 
 def four_hour_bodies(bars: Sequence[HourlyBar]) -> list[tuple[float, float]]:
@@ -119,11 +127,14 @@ class WeeklyContext:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (dates ISO, bias as its name) for JSON and the events log."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _CONTEXT_FIELDS}  # every value a scalar: asdict's copy
         data["week"] = self.week.isoformat()
         data["source_week"] = self.source_week.isoformat()
         data["bias"] = self.bias.value
         return data
+
+
+_CONTEXT_FIELDS = tuple(f.name for f in fields(WeeklyContext))
 
 
 def weekly_context(previous_week: Sequence[Any], week: date, tick: float = TICK_SIZE) -> WeeklyContext:

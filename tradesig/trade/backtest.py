@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tradesig.clock import IST, ManualClock
@@ -142,10 +142,10 @@ def run_backtest(settings: Settings, hourly: Mapping[str, Any], *, start: date, 
     streams = []
     for symbol, frame in hourly.items():
         for row in _rows(frame):
-            streams.append((symbol, row))
+            streams.append((symbol, _utc_row(row)))
     if not streams:
         raise DataError("no hourly bars to backtest", "import bars first: 'tradesig history import …'")
-    last = datetime.combine(end, time(23, 59), tzinfo=IST)
+    last = datetime.combine(end, time(23, 59), tzinfo=IST).astimezone(UTC)
     streams = [(s, r) for s, r in streams if r["ts"] <= last]
     first_ts = min(r["ts"] for _, r in streams)
     h = historical_engine(settings, start_clock=first_ts, symbols=list(hourly), instruments=instruments,
@@ -156,8 +156,19 @@ def run_backtest(settings: Settings, hourly: Mapping[str, Any], *, start: date, 
     for bar_end, symbol, row in keyed:
         if bar_end > h.clock.now():
             h.clock.set(bar_end)
-        h.engine.on_hourly_bar(symbol, {**row, "end": bar_end})
+        row["end"] = bar_end
+        h.engine.on_hourly_bar(symbol, row)
     return _finish(h, settings, start, end)
+
+
+def _utc_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a bar row whose ``ts`` in polars' ``ZoneInfo("UTC")`` is given :data:`datetime.UTC` instead: the
+    same instant and the same text, but comparisons with the engine's clock (which keeps UTC) and between bars
+    then skip two zone look-ups each — the engine compares times on every bar. Other zones are kept as given."""
+    ts = row["ts"]
+    if ts.tzinfo is not UTC and getattr(ts.tzinfo, "key", None) == "UTC":
+        return {**row, "ts": ts.replace(tzinfo=UTC)}
+    return dict(row)
 
 
 def run_replay(settings: Settings, minute_bars: Mapping[str, Any], *, start: date, end: date,

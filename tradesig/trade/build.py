@@ -44,8 +44,13 @@ def collecting_sink(clock: Clock, out: list[dict[str, Any]]) -> EventSink:
     """A sink appending ``{"kind", "ts", **payload}`` records to ``out`` (backtests keep their events in memory,
     in the events log's shape)."""
 
+    stamp: list[Any] = [None, ""]   # the clock's last now() and its ISO text (many events share an instant)
+
     def emit(event: TradeEvent) -> None:
-        out.append({"kind": event.kind, "ts": clock.now().isoformat(), **event.payload()})
+        now = clock.now()
+        if stamp[0] is not now:
+            stamp[0], stamp[1] = now, now.isoformat()
+        out.append({"kind": event.kind, "ts": stamp[1], **event.payload()})
 
     return emit
 

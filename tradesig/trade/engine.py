@@ -100,6 +100,7 @@ class TradeEngine:
         self._kill_seen = False
         self._marked_minute: dict[str, datetime] = {}
         self._pending_exits: dict[str, tuple[str, datetime, int]] = {}   # id -> (reason, retry at, tries)
+        self._expiry_closes: dict[date, datetime] = {}   # expiry date -> its close in the clock's zone
         hh, mm = (int(x) for x in settings.strategy.expiry_exit.split(":"))
         self._expiry_exit = time(hh, mm)
 
@@ -389,11 +390,16 @@ class TradeEngine:
     def check_expiry(self) -> None:
         """Rule 2: a basket still open after its expiry's close (15:30 IST) is cash-settled at intrinsic value
         (:meth:`_settle`); on expiry day from ``strategy.expiry_exit`` (15:15 IST) it is squared off."""
+        if not self.positions:
+            return
         now = self.clock.now()
         local = to_ist(now)
         for pos in list(self.positions.values()):
             expiry = pos.main.expiry
-            if now >= expiry_close(expiry):
+            close = self._expiry_closes.get(expiry)
+            if close is None:  # in the clock's zone (UTC): the comparison on every bar skips zone look-ups
+                close = self._expiry_closes[expiry] = expiry_close(expiry).astimezone(now.tzinfo)
+            if now >= close:
                 self._settle(pos)
             elif local.date() == expiry and local.time() >= self._expiry_exit:
                 self.emit(ev.ExitSignal(pos.id, "expiry"))

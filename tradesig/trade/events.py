@@ -40,23 +40,42 @@ class TradeEvent:
 
     @property
     def kind(self) -> str:
-        return kind_of(type(self))
+        cls = type(self)
+        kind = _KINDS.get(cls)
+        if kind is None:
+            kind = _KINDS[cls] = kind_of(cls)
+        return kind
 
     def payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if f.name in self._FLATTEN:
+        cls = type(self)
+        for name, flatten, optional in _PLANS.get(cls) or _field_plan(cls):
+            value = getattr(self, name)
+            if flatten:
                 out.update(value or {})
-            elif value is None and f.default is None:
+            elif value is None and optional:
                 continue
             elif isinstance(value, tuple) and value and hasattr(value[0], "payload"):
-                out[f.name] = [v.payload() for v in value]
+                out[name] = [v.payload() for v in value]
             elif isinstance(value, tuple):
-                out[f.name] = list(value)
+                out[name] = list(value)
             else:
-                out[f.name] = value
+                out[name] = value
         return out
+
+
+_KINDS: dict[type, str] = {}
+_PLANS: dict[type, tuple[tuple[str, bool, bool], ...]] = {}
+
+
+def _field_plan(cls: type) -> tuple[tuple[str, bool, bool], ...]:
+    """``(name, flattened, optional)`` of each field of an event type, in field order, computed once per type:
+    what :meth:`TradeEvent.payload` walks (``optional``: the default is None, so a None value is not written)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        flatten = cls._FLATTEN  # type: ignore[attr-defined]
+        plan = _PLANS[cls] = tuple((f.name, f.name in flatten, f.default is None) for f in fields(cls))
+    return plan
 
 
 #: Where the engine sends its events: the events log in paper/live (tradesig.trade.service.event_sink), a list in

@@ -126,6 +126,15 @@ class HourlyAggregator:
 def hourly_bar_end(ts: datetime) -> datetime:
     """End (aware UTC) of the session-aligned hourly bar starting at ``ts``: one hour later, or the session close
     for the short last bar (session hours of tradesig.store.bars)."""
+    if ts.tzinfo is UTC:  # a backtest's bars: the arithmetic in UTC, the session close looked up once per date
+        day = ts.astimezone(IST).date()
+        close_utc = _CLOSES_UTC.get(day)
+        if close_utc is None:
+            _, close_m = session_hours(day)
+            close_utc = _CLOSES_UTC[day] = (datetime.combine(day, time(0), tzinfo=IST)
+                                            + timedelta(minutes=close_m)).astimezone(UTC)
+        end_utc = ts + _HOUR
+        return min(end_utc, close_utc) if ts < close_utc else end_utc
     local = to_ist(ts)
     _, close_m = session_hours(local.date())
     close = datetime.combine(local.date(), time(0), tzinfo=IST) + timedelta(minutes=close_m)
@@ -133,3 +142,8 @@ def hourly_bar_end(ts: datetime) -> datetime:
     return min(end, close).astimezone(ts.tzinfo) if local < close else end.astimezone(ts.tzinfo)
 
 
+
+
+_HOUR = timedelta(hours=1)
+#: IST date -> its session's close, aware UTC (hourly_bar_end; the session hours of a date never change in a run)
+_CLOSES_UTC: dict[date, datetime] = {}

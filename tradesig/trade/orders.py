@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -312,7 +312,7 @@ class OrderManager:
                 if self.clock.monotonic() < deadline:
                     continue
                 book = []
-            states = {o.order_id: o for o in book if o.order_id in wanted} or states
+            states = _states_of(book, wanted) or states
             if len(states) == len(wanted) and all(s.terminal for s in states.values()):
                 break
             if self.clock.monotonic() >= deadline:
@@ -418,6 +418,19 @@ class OrderManager:
                       else LegFill(hedge, SELL, 0, status="COMPLETE"))
         ok = hedge_fill.filled == hedge_qty
         return BasketResult(ok, hedge_fill, main_fill, message="" if ok else f"hedge exit: {hedge_fill.message}")
+
+
+def _states_of(book: Sequence[OrderState], wanted: set[str]) -> dict[str, OrderState]:
+    """The states in ``book`` of the ``wanted`` order ids (the last entry wins an id listed twice), looked up from
+    the end: the orders waited for are the newest of a broker's book, which a backtest grows to thousands."""
+    found: dict[str, OrderState] = {}
+    for state in reversed(book if isinstance(book, list) else list(book)):
+        oid = state.order_id
+        if oid in wanted and oid not in found:
+            found[oid] = state
+            if len(found) == len(wanted):
+                break
+    return found
 
 
 def freeze_limits(settings: Settings, clock: Clock | None = None) -> Callable[[str], int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -138,6 +138,12 @@ class ModelledPremiums:
         self.chain = chain
         self.iv_models: dict[str, IVModel] = dict(iv_models or {})
         self._flat = FlatIV(settings.iv)
+        # the last modelled quote of each contract, reused while the underlying's price and time are the same
+        # and IV model (a fill right after the prefetch of its basket's quotes asks again):
+        # {tradingsymbol: (contract, spot, ts, model, quote)}
+        self._last: dict[str, tuple[OptionContract, float, datetime, IVModel, Quote]] = {}
+        self._closes: dict[date, datetime] = {}   # expiry date -> its close, aware UTC (time to expiry)
+        self._labels: dict[str, str] = {}         # IV model source -> price_source label
 
     def iv_model(self, symbol: str) -> IVModel:
         """The IV model used for ``symbol``'s modelled premiums."""
@@ -152,13 +158,24 @@ class ModelledPremiums:
             real = self.chain.ltp(contract, ts)
             if real is not None:
                 return Quote(ltp=real, ts=ts, source="chain")
-        t = year_fraction(ts, expiry_close(contract.expiry))
         model = self.iv_model(contract.symbol)
+        last = self._last.get(contract.tradingsymbol)
+        if last is not None and last[0] is contract and last[1] == spot and last[2] is ts and last[3] is model:
+            return last[4]
+        close = self._closes.get(contract.expiry)
+        if close is None:
+            close = self._closes[contract.expiry] = expiry_close(contract.expiry).astimezone(UTC)
+        t = year_fraction(ts, close)
         iv = model.iv(ist_date(ts), spot=spot, strike=contract.strike, t_years=t)
         price = black_scholes(spot, contract.strike, t, self.settings.rate, iv, contract.option_type)
         price = max(MIN_PREMIUM, round(round(price / 0.05) * 0.05, 2))
-        return Quote(ltp=price, ts=ts, source=modelled_source(model.source),
-                     extra={"spot": spot, "iv": round(iv, 4), "iv_source": model.source})
+        label = self._labels.get(model.source)
+        if label is None:
+            label = self._labels[model.source] = modelled_source(model.source)
+        quote = Quote(ltp=price, ts=ts, source=label,
+                      extra={"spot": spot, "iv": round(iv, 4), "iv_source": model.source})
+        self._last[contract.tradingsymbol] = (contract, spot, ts, model, quote)
+        return quote
 
 
 class BrokerQuotes:

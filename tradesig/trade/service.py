@@ -112,31 +112,57 @@ def save_backtest_events(home: Path, result: Any, start: date, end: date) -> Pat
     """Write a backtest's events as ``<home>/backtest/events/DATE.jsonl`` (IST dates), replacing the files of every
     date from ``start`` to ``end``: the latest backtest over a date is what ``report --mode backtest`` shows, and a
     re-run never duplicates. The paper/live events log (``<home>/events``) is never touched. Each file is written
-    to a temporary name and renamed. Returns the directory."""
+    to a temporary name and renamed (a reader sees the old file or the new one, never a part); a file that already
+    holds exactly the bytes it would get is left as it is (a re-run over unchanged data writes nothing), and the
+    files of dates without events are removed. Returns the directory."""
     from tradesig.clock import ist_date
     from tradesig.timing import Phases
 
     phases = Phases()
     directory = Path(home) / BACKTEST_DIR / "events"
     directory.mkdir(parents=True, exist_ok=True)
+    encode = json.JSONEncoder(sort_keys=True, default=str).encode  # json.dumps(e, sort_keys=True, default=str)
     by_day: dict[date, list[str]] = {}
+    stamp, day = None, start
     for event in result.events:
-        day = ist_date(datetime.fromisoformat(event["ts"]))
+        if event["ts"] != stamp:  # events come in time order, many at one instant: one date look-up per instant
+            stamp = event["ts"]
+            day = ist_date(datetime.fromisoformat(stamp))
         if start <= day <= end:
-            by_day.setdefault(day, []).append(json.dumps(event, sort_keys=True, default=str))
-    day = start
-    while day <= end:
-        path = directory / f"{day.isoformat()}.jsonl"
-        if day in by_day:
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text("\n".join(by_day[day]) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
-        else:
-            path.unlink(missing_ok=True)
-        day += timedelta(days=1)
+            by_day.setdefault(day, []).append(encode(event))
+    with os.scandir(directory) as entries:
+        stored = {e.name: e for e in entries if e.name.endswith(".jsonl")}
+    for day, lines in by_day.items():
+        name = f"{day.isoformat()}.jsonl"
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        path = directory / name
+        old = stored.get(name)
+        if old is not None and _same_bytes(old, data):
+            continue
+        tmp = path.with_name(name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    for name in stored:
+        try:
+            day = date.fromisoformat(name[:-len(".jsonl")])
+        except ValueError:
+            continue
+        if start <= day <= end and day not in by_day:
+            (directory / name).unlink(missing_ok=True)
     phases.lap("write")
     log.info("backtest: %s (%d events)", phases.summary(), len(result.events))
     return directory
+
+
+def _same_bytes(entry: os.DirEntry[str], data: bytes) -> bool:
+    """True when the file ``entry`` holds exactly ``data`` (its size first: most differing files differ there)."""
+    try:
+        if entry.stat().st_size != len(data):
+            return False
+        with open(entry.path, "rb") as fh:
+            return fh.read() == data
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------------------------------- state

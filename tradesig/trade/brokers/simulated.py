@@ -90,6 +90,7 @@ class SimulatedBroker:
         self.slippage = slippage_ticks * TICK
         self.max_age = max_quote_age_seconds
         self._orders: dict[str, OrderState] = {}
+        self._open: dict[str, None] = {}   # ids of OPEN orders, in placement order (what _process looks at)
         self._placed_at: dict[str, datetime] = {}
         self._requests: dict[str, OrderRequest] = {}
         self._positions: dict[str, _Pos] = {}
@@ -125,6 +126,8 @@ class SimulatedBroker:
             average_price=0.0, status=status, status_message=message, order_timestamp=self.clock.now())
         self._placed_at[order_id] = self.clock.now()
         self._requests[order_id] = request
+        if status == "OPEN":
+            self._open[order_id] = None
         self._process()
         return order_id
 
@@ -149,6 +152,7 @@ class SimulatedBroker:
         if state is None or state.terminal:
             raise OrderRejected(f"order {order_id} cannot be cancelled")
         self._orders[order_id] = replace(state, status="CANCELLED", status_message="cancelled by user")
+        self._open.pop(order_id, None)
         return order_id
 
     def orders(self) -> list[OrderState]:
@@ -188,9 +192,15 @@ class SimulatedBroker:
 
     def _process(self) -> None:
         """Fill every OPEN order whose latency has passed and whose quote is fresh."""
+        if not self._open:
+            return
         now = self.clock.now()
-        for order_id, state in list(self._orders.items()):
-            if state.status != "OPEN" or (now - self._placed_at[order_id]).total_seconds() < self.latency - 1e-9:
+        for order_id in list(self._open):
+            state = self._orders[order_id]
+            if state.status != "OPEN":
+                self._open.pop(order_id, None)
+                continue
+            if (now - self._placed_at[order_id]).total_seconds() < self.latency - 1e-9:
                 continue
             quote = self._quote_for(state.tradingsymbol)
             if not self._fresh(quote):
@@ -219,6 +229,7 @@ class SimulatedBroker:
                                 state.exchange)
         self._orders[state.order_id] = replace(state, status="COMPLETE", filled_quantity=state.quantity,
                                                average_price=price, price_source=source)
+        self._open.pop(state.order_id, None)
         pos = self._positions.setdefault(state.tradingsymbol, _Pos(exchange=state.exchange))
         signed = state.quantity if state.transaction_type == BUY else -state.quantity
         if pos.quantity == 0 or (pos.quantity > 0) == (signed > 0):
