@@ -4,7 +4,9 @@ Synchronous and single-threaded (the asyncio service calls it between socket rea
 :class:`~tradesig.clock.Clock` is given). Order of durability, per DESIGN.md "Storage":
 
 1. :meth:`Ingestor.on_frame` appends the raw frame to the journal *before* anything else (written to the OS at
-   once; fsync'd before every ticks part), then decodes it (vectorised, :func:`decode_frame`).
+   once; fsync'd before every ticks part), then buffers its ticks: frames of one packet type raw, decoded in
+   batches at the next flush (vectorised, :func:`decode_frames`), other frames decoded at once
+   (:func:`decode_frame`).
 2. :meth:`Ingestor.flush` writes the decoded ticks as one Parquet part per IST date. Each tick row carries the
    journal position of its frame (``journal_segment``, ``journal_next``), so the stored ticks themselves say how far
    the journal has been processed: :meth:`Ingestor.recover` resumes after the largest stored position — exactly
@@ -163,8 +165,13 @@ class Ingestor:
 
     # ---------------------------------------------------------------------------------------------- live input
     def on_frame(self, data: bytes, recv_ts: datetime) -> int:
-        """Journal one binary ticker frame, decode it, buffer its ticks; returns the number of ticks (0 for a
-        heartbeat). Bad packets are counted (``stats.bad_packets``), never raised."""
+        """Journal one binary ticker frame (first, written out at once), then buffer its ticks; returns the number
+        of ticks (0 for a heartbeat). A well-formed frame of one packet type (:func:`uniform_shape`, e.g. every
+        index-only frame) is kept raw and decoded with its neighbours in one batch at the next flush; any other
+        frame is decoded now. ``on_ticks`` gets the frame's ticks now either way. Bad packets are counted
+        (``stats.bad_packets``), never raised."""
+        if type(data) is not bytes:  # a buffer the caller may reuse: the raw frame is kept until the next flush
+            data = bytes(data)
         position = self.journal.append(data, recv_ts)
         self.journal.flush(fsync=False)
         self.stats.frames += 1
