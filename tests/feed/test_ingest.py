@@ -168,3 +168,31 @@ def test_hub_ticks_carry_the_best_bid_and_ask_of_full_packets(home):
         ("NIFTY2460622000CE", 560.9, 559.5, 562.0), ("NIFTY2460622000CE", 560.9, None, None),
         ("NIFTY", 22800.0, None, None)]
     assert published[0]["ts"] == ts
+
+
+def test_batched_decoding_stores_what_frame_by_frame_decoding_gives(home):
+    """Frames of one packet type are buffered raw and decoded in batches at each flush; mixed frames are decoded at
+    once. The stored ticks equal each frame decoded on its own, in order, and the hub still gets every tick at once."""
+    from tradesig.feed.kite_protocol import TickBatch, decode_frame, encode_index_full
+
+    nifty = recorded_bars(shared_file(NIFTY_FILE), DAY, "NIFTY", 0, 10)
+    bank = recorded_bars(shared_file(BANK_FILE), DAY, "BANKNIFTY", 0, 10)
+    frames = [frame for _, frame in frames_from_bars({256265: nifty, 260105: bank})]
+    full = {"mode": "full", "instrument_token": 12345602, "last_price": 101.5, "volume_traded": 10,
+            "exchange_timestamp": nifty["ts"][3], "last_trade_time": nifty["ts"][3],
+            "ohlc": {"open": 100.0, "high": 102.0, "low": 99.0, "close": 100.5}}
+    index = {"instrument_token": 256265, "last_price": 22000.5, "exchange_timestamp": nifty["ts"][3],
+             "ohlc": {"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5}}
+    frames[40:40] = [encode_frame([full, {**index, "mode": "full"}]), encode_frame([full])]  # mixed, then full-only
+    frames[7:7] = [b"\x00\x01\x00\x20" + encode_index_full(index)]  # a one-packet index frame among the others
+    hub: list[dict] = []
+    ing = Ingestor(home, _clock(), source="sim", on_ticks=hub.extend, flush_ticks=97)
+    recv = datetime(2026, 1, 1, tzinfo=UTC)
+    for i, frame in enumerate(frames):
+        ing.on_frame(frame, recv + timedelta(milliseconds=i))
+        assert len(hub) == ing.stats.ticks  # published per frame, not at the flush
+    ing.close(now=nifty["ts"].max() + timedelta(minutes=1))
+    stored = Store(home).read_ticks(date=date(2026, 1, 1))
+    each = TickBatch.concat([decode_frame(f).ticks for f in frames]).to_polars()
+    assert stored.select(each.columns).equals(each, null_equal=True)
+    assert stored["journal_next"].is_sorted() and stored.height == ing.stats.ticks == len(hub)

@@ -551,3 +551,88 @@ def test_encoder_accepts_epoch_seconds_and_rejects_text_times():
     assert struct.unpack_from(">I", body, 28)[0] == 1717473600
     with pytest.raises(ProtocolError):
         kp.encode_index_full({"instrument_token": 256265, "exchange_timestamp": "09:30"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Index packets: the column-major index block (kite_index) and batches of whole frames (decode_frames)
+
+INDEX_LENGTHS = [kp.INDEX_QUOTE_LEN, kp.INDEX_FULL_LEN]
+
+
+@SETTINGS
+@given(packets=st.lists(packet_bodies(INDEX_LENGTHS), min_size=1, max_size=12), one_segment=st.booleans(),
+       data=st.data())
+def test_index_block_gives_the_struct_paths_bytes_and_the_official_dicts(packets, one_segment, data, official):
+    """Frames of > SMALL_FRAME index packets of one length (one segment, or mixed segments) decode to the same
+    TICK_DTYPE bytes as packet-by-packet struct decoding, and to the official parser's dicts."""
+    length = data.draw(st.sampled_from(INDEX_LENGTHS))
+    bodies = [p[:4] + p[4:length] + bytes(max(0, length - len(p))) for p in packets]
+    bodies = [b[:length] for b in bodies] * (1 + kp.SMALL_FRAME // len(bodies))
+    if one_segment:
+        bodies = [b[:3] + bytes([kp.SEGMENT_INDICES]) + b[4:] for b in bodies]
+    frame = kp.encode_packets(bodies)
+    ticks = kp.decode_frame(frame).ticks
+    assert ticks._index is not None  # the vectorised index path was taken
+    dicts = ticks.to_dicts()  # before .array: read from the index block itself
+    assert_same(dicts, official._parse_binary(frame))
+    one_by_one = kp.TickBatch.concat([kp.decode_frame(kp.encode_packets([b])).ticks for b in bodies])
+    assert ticks.array.tobytes() == one_by_one.array.tobytes()
+    assert ticks.to_dicts() == dicts
+
+
+@SETTINGS
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=6), data=st.data())
+def test_decode_frames_equals_decoding_each_frame(sizes, data):
+    """A batch of whole frames of one packet type decodes to what decoding them one by one gives, in order."""
+    length = data.draw(st.sampled_from(kp.PACKET_LENGTHS))
+    frames = [kp.encode_packets(data.draw(st.lists(packet_bodies([length]), min_size=n, max_size=n)))
+              for n in sizes]
+    assert [kp.uniform_shape(f) for f in frames] == [(n, length) for n in sizes]
+    batch = kp.decode_frames(frames, length)
+    each = kp.TickBatch.concat([kp.decode_frame(f).ticks for f in frames])
+    assert len(batch) == sum(sizes)
+    assert batch.array.tobytes() == each.array.tobytes()
+
+
+def test_index_blocks_of_both_lengths_concatenate():
+    quote = [kp.encode_index_quote({"instrument_token": 256265, "last_price": 22000.5,
+                                    "ohlc": {"open": 1.0, "high": 2.0, "low": 0.5, "close": 0.0}})] * 20
+    full = kp.decode_frame(kp.encode_packets(_good_index_full(20))).ticks
+    quotes = kp.decode_frame(kp.encode_packets(quote)).ticks
+    both = kp.TickBatch.concat([quotes, full])
+    assert both._index is not None and len(both) == 40
+    assert both.to_dicts() == quotes.to_dicts() + full.to_dicts()
+    assert both.to_dicts()[0]["change"] == 0  # close 0: the official int 0
+    assert both.array.tobytes() == quotes.array.tobytes() + full.array.tobytes()
+    assert kp.TickBatch.concat([quotes, kp.decode_frame(kp.encode_packets(_good_packets(3))).ticks]).to_dicts() \
+        == quotes.to_dicts() + kp.decode_frame(kp.encode_packets(_good_packets(3))).ticks.to_dicts()
+
+
+def _good_index_full(n: int) -> list[bytes]:
+    return [kp.encode_index_full({"instrument_token": 260105, "last_price": 48000 + i / 20,
+                                  "ohlc": {"open": 48100.0, "high": 48200.0, "low": 47900.0, "close": 48050.0},
+                                  "exchange_timestamp": datetime(2024, 6, 4, 4, 0, i, tzinfo=UTC)})
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("frame", [b"", b"\x00", kp.encode_packets([]) + b"\x00",
+                                   kp.encode_packets(_good_index_full(2))[:-1],
+                                   kp.encode_packets([*_good_index_full(2), b"\x00" * 8])])
+def test_uniform_shape_refuses_what_is_not_one_clean_packet_type(frame):
+    assert kp.uniform_shape(frame) is None
+
+
+def test_index_block_to_polars_equals_the_wide_arrays():
+    """to_polars reads an index block's columns directly (nulls for what an index lacks): the same frame as from
+    the widened TICK_DTYPE array, for quote and full index packets and a zero close."""
+    quote = [kp.encode_index_quote({"instrument_token": 256265, "last_price": 22000.5,
+                                    "ohlc": {"open": 1.0, "high": 2.0, "low": 0.5, "close": 0.0}})] * 12
+    both = kp.TickBatch.concat([kp.decode_frame(kp.encode_packets(quote)).ticks,
+                                kp.decode_frame(kp.encode_packets(_good_index_full(12))).ticks])
+    assert both.index_block is not None
+    direct = both.to_polars(datetime(2024, 6, 4, 4, 0, tzinfo=UTC))
+    wide = kp.TickBatch(both.array.copy())
+    assert both.index_block is None  # widened now
+    assert direct.equals(wide.to_polars(datetime(2024, 6, 4, 4, 0, tzinfo=UTC)), null_equal=True)
+    assert direct.schema == wide.to_polars().schema | {"recv_ts": direct.schema["recv_ts"]}
+    assert direct["exchange_timestamp"].null_count() == 12 and direct["volume_traded"].null_count() == 24

@@ -4,7 +4,9 @@ Synchronous and single-threaded (the asyncio service calls it between socket rea
 :class:`~tradesig.clock.Clock` is given). Order of durability, per DESIGN.md "Storage":
 
 1. :meth:`Ingestor.on_frame` appends the raw frame to the journal *before* anything else (written to the OS at
-   once; fsync'd before every ticks part), then decodes it (vectorised, :func:`decode_frame`).
+   once; fsync'd before every ticks part), then buffers its ticks: frames of one packet type raw, decoded in
+   batches at the next flush (vectorised, :func:`decode_frames`), other frames decoded at once
+   (:func:`decode_frame`).
 2. :meth:`Ingestor.flush` writes the decoded ticks as one Parquet part per IST date. Each tick row carries the
    journal position of its frame (``journal_segment``, ``journal_next``), so the stored ticks themselves say how far
    the journal has been processed: :meth:`Ingestor.recover` resumes after the largest stored position — exactly
@@ -44,7 +46,7 @@ import polars as pl
 from tradesig.clock import Clock, ist_date
 from tradesig.feed.backoff import Cause
 from tradesig.feed.barbuilder import SLIM_COLUMNS, UTC_US, BarBuilder, Gap, floor_minute  # noqa: F401 (re-export)
-from tradesig.feed.kite_protocol import TickBatch, decode_frame, tick_schema
+from tradesig.feed.kite_protocol import TickBatch, decode_frame, decode_frames, tick_schema, uniform_shape
 from tradesig.store.datasets import Store
 from tradesig.store.events import EventLog
 from tradesig.store.journal import Journal, JournalPosition
@@ -158,38 +160,55 @@ class Ingestor:
         self.on_tick_array = on_tick_array
         self.flush_ticks = flush_ticks
         self.stats = IngestStats()
-        self._chunks: list[tuple[np.ndarray, int, JournalPosition, bool]] = []
+        #: buffered ticks, one entry per frame: (the raw frame of one packet type and its body length — decoded with
+        #: its neighbours at the next flush — or the frame's decoded TickBatch and 0, receive time in µs, journal
+        #: position, ticks)
+        self._chunks: list[tuple[bytes | TickBatch, int, int, JournalPosition, int]] = []
         self._json_frames: list[pl.DataFrame] = []
         self._pending_ticks = 0
         self.last_tick_ts: datetime | None = None
 
     # ---------------------------------------------------------------------------------------------- live input
     def on_frame(self, data: bytes, recv_ts: datetime) -> int:
-        """Journal one binary ticker frame, decode it, buffer its ticks; returns the number of ticks (0 for a
-        heartbeat). Bad packets are counted (``stats.bad_packets``), never raised."""
+        """Journal one binary ticker frame (first, written out at once), then buffer its ticks; returns the number
+        of ticks (0 for a heartbeat). A well-formed frame of one packet type (:func:`uniform_shape`, e.g. every
+        index-only frame) is kept raw and decoded with its neighbours in one batch at the next flush; any other
+        frame is decoded now. With viewers attached (``on_tick_array``/``on_ticks``) every frame is decoded now, kept
+        decoded, and its ticks handed over at once. Bad packets are counted
+        (``stats.bad_packets``), never raised."""
+        if type(data) is not bytes:  # a buffer the caller may reuse: the raw frame is kept until the next flush
+            data = bytes(data)
         position = self.journal.append(data, recv_ts)
         self.journal.flush(fsync=False)
         self.stats.frames += 1
-        frame = decode_frame(data)
-        if frame.errors:
-            self.stats.bad_packets += len(frame.errors)
-            log.warning("ticker frame with %d bad packet(s): %s", len(frame.errors), frame.errors[0])
-        if frame.heartbeat:
-            self.stats.heartbeats += 1
-            return 0
-        n = len(frame.ticks)
-        if n:
-            us = int((recv_ts - _EPOCH).total_seconds() * 1_000_000)
-            self._chunks.append((frame.ticks.array, us, position, False))
-            self._pending_ticks += n
-            self.stats.ticks += n
-            self.last_tick_ts = recv_ts
+        # a frame of one packet type is buffered raw and decoded with its neighbours at the next flush; with a hub
+        # attached every frame is decoded at once (its ticks go to the viewers now) and kept decoded
+        live = self.on_tick_array is not None or self.on_ticks is not None
+        shape = None if live else uniform_shape(data)
+        if shape is not None:
+            n = shape[0]
+            self._chunks.append((data, shape[1], _us(recv_ts), position, n))
+        else:
+            frame = decode_frame(data)
+            if frame.errors:
+                self.stats.bad_packets += len(frame.errors)
+                log.warning("ticker frame with %d bad packet(s): %s", len(frame.errors), frame.errors[0])
+            if frame.heartbeat:
+                self.stats.heartbeats += 1
+                return 0
+            n = len(frame.ticks)
+            if not n:
+                return 0
+            self._chunks.append((frame.ticks, 0, _us(recv_ts), position, n))
             if self.on_tick_array is not None:
                 self.on_tick_array(frame.ticks.array, self.hub_rows)
             elif self.on_ticks is not None:
                 self.on_ticks(self.hub_rows(frame.ticks.array, False))
-            if self._pending_ticks >= self.flush_ticks:
-                self.flush()
+        self._pending_ticks += n
+        self.stats.ticks += n
+        self.last_tick_ts = recv_ts
+        if self._pending_ticks >= self.flush_ticks:
+            self.flush()
         return n
 
     def on_json(self, doc: dict[str, Any], recv_ts: datetime) -> int:
@@ -252,15 +271,11 @@ class Ingestor:
     def _frame_from_chunks(self) -> pl.DataFrame:
         frames = []
         if self._chunks:
-            arrays = [c[0] for c in self._chunks]
-            counts = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
-            # np.concatenate of structured arrays re-promotes the dtype per array (slow): join the raw rows
-            dtype = arrays[0].dtype
-            merged = np.concatenate([np.ascontiguousarray(a).view(np.uint8) for a in arrays]).view(dtype)
-            df = TickBatch(merged).to_polars()
-            recv = np.repeat(np.fromiter((c[1] for c in self._chunks), dtype=np.int64), counts)
-            nexts = np.repeat(np.fromiter((c[2].next_offset for c in self._chunks), dtype=np.int64), counts)
-            segments = [c[2].segment for c in self._chunks]
+            counts = np.fromiter((c[4] for c in self._chunks), dtype=np.int64, count=len(self._chunks))
+            df = TickBatch.concat(_decode_chunks(self._chunks)).to_polars()
+            recv = np.repeat(np.fromiter((c[2] for c in self._chunks), dtype=np.int64), counts)
+            nexts = np.repeat(np.fromiter((c[3].next_offset for c in self._chunks), dtype=np.int64), counts)
+            segments = [c[3].segment for c in self._chunks]
             if len(set(segments)) == 1:
                 seg = pl.lit(segments[0]).alias("journal_segment")
             else:
@@ -363,11 +378,15 @@ class Ingestor:
                         self._json_frames.append(self._decorate(df, record.position, doc.get("kind") == "polled"))
                         self._pending_ticks += df.height
                     continue
-                frame = decode_frame(data)
-                if len(frame.ticks):
-                    us = int((record.recv_ts - _EPOCH).total_seconds() * 1_000_000)
-                    self._chunks.append((frame.ticks.array, us, record.position, False))
-                    self._pending_ticks += len(frame.ticks)
+                shape = uniform_shape(data)
+                if shape is not None:
+                    self._chunks.append((data, shape[1], _us(record.recv_ts), record.position, shape[0]))
+                    self._pending_ticks += shape[0]
+                else:
+                    frame = decode_frame(data)
+                    if len(frame.ticks):
+                        self._chunks.append((frame.ticks, 0, _us(record.recv_ts), record.position, len(frame.ticks)))
+                        self._pending_ticks += len(frame.ticks)
                 if self._pending_ticks >= self.flush_ticks:
                     total += self._write_recovered()
             total += self._write_recovered()
@@ -497,6 +516,33 @@ def _has_missing_columns_arg() -> bool:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAT = np.iinfo(np.int64).min
+
+
+def _us(recv_ts: datetime) -> int:
+    """µs since the epoch of an aware receive time (the stored ``recv_ts``)."""
+    return int((recv_ts - _EPOCH).total_seconds() * 1_000_000)
+
+
+def _decode_chunks(chunks: list[tuple[bytes | TickBatch, int, int, JournalPosition, int]]) -> list[TickBatch]:
+    """The buffered frames' ticks, in order: each run of raw frames of one packet type decoded as one batch
+    (:func:`decode_frames`), already decoded frames as they are."""
+    out: list[TickBatch] = []
+    run: list[bytes] = []
+    run_length = 0
+    for item, length, *_ in chunks:
+        if length and length == run_length:
+            run.append(item)  # type: ignore[arg-type]
+            continue
+        if run:
+            out.append(decode_frames(run, run_length))
+        if length:
+            run, run_length = [item], length  # type: ignore[list-item]
+        else:
+            run, run_length = [], 0
+            out.append(item)  # type: ignore[arg-type]
+    if run:
+        out.append(decode_frames(run, run_length))
+    return out
 
 __all__ = ["Ingestor", "BarBuilder", "Gap", "IngestStats", "quote_ticks", "json_record_ticks", "floor_minute"]
 

@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradesig.feed.kite_decode import FLOAT_COLUMNS, TIME_COLUMNS
-from tradesig.feed.kite_wire import FULL_LEN, INDEX_FULL_LEN, LTP_LEN, MODES, QUOTE_LEN, LocalProtocolError
+from tradesig.feed.kite_index import INDEX_FIELDS, IndexBlock
+from tradesig.feed.kite_wire import (
+    FULL_LEN,
+    INDEX_FULL_LEN,
+    INDEX_QUOTE_LEN,
+    LTP_LEN,
+    MODES,
+    PACKET_MODE,
+    QUOTE_LEN,
+    LocalProtocolError,
+)
 
 if TYPE_CHECKING:
     from tradesig.feed.kite_decode import TickBatch
@@ -71,26 +81,33 @@ def to_polars(batch: TickBatch, recv_ts: datetime | None = None):
     """
     import polars as pl
 
-    a = batch.array
-    length = a["packet_length"]
-    is_full = length == FULL_LEN
-    columns: dict[str, Any] = {
-        "_trade": (length == QUOTE_LEN) | is_full,
-        "_ohlc": length != LTP_LEN,
-        "_full": is_full,
-        "_ets": is_full | (length == INDEX_FULL_LEN),
-        "instrument_token": a["instrument_token"],
-        "mode": np.array(MODES)[a["mode"]],
-        "tradable": a["tradable"],
-    }
-    for name in TICK_COLUMNS[3:]:
-        columns[name] = a[name].view(np.int64) if name in TIME_COLUMNS else a[name]
+    block = batch.index_block
+    if block is not None:  # index packets only: their columns straight from the block, the rest null
+        columns = _index_columns(block)
+    else:
+        a = batch.array
+        length = a["packet_length"]
+        is_full = length == FULL_LEN
+        columns = {
+            "_trade": (length == QUOTE_LEN) | is_full,
+            "_ohlc": length != LTP_LEN,
+            "_full": is_full,
+            "_ets": is_full | (length == INDEX_FULL_LEN),
+            "instrument_token": a["instrument_token"],
+            "mode": np.array(MODES)[a["mode"]],
+            "tradable": a["tradable"],
+        }
+        for name in TICK_COLUMNS[3:]:
+            columns[name] = a[name].view(np.int64) if name in TIME_COLUMNS else a[name]
     schema = tick_schema()
     exprs = []
     for name in TICK_COLUMNS:
+        if name not in columns:
+            exprs.append(pl.lit(None, dtype=schema[name]).alias(name))
+            continue
         expr = pl.col(name).cast(schema[name])
         mask = _PRESENCE.get(name)
-        if mask is not None:
+        if mask in columns:  # (an index block has no "_ohlc" mask: every index packet carries OHLC)
             expr = pl.when(pl.col(mask)).then(expr).otherwise(None)
         exprs.append(expr.alias(name))
     if recv_ts is not None:
@@ -98,3 +115,22 @@ def to_polars(batch: TickBatch, recv_ts: datetime | None = None):
             raise LocalProtocolError("recv_ts must be timezone-aware", hint="pass an aware UTC datetime")
         exprs.append(pl.lit(recv_ts.astimezone(UTC)).cast(pl.Datetime("us", "UTC")).alias("recv_ts"))
     return pl.DataFrame(columns).select(exprs)
+
+
+def _index_columns(block: IndexBlock) -> dict[str, Any]:
+    """to_polars' input columns of an index block: what index packets carry (open … change, the exchange
+    timestamp of a full packet); the columns left out are null."""
+    n = len(block)
+    length = np.broadcast_to(np.asarray(block.length, dtype=np.uint16), (n,))
+    ints = block.values.view(np.int64)
+    columns: dict[str, Any] = {
+        "_ets": length == INDEX_FULL_LEN,
+        "instrument_token": ints[INDEX_FIELDS.index("instrument_token")],
+        "mode": np.where(length == INDEX_FULL_LEN, MODES[PACKET_MODE[INDEX_FULL_LEN]],
+                         MODES[PACKET_MODE[INDEX_QUOTE_LEN]]),
+        "tradable": np.broadcast_to(np.asarray(block.tradable, dtype=bool), (n,)),
+    }
+    for i, name in enumerate(INDEX_FIELDS[:INDEX_FIELDS.index("instrument_token")]):
+        columns[name] = block.values[i]
+    columns["exchange_timestamp"] = ints[INDEX_FIELDS.index("exchange_timestamp")]
+    return columns

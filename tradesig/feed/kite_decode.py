@@ -1,7 +1,10 @@
 """Kite ticker decoder: a sans-I/O codec half (bytes in, ticks out). Pure: no sockets, clocks or logging.
 
 :func:`decode_frame` takes the payload of one WebSocket binary message and returns a :class:`DecodedFrame`;
-:func:`decode_text` takes one text message. The wire format is described in ``docs/protocol.md`` (constants and
+:func:`decode_frames` decodes many well-formed frames of one packet type (:func:`uniform_shape`) as one batch;
+:func:`decode_text` (from :mod:`tradesig.feed.kite_text`) takes one text message. Index packets are decoded
+column-major by :mod:`tradesig.feed.kite_index`; frames of a few packets row by row by :mod:`tradesig.feed.kite_rows`.
+The wire format is described in ``docs/protocol.md`` (constants and
 word layouts in :mod:`tradesig.feed.kite_wire`); in short (all integers big-endian):
 
 * binary frame = ``uint16`` packet count, then per packet ``uint16`` length + body; a frame under 2 bytes is a
@@ -26,7 +29,6 @@ conversion lives in :mod:`tradesig.feed.kite_columnar`, encoding in :mod:`trades
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,14 +37,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tradesig.feed.kite_index import INDEX_LENGTHS, IndexBlock, decode_index, index_dicts, widen_into
+from tradesig.feed.kite_rows import ROW_OF as _ROW_OF
+from tradesig.feed.kite_text import TextMessage, decode_text
 from tradesig.feed.kite_wire import (
     DEFAULT_TABLE,
-    DEPTH_ENTRY_WORDS,
     DEPTH_LEVELS,
     DEPTH_ORDERS,
     DEPTH_PRICE,
     DEPTH_QTY,
-    DEPTH_START_WORD,
     FULL_LEN,
     FULL_WORDS,
     INDEX_FULL_LEN,
@@ -62,7 +65,7 @@ from tradesig.feed.kite_wire import (
 )
 
 __all__ = ["FLOAT_COLUMNS", "SMALL_FRAME", "TICK_DTYPE", "TIME_COLUMNS", "DecodedFrame", "TextMessage", "TickBatch",
-           "decode_frame", "decode_text"]
+           "decode_frame", "decode_frames", "decode_text", "uniform_shape"]
 
 # ----------------------------------------------------------------------------------------------------------------
 # Output layout: one native structured array; an 8-byte header slot, then 8-byte value columns grouped so that all
@@ -223,7 +226,9 @@ def _blank_buffer(n: int, length: int | None = None) -> bytearray:
     size = n * _ITEMSIZE
     if size <= len(template):
         return bytearray(template[:size])
-    return bytearray((template * -(-n // _TEMPLATE_ROWS))[:size])
+    buf = bytearray(template) * -(-n // _TEMPLATE_ROWS)
+    del buf[size:]
+    return buf
 
 
 def _blank(n: int, length: int | None = None) -> np.ndarray:
@@ -251,21 +256,36 @@ class TickBatch:
     ``array`` is a numpy structured array of :data:`TICK_DTYPE` (one row per tick). :meth:`to_polars` gives the
     CONTRACTS.md "Ticks" columns (nulls where the packet type has no such field); :meth:`to_dicts` gives dicts
     shaped exactly like ``kiteconnect.KiteTicker._parse_binary`` output, except that datetimes are tz-aware UTC.
+
+    Held as one of: the TICK_DTYPE array; ``struct`` rows (small frames); or, for a batch of index packets only,
+    a column-major index block (:func:`~tradesig.feed.kite_index.decode_index`) — ``array`` packs or widens those
+    when first asked for (the same bytes either way).
     """
 
-    __slots__ = ("_array", "_rows")
+    __slots__ = ("_array", "_index", "_rows")
 
     def __init__(self, array: np.ndarray) -> None:
         if array.dtype != TICK_DTYPE:
             raise TypeError(f"TickBatch needs an array of TICK_DTYPE, not {array.dtype}")
         self._array: np.ndarray | None = array
         self._rows: list[tuple] | None = None
+        self._index: IndexBlock | None = None
 
     @classmethod
     def _wrap(cls, array: np.ndarray) -> TickBatch:
         batch = cls.__new__(cls)
         batch._array = array
         batch._rows = None
+        batch._index = None
+        return batch
+
+    @classmethod
+    def _from_index(cls, index: IndexBlock) -> TickBatch:
+        """A batch of index packets held as an index block (:mod:`tradesig.feed.kite_index`)."""
+        batch = cls.__new__(cls)
+        batch._array = None
+        batch._rows = None
+        batch._index = index
         return batch
 
     @classmethod
@@ -275,18 +295,31 @@ class TickBatch:
         batch = cls.__new__(cls)
         batch._array = None
         batch._rows = rows
+        batch._index = None
         return batch
 
     @property
     def array(self) -> np.ndarray:
         """The ticks as a numpy structured array of :data:`TICK_DTYPE`, one row per tick."""
         if self._array is None:
-            pack = _ROW.pack
-            self._array = np.frombuffer(bytearray(b"".join([pack(*r) for r in self._rows])), TICK_DTYPE)
+            if self._index is not None:
+                self._array = _blank(len(self._index))
+                widen_into(self._index, self._array)
+            else:
+                pack = _ROW.pack
+                self._array = np.frombuffer(bytearray(b"".join([pack(*r) for r in self._rows])), TICK_DTYPE)
         return self._array
 
+    @property
+    def index_block(self) -> IndexBlock | None:
+        """The ticks as a column-major :class:`~tradesig.feed.kite_index.IndexBlock` when the batch is of index
+        packets only and has not been widened to :attr:`array` yet; else None."""
+        return self._index if self._array is None else None
+
     def __len__(self) -> int:
-        return len(self._rows) if self._array is None else len(self._array)
+        if self._array is not None:
+            return len(self._array)
+        return len(self._rows) if self._index is None else len(self._index)
 
     def __repr__(self) -> str:
         return f"TickBatch({len(self)} ticks)"
@@ -296,6 +329,10 @@ class TickBatch:
         """One batch of the ticks of ``batches``, in order."""
         if not batches:
             return TickBatch._wrap(_blank(0))
+        if all(b._index is not None for b in batches):
+            if len(batches) == 1:
+                return batches[0]
+            return TickBatch._from_index(IndexBlock.concat([b._index for b in batches]))
         return TickBatch._wrap(np.concatenate([b.array.view(_ROW_BYTES) for b in batches]).view(TICK_DTYPE))
 
     def to_dicts(self) -> list[dict[str, Any]]:
@@ -307,6 +344,8 @@ class TickBatch:
         """
         out: list[dict[str, Any]] = []
         append = out.append
+        if self._index is not None and self._array is None:
+            return index_dicts(self._index, _utc, MODES)
         rows = self._rows if self._array is None else _ROW.iter_unpack(self._array.tobytes())
         for r in rows:
             # r: token, length, mode, tradable, 17 floats (_FLOAT_COLS), 29 ints (_INT_COLS, then the two times)
@@ -370,22 +409,6 @@ class DecodedFrame(NamedTuple):
     errors: list[str]
 
 
-@dataclass(frozen=True)
-class TextMessage:
-    """One text WebSocket message.
-
-    ``type``: Kite's message type — ``"order"`` (order postback; ``data`` is the order dict as in
-    ``GET /orders``), ``"error"`` (``data`` is the error text), ``"message"`` (broker notice; ``data`` the text) —
-    or another string Kite may add; ``"invalid"`` when the text is not a JSON object (``error`` says why).
-    ``raw``: the text as received.
-    """
-
-    type: str
-    data: Any
-    raw: str
-    error: str | None = None
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Decoding
 
@@ -429,6 +452,8 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
         step = length + 2
         if (n == 2 + count * step and data[2::step].count(0) == count
                 and data[3::step].count(length) == count):
+            if length in INDEX_LENGTHS:
+                return DecodedFrame(TickBatch._from_index(decode_index(data, 2, count, length, table)), False, [])
             lay = _LAYOUTS[length]
             words = np.frombuffer(data, lay.rec_dtype, count, 2)["w"]  # big-endian uint32 view, no copy
             buf = _blank_buffer(count, length)
@@ -498,6 +523,42 @@ def decode_frame(data: bytes | bytearray | memoryview, segment_divisors: Mapping
 _ROW_BYTES = np.dtype((np.void, _ITEMSIZE))
 
 
+def uniform_shape(data: bytes) -> tuple[int, int] | None:
+    """(packet count, body length) of a well-formed frame whose packets all have one known length and that ends
+    with its last packet; None for anything else (a heartbeat, mixed lengths, a framing fault). Cheap: no decoding.
+    """
+    n = len(data)
+    if n < 4 or data[2] != 0 or data[3] not in _LAYOUTS:
+        return None
+    count = (data[0] << 8) | data[1]
+    length = data[3]
+    step = length + 2
+    if n != 2 + count * step or (count > 1 and (data[2::step].count(0) != count
+                                               or data[3::step].count(length) != count)):
+        return None
+    return count, length
+
+
+def decode_frames(frames: Sequence[bytes], length: int, segment_divisors: Mapping[int, float] | None = None
+                  ) -> TickBatch:
+    """The ticks of several frames whose packets all have body ``length`` (each frame checked by
+    :func:`uniform_shape`), in order, decoded as one batch: the packets are joined and go through the vectorised
+    path once, whatever the frames' sizes. The same values as :func:`decode_frame` on each frame in turn."""
+    table = DEFAULT_TABLE if segment_divisors is None else divisor_table(segment_divisors)
+    data = b"".join([f[2:] for f in frames])
+    count = len(data) // (length + 2)
+    if count == 0:
+        return TickBatch._wrap(_blank(0))
+    if length in INDEX_LENGTHS:
+        return TickBatch._from_index(decode_index(data, 0, count, length, table))
+    lay = _LAYOUTS[length]
+    words = np.frombuffer(data, lay.rec_dtype, count, 0)["w"]
+    buf = _blank_buffer(count, length)
+    out = np.frombuffer(buf, dtype=TICK_DTYPE)
+    _fill(out, buf, words, lay, table[0])
+    return TickBatch._wrap(out)
+
+
 def _gather(data: bytes, starts: np.ndarray, length: int) -> np.ndarray:
     """The packets of ``length`` bytes at byte offsets ``starts`` of ``data``, as a k × length/4 int64 array."""
     # row p of this strided view = the big-endian words starting at byte p of the frame (no copy)
@@ -538,7 +599,8 @@ def _fill(out: np.ndarray, buf: bytearray, w: np.ndarray, lay: _Layout, table: n
         change = prices[:, 0] - close
         change *= 100
         # x / inf = 0.0 where close is 0, as the official client's 0
-        np.divide(change, close if close.all() else np.where(close != 0, close, np.inf), out=fview[:, _CHANGE])
+        np.divide(change, close if np.count_nonzero(close) == len(close) else np.where(close != 0, close, np.inf),
+                  out=fview[:, _CHANGE])
     if len(lay.int_words):
         ints = w[:, lay.int_words].astype(np.int64, copy=False)
         if lay.orders.stop > lay.orders.start:
@@ -552,89 +614,3 @@ def _decode_small(data: bytes, starts: list[int], lengths: list[int], divs: tupl
     """Decode a few packets with ``struct`` into TICK_DTYPE rows (the same values as the numpy path)."""
     return TickBatch._from_rows([_ROW_OF[length](_STRUCTS[length].unpack_from(data, start), divs)
                                  for start, length in zip(starts, lengths, strict=True)])
-
-
-_NAN10 = (_NAN,) * 10
-_ZERO3 = (0, 0, 0)
-_ZERO20 = (0,) * 20
-_NAT2 = (_NAT, _NAT)
-
-
-def _change(lp: float, close: float) -> float:
-    return (lp - close) * 100 / close if close != 0 else 0.0
-
-
-# Row builders of the struct path: the packet's words are unpacked in the order of its kite_wire layout (the asserts
-# tie the names here to those layouts).
-assert LTP_WORDS == ("instrument_token", "last_price")
-assert INDEX_FULL_WORDS == ("instrument_token", "last_price", "high", "low", "open", "close", "net_change",
-                            "exchange_timestamp")
-assert FULL_WORDS == ("instrument_token", "last_price", "last_traded_quantity", "average_traded_price",
-                      "volume_traded", "total_buy_quantity", "total_sell_quantity", "open", "high", "low", "close",
-                      "last_trade_time", "oi", "oi_day_high", "oi_day_low", "exchange_timestamp")
-assert FULL_WORDS[:len(QUOTE_WORDS)] == QUOTE_WORDS
-_HEAD = len(QUOTE_WORDS)
-_DQ, _DP, _DO = (DEPTH_START_WORD + part for part in (DEPTH_QTY, DEPTH_PRICE, DEPTH_ORDERS))
-_DS = DEPTH_ENTRY_WORDS
-
-
-def _row_ltp(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
-    token, last_price = w
-    seg = token & 0xFF
-    return (token, LTP_LEN, 0, seg != SEGMENT_INDICES, last_price / divs[seg], _NAN, _NAN, _NAN, _NAN, _NAN,
-            *_NAN10, _NAN, 0, 0, 0, 0, *_ZERO3, *_ZERO20, *_NAT2)
-
-
-def _row_index(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
-    token, last_price, high, low, open_, close = w[:6]  # then net change (ignored) and, full only, the timestamp
-    seg = token & 0xFF
-    div = divs[seg]
-    lp, close = last_price / div, close / div
-    full = len(w) == len(INDEX_FULL_WORDS)
-    ets = (_NAT, w[7] * 1_000_000) if full else _NAT2
-    return (token, INDEX_FULL_LEN if full else INDEX_QUOTE_LEN, 2 if full else 1, seg != SEGMENT_INDICES, lp,
-            open_ / div, high / div, low / div, close, _NAN, *_NAN10, _change(lp, close), 0, 0, 0, 0, *_ZERO3,
-            *_ZERO20, *ets)
-
-
-def _row_quote(w: tuple[int, ...], divs: tuple[float, ...]) -> tuple:
-    token, last_price, ltq, atp, volume, buy_qty, sell_qty, open_, high, low, close = w[:_HEAD]
-    seg = token & 0xFF
-    div = divs[seg]
-    lp, close = last_price / div, close / div
-    if len(w) == _HEAD:
-        return (token, QUOTE_LEN, 1, seg != SEGMENT_INDICES, lp, open_ / div, high / div, low / div, close,
-                atp / div, *_NAN10, _change(lp, close), ltq, volume, buy_qty, sell_qty, *_ZERO3, *_ZERO20, *_NAT2)
-    ltt, oi, oi_high, oi_low, ets = w[_HEAD:DEPTH_START_WORD]
-    return (token, FULL_LEN, 2, seg != SEGMENT_INDICES, lp, open_ / div, high / div, low / div, close, atp / div,
-            *[p / div for p in w[_DP::_DS]], _change(lp, close), ltq, volume, buy_qty, sell_qty, oi, oi_high, oi_low,
-            *w[_DQ::_DS], *[o >> 16 for o in w[_DO::_DS]], ltt * 1_000_000, ets * 1_000_000)
-
-
-_ROW_OF = {LTP_LEN: _row_ltp, INDEX_QUOTE_LEN: _row_index, INDEX_FULL_LEN: _row_index, QUOTE_LEN: _row_quote,
-           FULL_LEN: _row_quote}
-
-
-def decode_text(text: str | bytes) -> TextMessage:
-    """Decode one text ticker message (JSON ``{"type": ..., "data": ...}``); never raises on peer data.
-
-    Types Kite sends: ``"order"`` (order postback), ``"error"``, ``"message"``. Text that is not a JSON object gives
-    ``TextMessage(type="invalid", data=None, error=...)``.
-    """
-    if isinstance(text, bytes | bytearray | memoryview):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return TextMessage("invalid", None, bytes(text).decode("utf-8", "replace"),
-                               f"peer sent a text message that is not UTF-8: {exc}")
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
-        return TextMessage("invalid", None, text, f"peer sent a text message that is not JSON we can read: {exc}")
-    if not isinstance(obj, dict):
-        return TextMessage("invalid", None, text, "peer sent a JSON text message that is not an object")
-    kind = obj.get("type")
-    if not isinstance(kind, str):
-        return TextMessage("invalid", obj.get("data"), text, "peer sent a text message without a string 'type'")
-    return TextMessage(kind, obj.get("data"), text)
-

@@ -7,7 +7,9 @@ This module is the codec's public face; its parts sit beside it, one job each (d
   classes :class:`LocalProtocolError` (ours: a bug, never retried) / :class:`RemoteProtocolError` (the peer's bad
   data), both subclasses of :class:`tradesig.errors.ProtocolError`;
 * :mod:`tradesig.feed.kite_decode` — :func:`decode_frame` / :func:`decode_text` (pure; never raise: faults land in
-  ``DecodedFrame.errors``), :class:`TickBatch`;
+  ``DecodedFrame.errors``), :class:`TickBatch`; :func:`uniform_shape` / :func:`decode_frames` decode many
+  well-formed frames of one packet type as one batch; index packets go through :mod:`tradesig.feed.kite_index`
+  (column-major, widened to :data:`TICK_DTYPE` on demand);
 * :mod:`tradesig.feed.kite_columnar` — ticks → polars (:data:`TICK_COLUMNS`, :func:`tick_schema`);
 * :mod:`tradesig.feed.kite_encode` — ticks → frames, text messages (for the sim and tests);
 * :mod:`tradesig.feed.kite_control` — the client's control messages (:class:`Subscribe`, :class:`Unsubscribe`,
@@ -38,7 +40,9 @@ from tradesig.feed.kite_decode import (
     TextMessage,
     TickBatch,
     decode_frame,
+    decode_frames,
     decode_text,
+    uniform_shape,
 )
 from tradesig.feed.kite_encode import (
     encode_error,
@@ -97,7 +101,8 @@ __all__ = [
     "SEGMENT_NSE", "SMALL_FRAME", "SUBSCRIBE_DEFAULT_MODE", "TICK_COLUMNS", "TICK_DTYPE", "Control",
     "DecodedFrame", "InvalidControl", "LocalProtocolError", "Mode", "RemoteProtocolError", "SetMode", "Subscribe",
     "TextMessage", "TickBatch", "Unsubscribe", "check_subscription_limit", "decode_control", "decode_frame",
-    "decode_text", "encode_control", "encode_error", "encode_frame", "encode_full", "encode_index_full",
+    "decode_frames", "decode_text", "encode_control", "encode_error", "encode_frame", "encode_full",
+    "encode_index_full",
     "encode_index_quote", "encode_ltp", "encode_message", "encode_order_postback", "encode_packet", "encode_packets",
-    "encode_quote", "price_divisor", "tick_schema",
+    "encode_quote", "price_divisor", "tick_schema", "uniform_shape",
 ]

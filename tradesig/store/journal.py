@@ -98,6 +98,8 @@ class Journal:
         self._segment: str | None = None
         self._offset = 0
         self._buffer: list[bytes] = []
+        #: [start, end) of the current segment's IST date in µs since the epoch (append's same-day check)
+        self._day_us = (0, 0)
         self.torn: list[TornTail] = []
 
     # ------------------------------------------------------------------ writing
@@ -113,6 +115,10 @@ class Journal:
             path = directory / name.replace(".bin", f"-{n}.bin")
         self._fh = open(path, "xb")  # noqa: SIM115 - kept open across calls, closed by close()
         self._day, self._segment, self._offset = day, path.name, 0
+        from tradesig.clock import IST
+
+        midnight = _to_us(datetime(day.year, day.month, day.day, tzinfo=IST))
+        self._day_us = (midnight, _to_us(datetime.combine(day + timedelta(days=1), datetime.min.time(), IST)))
 
     def _close_segment(self) -> None:
         if self._fh is not None:
@@ -123,21 +129,23 @@ class Journal:
     def append(self, frame: bytes, recv_ts: datetime) -> JournalPosition:
         """Add one raw frame received at aware ``recv_ts``; buffered until :meth:`flush`. Returns its position.
 
-        A new IST date starts a new segment (in ``journal/<new date>``). ValueError for a naive ``recv_ts``."""
-        from tradesig.clock import ist_date
-
+        A new IST date starts a new segment (in ``journal/<new date>``). ValueError for a naive ``recv_ts``.
+        Called once per received frame: the IST date is only worked out when ``recv_ts`` leaves the current
+        segment's day."""
         us = _to_us(recv_ts)
         if len(frame) > MAX_RECORD:
             raise ValueError(f"frame of {len(frame)} bytes exceeds the journal limit {MAX_RECORD}")
-        day = ist_date(recv_ts)
-        if self._fh is None or day != self._day:
-            self._open_segment(day, recv_ts)
-        record = HEADER.pack(len(frame), us, zlib.crc32(frame)) + bytes(frame)
+        if self._fh is None or not self._day_us[0] <= us < self._day_us[1]:
+            from tradesig.clock import ist_date
+
+            day = ist_date(recv_ts)
+            if self._fh is None or day != self._day:
+                self._open_segment(day, recv_ts)
+        record = HEADER.pack(len(frame), us, zlib.crc32(frame)) + frame
         self._buffer.append(record)
         start = self._offset
-        self._offset += len(record)
-        assert self._day is not None and self._segment is not None
-        return JournalPosition(self._day, self._segment, start, self._offset)
+        self._offset = end = start + len(record)
+        return JournalPosition(self._day, self._segment, start, end)  # type: ignore[arg-type]
 
     def flush(self, fsync: bool = True) -> None:
         """Write the buffered records to the segment and (by default) fsync: call once per received batch."""
