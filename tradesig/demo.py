@@ -387,14 +387,14 @@ def _run_day(opts: DemoOptions, home: Path, symbols: list[str], procs: _Procs,
     say(f"hub page    http://127.0.0.1:{hub_port}/  (the trader's page, served by the feed from step 4 on: open it "
         "in a browser)")
     sim_args = ["sim", "serve", "--port", str(sim_port), "--speed", f"{opts.speed:g}", "--wait-for-client",
-                "--linger", "30", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
+                "--linger", "600", "--redirect-url", f"http://127.0.0.1:{redirect_port}/callback"]
     if breeze_url:
         sim_args += ["--breeze-port", breeze_url.rsplit(":", 1)[1]]
     for path in opts.data:
         sim_args += ["--data", str(path)]
     if opts.day:
         sim_args += ["--date", opts.day.isoformat()]
-    sim = procs.start("sim", *sim_args)
+    sim = procs.start("sim", *sim_args)  # the demo stops it at the end: it serves the final checks after the feed
     state = _wait("the sim answering", lambda: sim_state(sim_url, timeout=2.0), 60, sim, procs, "sim")
     assert isinstance(state, dict)
     day = date.fromisoformat(state["date"])

@@ -61,9 +61,13 @@ def demo_run(tmp_path_factory):
     data = shared_file("intraday/nifty50_1min_2024-01-01_2024-08-23.parquet")
     run = DemoRun(tmp_path_factory.mktemp("demo") / "home", data)
     yield run
-    if run.proc.poll() is None:
-        run.proc.kill()
-        run.proc.wait()
+    if run.proc.poll() is None:  # SIGTERM first: the demo forwards it to its children (each in its own session,
+        run.proc.terminate()     # which a SIGKILL of the demo alone would leave running) and waits for them
+        try:
+            run.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            run.proc.kill()
+            run.proc.wait()
 
 
 def test_browser_sees_prices_change_on_the_hub_page(demo_run):
