@@ -257,9 +257,10 @@ class Hub:
         tokens = np.concatenate([a["instrument_token"] for a, _ in arrays])  # only the token column is copied
         _, first_from_end = np.unique(tokens[::-1], return_index=True)
         last = np.sort(len(tokens) - 1 - first_from_end)
-        ends = np.cumsum([len(a) for a, _ in arrays])
+        lengths = np.array([len(a) for a, _ in arrays])
+        ends = np.cumsum(lengths)
         which = np.searchsorted(ends, last, side="right")  # the array of each kept row
-        starts = ends - np.array([len(a) for a, _ in arrays])
+        starts = ends - lengths
         parts = [arrays[j][0][last[which == j] - starts[j]] for j in np.unique(which)]
         for tick in arrays[-1][1](parts[0] if len(parts) == 1 else np.concatenate(parts), False):
             self._dirty[tick["symbol"]] = tick
@@ -325,10 +326,7 @@ class Hub:
                 if client.write_now(wire, self._write_limit):
                     continue
                 before = client.behind
-                if not client.offer_ticks(sub, batch):
-                    self._drop(client)
-                elif client.behind != before:
-                    self.stats.coalesced += 1
+                self._settle(client, client.offer_ticks(sub, batch), before)
 
     def publish_bar(self, bar: dict[str, Any]) -> None:
         """Fan out one closed bar (``symbol``, ``interval``, ``ts`` bar start, OHLC rupees, volume, oi, status)."""
@@ -366,10 +364,14 @@ class Hub:
                 if client.dropped:
                     continue
                 before = client.behind
-                if not client.offer(key, text):
-                    self._drop(client)
-                elif client.behind != before:
-                    self.stats.coalesced += 1
+                self._settle(client, client.offer(key, text), before)
+
+    def _settle(self, client: _Client, accepted: bool, behind_before: int) -> None:
+        """After offering a viewer a message: drop it when refused, count a conflation when it fell further behind."""
+        if not accepted:
+            self._drop(client)
+        elif client.behind != behind_before:
+            self.stats.coalesced += 1
 
     def _groups(self) -> dict[frozenset[str] | None, list[_Client]]:
         """The viewers by subscription (None: every symbol), rebuilt after a viewer comes, goes or (un)subscribes."""

@@ -97,24 +97,27 @@ class ReplayClock(ManualClock):
 
     def hold(self) -> None:
         """Freeze sim time (until :meth:`release`)."""
-        self.sync()
-        self.held = True
+        self._freeze("held")
 
     def release(self) -> None:
         """Let sim time run again from where it was frozen."""
-        if self.held:
-            self.held = False
-            self.restart()
+        self._thaw("held")
 
     def pause(self) -> None:
         """Freeze sim time for the exchange's pacing (until :meth:`resume`)."""
-        self.sync()
-        self.paused = True
+        self._freeze("paused")
 
     def resume(self) -> None:
         """Let sim time run again after :meth:`pause`, from where it stood."""
-        if self.paused:
-            self.paused = False
+        self._thaw("paused")
+
+    def _freeze(self, reason: str) -> None:
+        self.sync()
+        setattr(self, reason, True)
+
+    def _thaw(self, reason: str) -> None:
+        if getattr(self, reason):
+            setattr(self, reason, False)
             self.restart()
 
     def wall_delay(self, until: datetime) -> float:

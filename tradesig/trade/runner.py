@@ -88,9 +88,9 @@ class HubReader(threading.Thread):
 
         attempt = 0
         source = None
+        url = self.url + ("&" if "?" in self.url else "?") + "batch=1"  # ticks as "ticks" batches
         while not self._halt.is_set():
             try:
-                url = self.url + ("&" if "?" in self.url else "?") + "batch=1"  # ticks as "ticks" batches
                 with connect(url, open_timeout=5, close_timeout=1) as ws:
                     ws.send(json.dumps({"type": "subscribe", "symbols": ["*"]}))
                     self.connected.set()
