@@ -23,7 +23,7 @@ from tradesig.clock import IST
 from tradesig.store.datasets import Store
 from tradesig.store.events import EventLog
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _minute_ohlc(ticks: list[dict]) -> dict[datetime, tuple[float, float, float, float]]:

@@ -19,7 +19,7 @@ from tradesig.store.datasets import Store
 from tradesig.store.gaps import bar_gaps
 from tradesig.store.journal import Journal
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FAULTS = [
     {"kind": "drop", "seconds": 1.0, "at": "14:54:05"},        # cut early in a minute, refused 1 s

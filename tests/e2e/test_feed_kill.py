@@ -21,7 +21,7 @@ from tradesig.feed.kite_protocol import decode_frame
 from tradesig.store.datasets import Store
 from tradesig.store.journal import Journal
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _feed(home, url: str) -> subprocess.Popen:

@@ -33,7 +33,7 @@ from tradesig.sim import SimConfig, SimExchange
 from tradesig.store.bars import conform
 from tradesig.store.datasets import Store
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAY = date(2024, 6, 10)
 REPO = Path(__file__).resolve().parents[2]
@@ -132,7 +132,9 @@ def test_live_engine_under_order_faults(tmp_path):
     config.parent.mkdir(parents=True)
     config.write_text("[kite]\ntimeout_seconds = 2.0\n", encoding="utf-8")  # a held order answer times out
     files = [shared_file(f"intraday/{n}_1min_2024-01-01_2024-08-23.parquet") for n in ("nifty50", "niftybank")]
+    # 200 x while orders and faults happen; the quiet hours between the entry's outage and the exit at 1,000 x
     exchange = SimExchange(SimConfig(data_files=files, day=DAY, start=dtime(11, 0), speed=200.0,
+                                     speed_changes=[(dtime(11, 50), 1000.0), (dtime(14, 5), 200.0)],
                                      wait_for_client=True, capital=1e10))
     with exchange.run_in_thread() as handle:
         proxy = FlakyProxy(int(handle.rest_url.rsplit(":", 1)[1]))

@@ -38,7 +38,7 @@ from tradesig.trade.build import build_engine
 from tradesig.trade.events import to_record
 from tradesig.trade.risk import KillSwitch
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAY = date(2024, 6, 10)
 START = dtime(11, 10)

@@ -377,3 +377,45 @@ def test_the_replay_waits_for_a_ticker_client_that_trails_it():
                 sock.recv(1 << 20)  # reading again: the clock runs on
         assert sim_time() > held + timedelta(seconds=30)
         sock.close()
+
+
+def test_speed_changes_take_effect_at_their_sim_time():
+    """``speed_changes``: the replay runs at ``speed`` until the first change's sim time, then at its speed; the
+    state reports the speed in force. The wall clock is a ManualClock, so sim time moves only when it does."""
+    import time as wall_time
+
+    wall = ManualClock(datetime(2026, 11, 20, 4, 0, tzinfo=UTC))
+    config = SimConfig(data_files=[shared_file(NIFTY_1M)], day=DAY, start=time(10, 0), speed=10,
+                       speed_changes=[(time(10, 5), 100.0), (time(10, 30), 20.0)])
+    with SimExchange(config, wall=wall).run_in_thread() as handle:
+
+        def after(wall_seconds: float, until) -> dict:
+            wall.advance(wall_seconds)
+            deadline = wall_time.monotonic() + 10
+            state = handle.state()
+            while not until(state) and wall_time.monotonic() < deadline:
+                wall_time.sleep(0.02)  # the sim's loop wakes at least every 0.5 s
+                state = handle.state()
+            return state
+
+        def at(state) -> datetime:
+            return datetime.fromisoformat(state["sim_time"])
+
+        start = datetime(2024, 6, 4, 10, 0, tzinfo=at(handle.state()).tzinfo)
+        state = after(20, lambda s: at(s) >= start + timedelta(seconds=200))  # 10 x: 10:03:20
+        assert at(state) == start + timedelta(seconds=200) and state["speed"] == 10
+        state = after(20, lambda s: s["speed"] == 100)  # crosses 10:05: 100 x from where the clock stood
+        crossed = at(state)
+        assert timedelta(minutes=5) <= crossed - start <= timedelta(seconds=400)
+        state = after(6, lambda s: at(s) >= crossed + timedelta(seconds=600))  # 6 wall s at 100 x
+        assert at(state) == crossed + timedelta(seconds=600) and state["speed"] == 100
+        state = after(20, lambda s: s["speed"] == 20)
+        assert at(state) >= start + timedelta(minutes=30)
+
+
+@pytest.mark.parametrize("changes, words", [([(time(10, 5), 5000.0)], "out of range"),
+                                            ([(time(10, 5), 0.0)], "out of range"),
+                                            ([(time(11, 0), 50.0), (time(10, 0), 60.0)], "order of time")])
+def test_bad_speed_changes_are_refused(changes, words):
+    with pytest.raises(DataError, match=words):
+        SimConfig(day=DAY, speed=10, speed_changes=changes)

@@ -150,3 +150,33 @@ def test_a_stale_option_tick_gives_way_to_the_rest_quote():
     assert quotes.quote(c).ltp == 40.0 and quotes.quote_many([c])[c.tradingsymbol].ltp == 40.0
     clock.advance(6)
     assert quotes.quote(c).source == "rest" and quotes.quote_many([c])[c.tradingsymbol].ltp == 3.0
+
+
+def test_an_engine_trailing_the_feed_does_not_close_an_hour_before_its_last_minutes():
+    """At 200 x the hour 10:15-11:15 used to close by time 2 wall seconds (400 market seconds) after its end even
+    when the engine's own data (hub ticks and bars) had only reached 11:10 — a loaded machine — so its last
+    minutes were dropped as late and the hour's signal was lost. While the data trails the clock the horizon
+    follows the data (FLUSH_GRACE behind it), down to FLUSH_GRACE_STALL_WALL wall seconds behind the clock (a
+    feed that stopped); with no data, or data keeping up, it is the clock's as before; at 1 x nothing changes."""
+    from tradesig.clock import ManualClock
+    from tradesig.trade.runner import FLUSH_GRACE, FLUSH_GRACE_STALL_WALL, FLUSH_GRACE_WALL
+
+    clock = ManualClock(datetime(2024, 6, 10, 5, 52, tzinfo=UTC))  # 11:22 IST
+    clock.speed = 200.0
+    runner = Runner(None, StubEngine(), "live", clock)
+    by_clock = clock.now() - timedelta(seconds=FLUSH_GRACE_WALL * 200)  # 11:15:20
+    assert runner.flush_horizon() == by_clock
+    tick = datetime(2024, 6, 10, 5, 40, 30, tzinfo=UTC)  # 11:10:30: the engine is behind
+    runner.handle("tick", {"type": "tick", "symbol": "NIFTY", "ltp": 23300.0, "ts": tick.isoformat()})
+    assert runner.flush_horizon() == tick - FLUSH_GRACE < datetime(2024, 6, 10, 5, 45, tzinfo=UTC)
+    runner.handle("tick", {"type": "tick", "symbol": "NIFTY2461323350CE", "ltp": 101.5,  # not an underlying
+                           "ts": clock.now().isoformat()})
+    assert runner.flush_horizon() == tick - FLUSH_GRACE
+    clock.advance(timedelta(seconds=FLUSH_GRACE_STALL_WALL * 200))  # the feed stopped: the clock's longer grace
+    assert runner.flush_horizon() == clock.now() - timedelta(seconds=FLUSH_GRACE_STALL_WALL * 200)
+    runner.handle("tick", {"type": "tick", "symbol": "NIFTY", "ltp": 23301.0, "ts": clock.now().isoformat()})
+    assert runner.flush_horizon() == clock.now() - timedelta(seconds=FLUSH_GRACE_WALL * 200)  # caught up
+    clock.speed = 1.0  # real time: both wall graces are below FLUSH_GRACE
+    assert runner.flush_horizon() == clock.now() - FLUSH_GRACE
+    runner.data_time = clock.now() - timedelta(minutes=30)
+    assert runner.flush_horizon() == clock.now() - FLUSH_GRACE

@@ -102,7 +102,9 @@ class SimConfig:
     until the first ticker client sets a mode (or 1 s after its first subscription), so that it sees the
     replay from its first tick; ``pace_clients``: the replay's clock waits for a ticker client that trails it
     (``speed`` is then a ceiling; ``stats.paced`` counts the waits); ``breeze_port``: also serve ICICI Breeze's
-    REST and socket.io streams on this loopback port (0: a free one; None: no Breeze side), :mod:`tradesig.sim.breeze`.
+    REST and socket.io streams on this loopback port (0: a free one; None: no Breeze side), :mod:`tradesig.sim.breeze`;
+    ``speed_changes``: ``(IST sim time, speed)`` pairs, in order of time: from that sim time on the replay runs at
+    that speed (a test or a demo hurries through hours it only has to pass, then watches a moment at ``speed``).
     """
 
     data_files: list[Path] = field(default_factory=list)
@@ -129,10 +131,15 @@ class SimConfig:
     pace_clients: bool = True
     faults: list[dict[str, Any]] = field(default_factory=list)
     breeze_port: int | None = None
+    speed_changes: list[tuple[time, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not 0 < self.speed <= 1000:
-            raise DataError(f"speed {self.speed} is out of range", "use --speed between 1 and 1000")
+        for speed in [self.speed] + [s for _, s in self.speed_changes]:
+            if not 0 < speed <= 1000:
+                raise DataError(f"speed {speed} is out of range", "use --speed between 1 and 1000")
+        times = [t for t, _ in self.speed_changes]
+        if times != sorted(set(times)):
+            raise DataError("speed changes are not in order of time", "give each sim time once, earliest first")
 
 
 class SimExchange:
@@ -189,6 +196,7 @@ class SimExchange:
                                   seed=config.seed, chain=self.chain, iv_models=iv_models)
         self.market.seed_before(int(start_dt.timestamp()))
         self.clock = ReplayClock(start_dt, config.speed, self.wall)
+        self._speed_changes = [(datetime.combine(self.day, t, IST), float(v)) for t, v in config.speed_changes]
         freeze = {k: freeze_quantity(k, self.day) for k in INDICES} | dict(config.freeze)
         self.orders = OrderBook(self.catalog, self.market, freeze=freeze, capital=config.capital,
                                 latency=timedelta(milliseconds=config.latency_ms), user_id=USER_ID,
@@ -315,10 +323,17 @@ class SimExchange:
         elif self.clock.paused and trailing <= PACE_RESUME_BYTES:
             self.clock.resume()
 
+    def _change_speed(self, now: datetime) -> None:
+        while self._speed_changes and self._speed_changes[0][0] <= now:
+            _, speed = self._speed_changes.pop(0)
+            log.info("sim: replaying at %g x from %s IST", speed, now.astimezone(IST).time())
+            self.clock.set_speed(speed)
+
     async def _drive(self) -> None:
         while True:
             self._pace()
             now = self.clock.sync()
+            self._change_speed(now)
             for spec in self.faults.due(now):
                 self.apply_fault(spec)
             batch, touched = self.replay.advance(now)
@@ -334,6 +349,7 @@ class SimExchange:
             if self.orders.has_open():
                 nxt.append(now + timedelta(seconds=1))
             nxt.extend(spec["_at"] for spec in self.faults.scheduled)
+            nxt.extend(at for at, _ in self._speed_changes[:1])
             delay = min([self.clock.wall_delay(t) for t in nxt] + [0.5])
             self._wake.clear()
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that races its timeout

@@ -124,8 +124,13 @@ def _ts(value: Any) -> datetime:
 
 #: Market time the feed gets to publish a minute bar after the minute ends, before an hour is closed by time;
 #: during a fast replay at least FLUSH_GRACE_WALL seconds of wall time (a loaded machine delays the feed in wall time).
+#: While the hub's data trails the clock (the engine, or the feed before it, is behind), an hour closes by time only
+#: once the data has passed its end by FLUSH_GRACE, or the clock by FLUSH_GRACE_STALL_WALL wall seconds (a feed that
+#: has stopped: the session is over, the broker is gone), so a lagging engine never closes an hour before its last
+#: minutes arrive. At real speed both wall graces are below FLUSH_GRACE: nothing changes there.
 FLUSH_GRACE = timedelta(seconds=60)
 FLUSH_GRACE_WALL = 2.0
+FLUSH_GRACE_STALL_WALL = 10.0
 
 
 class FeedQuotes:
@@ -198,6 +203,8 @@ class Runner:
         self._last_tick = 0.0
         self._last_tick_market: datetime | None = None
         self._last_bar: dict[str, datetime] = {}
+        #: the newest market time the hub's data (ticks and minute bars of the engine's underlyings) has shown
+        self.data_time: datetime | None = None
         #: the feed's upstream as the hub's status says ("kite", "sim", "breeze"; None until one arrived)
         self.feed_source: str | None = None
 
@@ -216,6 +223,7 @@ class Runner:
             if last is not None and bar.ts - last > timedelta(minutes=1):
                 self._fill_from_store(symbol, last, bar.ts)
             self._last_bar[symbol] = bar.ts
+            self._saw_data(bar.ts + timedelta(minutes=bar.minutes))
             self.engine.on_minute_bar(symbol, bar)
         elif kind == "tick":  # docs/viewer-protocol.md "tick": symbol, ltp, ts (exchange time), bid/ask
             symbol = msg.get("symbol")
@@ -225,12 +233,26 @@ class Runner:
             ts = _ts(msg.get("ts") or self.clock.now())
             if symbol in self.engine.symbols:
                 self.engine.spots.update(symbol, float(price), ts)
+                self._saw_data(ts)
             elif self.tick_quotes is not None:
                 self.tick_quotes.update(symbol, msg, ts)
         elif kind == "source":
             self.feed_source = str(msg)
             if self.feed_quotes is not None:
                 self.feed_quotes.use(self.feed_source)
+
+    def _saw_data(self, ts: datetime) -> None:
+        if self.data_time is None or ts > self.data_time:
+            self.data_time = ts
+
+    def flush_horizon(self) -> datetime:
+        """The time up to which hourly buckets may be closed by time (FLUSH_GRACE and its wall bounds above)."""
+        now, speed = self.clock.now(), self.clock.speed
+        horizon = now - max(FLUSH_GRACE, timedelta(seconds=FLUSH_GRACE_WALL * speed))
+        if self.data_time is not None and self.data_time - FLUSH_GRACE < horizon:
+            stalled = now - max(FLUSH_GRACE, timedelta(seconds=FLUSH_GRACE_STALL_WALL * speed))
+            horizon = max(self.data_time - FLUSH_GRACE, stalled)
+        return horizon
 
     def _fill_from_store(self, symbol: str, after: datetime, before: datetime) -> None:
         """Minutes missed between two hub bars (a late start, a hub reconnect): read them from the Store, where
@@ -254,8 +276,7 @@ class Runner:
 
         # Closing an hour by time is the fallback for a minute that never comes (the hour's last minute, or the
         # next hour's first, normally closes it): allow the feed FLUSH_GRACE to deliver the hour's last minute bar.
-        grace = max(FLUSH_GRACE, timedelta(seconds=FLUSH_GRACE_WALL * self.clock.speed))
-        self.engine.flush(self.clock.now() - grace)
+        self.engine.flush(self.flush_horizon())
         for pid in pending_exit_requests(self.loaded.home):
             if pid in self.engine.positions:
                 self.engine.exit_position(pid, "manual")
