@@ -27,7 +27,7 @@ import re
 import sys
 from array import array
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ __all__ = ["BarCache", "DerivedBars", "source_intervals", "FORMAT"]
 
 #: Bumped whenever the file layout or the meaning of its rows changes (a file of another format is rebuilt).
 FORMAT = 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _COLUMNS = ("open", "high", "low", "close")
 
@@ -74,7 +73,13 @@ class DerivedBars:
 
     def times(self) -> list[datetime]:
         """The bar starts as aware datetimes in :data:`datetime.UTC`."""
-        return [_EPOCH + timedelta(microseconds=us) for us in self.ts_us]
+        out = []
+        stamp = datetime.fromtimestamp
+        for us in self.ts_us:
+            seconds, micro = divmod(us, 1_000_000)  # whole seconds: exact, unlike a float timestamp
+            ts = stamp(seconds, UTC)
+            out.append(ts.replace(microsecond=micro) if micro else ts)
+        return out
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per bar: ``ts`` (aware, :data:`datetime.UTC`), open, high, low, close — the columns
