@@ -391,3 +391,14 @@ def test_get_calendar_reads_overrides_beside_config(tmp_path: Path, monkeypatch:
     assert not cal.is_trading_day(date(2026, 11, 25))
     assert get_calendar(loaded) is cal  # cached per process
     assert datetime(2026, 11, 25, tzinfo=IST).date() == date(2026, 11, 25)
+
+
+def test_exchange_calendars_version_without_importlib_metadata():
+    """The calendar cache's key reads the installed version from its dist-info, as importlib.metadata does."""
+    from importlib.metadata import version
+
+    from tradesig.calendar import _xc_version
+    from tradesig.calendar_files import dist_info_version
+
+    assert dist_info_version("exchange_calendars") == version("exchange-calendars") == _xc_version()
+    assert dist_info_version("no_such_package_here") is None

@@ -22,7 +22,7 @@ from typing import Any
 from tradesig.errors import ConfigError
 
 __all__ = ["OVERRIDES_FILE", "SpecialSession", "Overrides", "parse_overrides", "load_overrides", "load_shipped",
-           "merge_overrides", "shipped_holiday_names"]
+           "merge_overrides", "shipped_holiday_names", "dist_info_version"]
 
 OVERRIDES_FILE = "calendar-overrides.toml"
 SHIPPED_FILE = "calendar.toml"
@@ -194,3 +194,31 @@ def merge_overrides(shipped: Overrides, user: Overrides) -> Overrides:
     sessions = {d: s for d, s in shipped.sessions.items() if d not in user.holidays}
     sessions.update(user.sessions)
     return Overrides(user.path, dict(user.holidays), sessions, user.extend_to)
+
+
+def dist_info_version(package: str) -> str | None:
+    """``Version:`` of the one ``<package>-*.dist-info/METADATA`` in the directory that holds ``package`` (what
+    ``importlib.metadata.version`` reads), or None when there is not exactly one (then ask importlib.metadata)."""
+    import importlib.util
+    import os
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    site = Path(spec.origin).parent.parent
+    try:
+        infos = [e.path for e in os.scandir(site) if e.name.startswith(f"{package}-") and e.name.endswith(".dist-info")]
+        if len(infos) != 1:
+            return None
+        with open(Path(infos[0]) / "METADATA", encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    break
+                if line.startswith("Version:"):
+                    return line[len("Version:"):].strip()
+    except OSError:
+        return None
+    return None

@@ -84,7 +84,11 @@ class ManualClock:
     def set(self, when: datetime) -> datetime:
         if when.tzinfo is None:
             raise ValueError("ManualClock.set needs a timezone-aware time")
-        return self.advance(when.astimezone(UTC) - self._now)
+        utc = when.astimezone(UTC)  # ``when`` itself when it is in UTC
+        now = self.advance(utc - self._now)
+        if now == utc:  # keep the caller's object (the same instant): look-ups keyed by identity (to_ist) then hit
+            self._now = now = utc
+        return now
 
 
 def last_completed_session(calendar: Any, ts: datetime) -> date:

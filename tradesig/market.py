@@ -254,11 +254,19 @@ def canonical_symbol(name: str) -> str:
 
     Raises ``KeyError`` with the list of known symbols when the name is not one of the indices.
     """
+    known = _CANONICAL.get(name)
+    if known is not None:
+        return known
     wanted = " ".join(name.strip().upper().split())
     for spec in INDICES.values():
         if wanted == spec.symbol or wanted in spec.aliases:
+            if len(_CANONICAL) < 256:  # spellings seen (the engine asks per order and per expiry look-up)
+                _CANONICAL[name] = spec.symbol
             return spec.symbol
     raise KeyError(f"unknown index {name!r}; known: {', '.join(INDICES)}")
+
+
+_CANONICAL: dict[str, str] = {}
 
 
 def index_spec(name: str) -> IndexSpec:

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tradesig.errors import DataError
 
@@ -240,20 +240,27 @@ LOOKBACK_DAYS = 120
 
 
 def iv_models_from_store(home: Path, symbols: Sequence[str], start: date, end: date, *,
-                         iv_file: Path | None = None, fallback: float = 0.15) -> dict[str, IVModel]:
+                         iv_file: Path | None = None, fallback: float = 0.15, bars: Any = None) -> dict[str, IVModel]:
     """One :func:`build_iv_model` per symbol for a run over IST dates ``start``..``end``: with ``iv_file`` the
     same series for every symbol; without, each index's daily closes (the last close of each stored session, from
-    ``LOOKBACK_DAYS`` before ``start``) from the Store at ``home``. Raises ``DataError`` for a bad ``iv_file``."""
+    ``LOOKBACK_DAYS`` before ``start``) from the Store at ``home`` — through ``bars``, a
+    :class:`tradesig.store.bar_cache.BarCache` of ``home``, when given (the same closes, without polars once
+    cached). Raises ``DataError`` for a bad ``iv_file``."""
     if iv_file is not None:
         model = build_iv_model(symbols[0] if symbols else "", iv_file=iv_file, fallback=fallback)
         return {sym: model for sym in symbols}
     from tradesig.clock import ist_date
-    from tradesig.store.datasets import Store
 
-    store = Store(home)
     out: dict[str, IVModel] = {}
     for sym in symbols:
-        frame = store.read_bars(sym, "1d", start - timedelta(days=LOOKBACK_DAYS), end)
-        closes = [(ist_date(ts), float(c)) for ts, c in zip(frame["ts"], frame["close"], strict=False)]
+        first = start - timedelta(days=LOOKBACK_DAYS)
+        if bars is not None:
+            daily = bars.read(sym, "1d", first, end)
+            closes = [(ist_date(ts), c) for ts, c in zip(daily.times(), daily.close, strict=True)]
+        else:
+            from tradesig.store.datasets import Store
+
+            frame = Store(home).read_bars(sym, "1d", first, end)
+            closes = [(ist_date(ts), float(c)) for ts, c in zip(frame["ts"], frame["close"], strict=False)]
         out[sym] = build_iv_model(sym, daily_closes=closes, fallback=fallback)
     return out

@@ -6,26 +6,10 @@ from datetime import date, timedelta
 
 import polars as pl
 import pytest
-from tests_store_helpers import minute_bars
+from tests_store_helpers import quarter_hours, weekdays
 
 import tradesig.store.datasets as datasets
-from tradesig.store.bars import resample
 from tradesig.store.datasets import COMPACT_MIN_PARTS, Store
-
-
-def _days(first: date, n: int) -> list[date]:
-    out, day = [], first
-    while len(out) < n:
-        if day.weekday() < 5:
-            out.append(day)
-        day += timedelta(days=1)
-    return out
-
-
-def _quarter_hours(days: list[date], symbol: str = "NIFTY", base: float = 100.0) -> pl.DataFrame:
-    """15m bars (derived from predictable 1m bars) of ``days``, one stored part per day."""
-    return pl.concat([resample(minute_bars((d.year, d.month, d.day), "09:15", "15:29", symbol=symbol,
-                                           base=base + i), "15m") for i, d in enumerate(days)])
 
 
 def _direct(store: Store, monkeypatch: pytest.MonkeyPatch, *args) -> pl.DataFrame:
@@ -37,8 +21,8 @@ def _direct(store: Store, monkeypatch: pytest.MonkeyPatch, *args) -> pl.DataFram
 @pytest.fixture
 def many_parts(tmp_path):
     store = Store(tmp_path)
-    days = _days(date(2023, 1, 2), COMPACT_MIN_PARTS + 6)
-    store.write_bars(pl.concat([_quarter_hours(days), _quarter_hours(days, "BANKNIFTY", 900.0)]), "15m", "t")
+    days = weekdays(date(2023, 1, 2), COMPACT_MIN_PARTS + 6)
+    store.write_bars(pl.concat([quarter_hours(days), quarter_hours(days, "BANKNIFTY", 900.0)]), "15m", "t")
     return store, days
 
 
@@ -62,8 +46,8 @@ def test_parts_written_after_the_copy_are_read(many_parts, monkeypatch):
     store.read_bars("NIFTY", "1h")
     copy = store.compacted_path(store.bars_dir("15m"))
     built = copy.stat().st_mtime_ns
-    later = _days(days[-1] + timedelta(days=1), 3)
-    store.write_bars(_quarter_hours(later, base=5000.0), "15m", "t")
+    later = weekdays(days[-1] + timedelta(days=1), 3)
+    store.write_bars(quarter_hours(later, base=5000.0), "15m", "t")
     got = store.read_bars("NIFTY", "1h")
     assert got.equals(_direct(store, monkeypatch, "NIFTY", "1h"))
     assert got.filter(pl.col("open") >= 5000.0).height == 3 * 7

@@ -4,6 +4,7 @@ JSON stays the documented schema (kinds and payload keys of docs/trading.md and 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from datetime import UTC, datetime
 
 from tradesig.clock import ManualClock
@@ -38,6 +39,10 @@ def test_payload_omits_unset_optional_fields_and_flattens_records():
     assert payload["legs"] == [{"tradingsymbol": "NIFTY24JUN22000CE", "role": "main", "side": "SELL",
                                 "quantity": 25, "entry_price": 100.0, "exit_price": None}]
     assert payload["exit_ts"] is None and "price_source" not in payload
+    # keys in field order (the written payload is a function per type: tradesig.trade.events._payload_function)
+    assert list(payload) == [f.name for f in fields(ev.BasketOpened) if f.name != "price_source"]
+    failed = ev.EntryFailed("k", "no contract", charges={"total": 0.0})
+    assert list(failed.payload()) == ["signal", "reason", "charges"]
 
 
 def test_sink_writes_the_type_name_as_kind(tmp_path):

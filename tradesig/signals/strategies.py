@@ -155,6 +155,18 @@ class WeekState:
     s4_prev: bool = False
     s8_prev: bool = False
     fired: str | None = None
+    #: the highest high / lowest low of the week's bars before the latest (kept as bars are added, so the S4/S8
+    #: triggers do not walk the week on every bar); None while the week has one bar
+    prior_high: float | None = None
+    prior_low: float | None = None
+
+    def add(self, bar: HourlyBar) -> None:
+        """Append ``bar`` (the week's latest), folding the previous latest into :attr:`prior_high`/``prior_low``."""
+        if self.bars:
+            last = self.bars[-1]
+            self.prior_high = last.high if self.prior_high is None else max(self.prior_high, last.high)
+            self.prior_low = last.low if self.prior_low is None else min(self.prior_low, last.low)
+        self.bars.append(bar)
 
 
 def _s4_trigger(state: WeekState, c: HourlyBar) -> bool:
@@ -164,7 +176,7 @@ def _s4_trigger(state: WeekState, c: HourlyBar) -> bool:
     if c.day == f.day:
         return c.close > f.high
     if state.breakout_high is None:
-        prior_high = max(b.high for b in w[:-1])
+        prior_high = state.prior_high  # max(b.high for b in w[:-1])
         if c.close > c.open and c.close > f.high and c.high >= prior_high:
             state.breakout_high = c.high
         return False
@@ -178,7 +190,7 @@ def _s8_trigger(state: WeekState, c: HourlyBar) -> bool:
     if c.day == f.day:
         return c.close < f.low
     if state.breakdown_low is None:
-        prior_low = min(b.low for b in w[:-1])
+        prior_low = state.prior_low  # min(b.low for b in w[:-1])
         if c.close < c.open and c.close < f.low and c.low <= prior_low:
             state.breakdown_low = c.low
         return False
@@ -332,7 +344,7 @@ class WeeklyZoneEngine:
             self._start_week(wk)
         state = self.week
         assert state is not None
-        state.bars.append(c)
+        state.add(c)
         s4 = _s4_trigger(state, c)
         s8 = _s8_trigger(state, c)
         s4_edge = s4 and not state.s4_prev and len(state.bars) > 1

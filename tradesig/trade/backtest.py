@@ -14,7 +14,9 @@ compared on the same session (the parity test).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import gc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -153,12 +155,28 @@ def run_backtest(settings: Settings, hourly: Mapping[str, Any], *, start: date, 
                           iv_models=iv_models)
     keyed = [(hourly_bar_end(row["ts"]), symbol, row) for symbol, row in streams]
     keyed.sort(key=lambda item: (item[0], item[1]))
-    for bar_end, symbol, row in keyed:
-        if bar_end > h.clock.now():
-            h.clock.set(bar_end)
-        row["end"] = bar_end
-        h.engine.on_hourly_bar(symbol, row)
+    with _collector_paused():
+        for bar_end, symbol, row in keyed:
+            if bar_end > h.clock.now():
+                h.clock.set(bar_end)
+            row["end"] = bar_end
+            h.engine.on_hourly_bar(symbol, row)
     return _finish(h, settings, start, end)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the bar loop, back on after (if it was on). The loop allocates
+    tens of thousands of objects that live to the end of the run (events, quotes, bars), so the collector ran
+    about 125 times per 9,579 bars, re-walking them (about 5 % of the loop); the few cycles made in the loop are
+    collected once it is back on. Reference counting frees everything else as before."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _utc_row(row: Mapping[str, Any]) -> dict[str, Any]:

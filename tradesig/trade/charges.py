@@ -93,6 +93,7 @@ class RateTable:
     def __init__(self, settings: ChargesSettings | None = None) -> None:
         self.overrides: dict[str, float] = {}
         self.overrides_from = date.max
+        self._by_day: dict[date, ChargeRates] = {}
         if settings is not None:
             default = ChargesSettings()
             self.overrides = {f: getattr(settings, f) for f in _RATE_FIELDS
@@ -100,10 +101,13 @@ class RateTable:
             self.overrides_from = date.fromisoformat(settings.effective_from)
 
     def on(self, day: date) -> ChargeRates:
-        """The rates in force on IST date ``day``."""
-        rates = statutory_rates(day)
-        if self.overrides and day >= self.overrides_from:
-            rates = replace(rates, **self.overrides)
+        """The rates in force on IST date ``day`` (kept per date: the tables and overrides do not change)."""
+        rates = self._by_day.get(day)
+        if rates is None:
+            rates = statutory_rates(day)
+            if self.overrides and day >= self.overrides_from:
+                rates = replace(rates, **self.overrides)
+            self._by_day[day] = rates
         return rates
 
 

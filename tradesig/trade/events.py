@@ -47,25 +47,49 @@ class TradeEvent:
         return kind
 
     def payload(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        """The JSON-ready fields, in field order: a field in ``_FLATTEN`` merged as top-level keys, an optional
+        field (default None) left at None omitted, a tuple of events as a list of their payloads, any other tuple
+        as a list, the rest as is (:func:`_payload_function`)."""
         cls = type(self)
-        for name, flatten, optional in _PLANS.get(cls) or _field_plan(cls):
-            value = getattr(self, name)
-            if flatten:
-                out.update(value or {})
-            elif value is None and optional:
-                continue
-            elif isinstance(value, tuple) and value and hasattr(value[0], "payload"):
-                out[name] = [v.payload() for v in value]
-            elif isinstance(value, tuple):
-                out[name] = list(value)
-            else:
-                out[name] = value
-        return out
+        build = _PAYLOADS.get(cls)
+        if build is None:
+            build = _PAYLOADS[cls] = _payload_function(cls)
+        return build(self)
 
 
 _KINDS: dict[type, str] = {}
 _PLANS: dict[type, tuple[tuple[str, bool, bool], ...]] = {}
+_PAYLOADS: dict[type, Callable[[Any], dict[str, Any]]] = {}
+
+
+def _value(value: Any) -> Any:
+    """A non-flattened field's JSON-ready value: a tuple of events → their payloads, another tuple → a list."""
+    if isinstance(value, tuple):
+        if value and hasattr(value[0], "payload"):
+            return [v.payload() for v in value]
+        return list(value)
+    return value
+
+
+def _payload_function(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """:meth:`TradeEvent.payload` of one event type as a function written out field by field from its
+    :func:`_field_plan` (as ``dataclasses`` writes ``__init__``): the walk over the plan, its look-ups by name and
+    its branches cost more than the fields' values on the engine's hot path (a basket mark per open basket per
+    bar). Fields whose type can hold a tuple go through :func:`_value`; the result is the same dict."""
+    lines = ["def payload(self):", "    out = {}"]
+    for name, flatten, optional in _field_plan(cls):
+        if not name.isidentifier():
+            raise ValueError(f"{cls.__name__}: field {name!r} is not an identifier")
+        if flatten:
+            lines.append(f"    out.update(self.{name} or {{}})")
+        elif optional:
+            lines += [f"    v = self.{name}", "    if v is not None:", f"        out[{name!r}] = _value(v)"]
+        else:
+            lines.append(f"    out[{name!r}] = _value(self.{name})")
+    lines.append("    return out")
+    namespace: dict[str, Any] = {"_value": _value}
+    exec("\n".join(lines), namespace)  # noqa: S102 - code built from the dataclass's own field names
+    return namespace["payload"]
 
 
 def _field_plan(cls: type) -> tuple[tuple[str, bool, bool], ...]:

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tradesig.clock import IST, to_ist
-from tradesig.store.bars import ANCHOR_MINUTE, session_hours
+from tradesig.store.session import ANCHOR_MINUTE, session_hours
 
 __all__ = ["MinuteBar", "HourlyAggregator", "hourly_bar_end"]
 

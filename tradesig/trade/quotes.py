@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,21 +40,16 @@ def is_modelled(source: str | None) -> bool:
     return "modelled" in (source or "")
 
 
-@dataclass
-class _Spot:
-    price: float
-    ts: datetime
-
-
 class SpotBook:
     """Last known price of each underlying index (index points) and when it was known (aware UTC)."""
 
     def __init__(self) -> None:
-        self._spots: dict[str, _Spot] = {}
-        self._daily: dict[str, dict[date, _Spot]] = {}
+        # (price, ts) pairs: immutable, so get() hands out the stored pair (a quote asks for every leg on every bar)
+        self._spots: dict[str, tuple[float, datetime]] = {}
+        self._daily: dict[str, dict[date, tuple[float, datetime]]] = {}
 
     def update(self, symbol: str, price: float, ts: datetime) -> None:
-        spot = _Spot(float(price), ts)
+        spot = (float(price), ts)
         self._spots[symbol] = spot
         self._daily.setdefault(symbol, {})[ist_date(ts - timedelta(microseconds=1))] = spot
 
@@ -64,12 +58,10 @@ class SpotBook:
         days = [d for d in self._daily.get(symbol, {}) if d <= day]
         if not days:
             return None
-        spot = self._daily[symbol][max(days)]
-        return spot.price, spot.ts
+        return self._daily[symbol][max(days)]
 
     def get(self, symbol: str) -> tuple[float, datetime] | None:
-        spot = self._spots.get(symbol)
-        return None if spot is None else (spot.price, spot.ts)
+        return self._spots.get(symbol)
 
 
 class QuoteSource(Protocol):
@@ -144,6 +136,7 @@ class ModelledPremiums:
         self._last: dict[str, tuple[OptionContract, float, datetime, IVModel, Quote]] = {}
         self._closes: dict[date, datetime] = {}   # expiry date -> its close, aware UTC (time to expiry)
         self._labels: dict[str, str] = {}         # IV model source -> price_source label
+        self._years: tuple[Any, Any, float] = (None, None, 0.0)   # (ts, expiry close, years between): the last
 
     def iv_model(self, symbol: str) -> IVModel:
         """The IV model used for ``symbol``'s modelled premiums."""
@@ -165,7 +158,12 @@ class ModelledPremiums:
         close = self._closes.get(contract.expiry)
         if close is None:
             close = self._closes[contract.expiry] = expiry_close(contract.expiry).astimezone(UTC)
-        t = year_fraction(ts, close)
+        years = self._years
+        if years[0] is ts and years[1] is close:  # a basket's two legs: same instant, same expiry
+            t = years[2]
+        else:
+            t = year_fraction(ts, close)
+            self._years = (ts, close, t)
         iv = model.iv(ist_date(ts), spot=spot, strike=contract.strike, t_years=t)
         price = black_scholes(spot, contract.strike, t, self.settings.rate, iv, contract.option_type)
         price = max(MIN_PREMIUM, round(round(price / 0.05) * 0.05, 2))

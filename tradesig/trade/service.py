@@ -73,7 +73,7 @@ def backtest_from_store(loaded: LoadedConfig, start: date, end: date, symbols: l
     the range is empty. Modelled premiums take their IV from ``iv_file`` (else ``pricing.iv_file``), else the
     indices' stored daily closes (tradesig.volatility)."""
     from tradesig.calendar import get_calendar
-    from tradesig.store.datasets import Store
+    from tradesig.store.bar_cache import BarCache
     from tradesig.timing import Phases, startup_summary
     from tradesig.trade.backtest import default_instruments, run_backtest
     from tradesig.trade.quotes import ChainSnapshots
@@ -82,21 +82,22 @@ def backtest_from_store(loaded: LoadedConfig, start: date, end: date, symbols: l
     phases = Phases()
     if end < start:
         raise DataError(f"--to {end} is before --from {start}")
-    store = Store(loaded.home)
+    bars = BarCache(loaded.home)  # polars-free while the stored parts are the ones it was built from
     hourly = {}
     for sym in symbols:
-        frame = store.read_bars(sym, "1h", start - timedelta(days=WARMUP_DAYS), end)
-        if frame.is_empty():
+        rows = bars.read(sym, "1h", start - timedelta(days=WARMUP_DAYS), end).rows()
+        if not rows:
             raise DataError(f"no {sym} bars stored for {start}..{end} in {loaded.home}",
                             "import them first: 'tradesig history import FILE'")
-        hourly[sym] = frame
+        hourly[sym] = rows
     chain = ChainSnapshots(chain_path) if chain_path else None
     instruments = default_instruments(get_calendar(loaded).weekly_expiry)
     from tradesig.volatility import iv_models_from_store
 
     configured = loaded.settings.pricing.iv_file
     iv_models = iv_models_from_store(loaded.home, symbols, start, end, fallback=loaded.settings.backtest.iv,
-                                     iv_file=iv_file or (Path(configured).expanduser() if configured else None))
+                                     iv_file=iv_file or (Path(configured).expanduser() if configured else None),
+                                     bars=bars)
     phases.lap("read")
     result = run_backtest(loaded.settings, hourly, start=start, end=end, instruments=instruments,
                           strategies=strategies, lots=lots, chain=chain, iv_models=iv_models)
@@ -121,7 +122,9 @@ def save_backtest_events(home: Path, result: Any, start: date, end: date) -> Pat
     phases = Phases()
     directory = Path(home) / BACKTEST_DIR / "events"
     directory.mkdir(parents=True, exist_ok=True)
-    encode = json.JSONEncoder(sort_keys=True, default=str).encode  # json.dumps(e, sort_keys=True, default=str)
+    # the bytes of json.dumps(e, sort_keys=True, default=str); without the cycle check (records are trees of
+    # plain values: a cycle cannot occur), which took a third of the encoding time
+    encode = json.JSONEncoder(sort_keys=True, default=str, check_circular=False).encode
     by_day: dict[date, list[str]] = {}
     stamp, day = None, start
     for event in result.events:
