@@ -82,6 +82,9 @@ class IngestStats:
 
 
 
+VIEWER_BAR_TICKS = 10_000
+
+
 class Ingestor:
     """Journal + decode + ticks Parquet + :class:`BarBuilder`, for one data home.
 
@@ -89,6 +92,9 @@ class Ingestor:
     ``on_ticks``: called with each frame's ticks as viewer "tick" dicts (hub fan-out), may be None.
     ``on_tick_array``: if given, called instead of ``on_ticks`` for binary frames with the decoded array and
     :meth:`hub_rows`, so the hub builds tick dicts only for the ticks it sends (the latest per instrument).
+    ``flush_ticks``: ticks per Parquet part; ``bar_ticks``: ticks between two bar steps (default: 10,000 with
+    viewers, else ``flush_ticks``); ``write_behind``: store writes on a writer thread (:mod:`tradesig.store.writer`;
+    the feed's wiring, so that the event loop never waits for a part's fsync).
     """
 
     def __init__(self, home: Path | str, clock: Clock, *, symbols: dict[int, str] | None = None,
@@ -97,7 +103,7 @@ class Ingestor:
                  on_ticks: Callable[[list[dict[str, Any]]], None] | None = None,
                  on_tick_array: Callable[[np.ndarray, Callable[[np.ndarray, bool], list[dict[str, Any]]]], None]
                  | None = None,
-                 flush_ticks: int = 100_000, bar_ticks: int = 10_000, write_behind: bool = False) -> None:
+                 flush_ticks: int = 100_000, bar_ticks: int | None = None, write_behind: bool = False) -> None:
         self.home = Path(home)
         self.clock = clock
         self.source = source
@@ -114,7 +120,10 @@ class Ingestor:
         self.on_ticks = on_ticks
         self.on_tick_array = on_tick_array
         self.flush_ticks = flush_ticks
-        self.bar_ticks = bar_ticks
+        #: ticks between two bar steps: with viewers 10,000 (about 40 ms of bar work on the loop at a time),
+        #: else one step per flush (fewer, larger steps cost less in all)
+        self.bar_ticks = bar_ticks if bar_ticks is not None else \
+            VIEWER_BAR_TICKS if on_tick_array is not None or on_ticks is not None else flush_ticks
         self.stats = IngestStats()
         #: buffered ticks, one entry per frame: (the raw frame of one packet type and its body length — decoded with
         #: its neighbours at the next flush — or the frame's decoded TickBatch and 0, receive time in µs, journal

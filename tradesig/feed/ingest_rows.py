@@ -16,7 +16,6 @@ import numpy as np
 import polars as pl
 
 from tradesig.feed.barbuilder import SLIM_COLUMNS, UTC_US
-from tradesig.feed.kite_columnar import to_polars
 from tradesig.feed.kite_index import INDEX_FIELDS
 from tradesig.feed.kite_protocol import TickBatch, decode_frames, tick_schema
 from tradesig.store.journal import JournalPosition
@@ -99,10 +98,8 @@ class Block:
         self._rows: pl.DataFrame | None = None
 
     def slim(self) -> pl.DataFrame:
-        """The bar builder's columns (:data:`SLIM_COLUMNS`), converting only the four tick fields it reads."""
-        df = to_polars(self.batch, names=_SLIM_TICK_COLUMNS)
-        return df.with_columns(self.symbol, pl.Series("recv_ts", self.recv).cast(UTC_US),
-                               pl.lit(False).alias("polled")).select(SLIM_COLUMNS)
+        """The bar builder's columns (:data:`SLIM_COLUMNS`) of :meth:`rows` (built once: the part needs them)."""
+        return self.rows().select(SLIM_COLUMNS)
 
     def rows(self) -> pl.DataFrame:
         """The stored tick rows: every codec column, then recv_ts, symbol, polled, source and the journal
@@ -116,7 +113,6 @@ class Block:
         return self._rows
 
 
-_SLIM_TICK_COLUMNS = ("last_price", "volume_traded", "exchange_timestamp", "oi")
 TOKEN_ROW = INDEX_FIELDS.index("instrument_token")
 
 

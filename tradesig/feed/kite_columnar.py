@@ -72,11 +72,8 @@ def tick_schema() -> dict[str, Any]:
     return schema
 
 
-def to_polars(batch: TickBatch, recv_ts: datetime | None = None, names: tuple[str, ...] | None = None):
+def to_polars(batch: TickBatch, recv_ts: datetime | None = None):
     """A polars DataFrame with the :data:`TICK_COLUMNS` of ``batch``, one row per tick, in packet order.
-
-    ``names``: only these of :data:`TICK_COLUMNS`, in that order (the feed's bar builder needs five of 59; the
-    others are not converted at all).
 
     Prices in rupees (Float64), quantities Int64, times ``Datetime("us", "UTC")``; fields the packet type does not
     carry are null. ``recv_ts`` (timezone-aware), when given, is added as a ``Datetime("us", "UTC")`` column.
@@ -97,20 +94,14 @@ def to_polars(batch: TickBatch, recv_ts: datetime | None = None, names: tuple[st
             "_full": is_full,
             "_ets": is_full | (length == INDEX_FULL_LEN),
             "instrument_token": a["instrument_token"],
+            "mode": np.array(MODES)[a["mode"]],
             "tradable": a["tradable"],
         }
-        if names is None or "mode" in names:
-            columns["mode"] = np.array(MODES)[a["mode"]]
         for name in TICK_COLUMNS[3:]:
-            if names is None or name in names:
-                columns[name] = a[name].view(np.int64) if name in TIME_COLUMNS else a[name]
+            columns[name] = a[name].view(np.int64) if name in TIME_COLUMNS else a[name]
     schema = tick_schema()
     exprs = []
-    wanted = TICK_COLUMNS if names is None else [n for n in TICK_COLUMNS if n in names]
-    if names is not None:
-        masks = {_PRESENCE.get(n) for n in wanted}
-        columns = {k: v for k, v in columns.items() if k in wanted or k in masks}
-    for name in wanted:
+    for name in TICK_COLUMNS:
         if name not in columns:
             exprs.append(pl.lit(None, dtype=schema[name]).alias(name))
             continue
