@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import multiprocessing as mp
 import os
@@ -253,7 +254,8 @@ async def _load(hub, rate: float, frames: list[tuple[bytes, int]], sent: dict, h
         tick_array(array, rows)
 
     base = datetime(2026, 1, 5, 3, 45, tzinfo=UTC)
-    ing = Ingestor(home, ManualClock(base), source="bench", on_bar=bar,
+    wiring = {"write_behind": True} if "write_behind" in inspect.signature(Ingestor).parameters else {}
+    ing = Ingestor(home, ManualClock(base), source="bench", on_bar=bar, **wiring,
                    **({"on_tick_array": on_tick_array} if isinstance(hub, _Ours) else {"on_ticks": on_ticks}))
     start = time.monotonic()
     done = 0

@@ -9,7 +9,9 @@ promise, see :class:`BarBuilder`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -92,7 +94,13 @@ class BarBuilder:
         self._day: date | None = None
         self._day_bars = empty_bars()
         self._written_higher: dict[str, pl.DataFrame] = {}
+        #: (day, market-clock boundary) of the last resample made with no dirty minute (None: none such yet)
+        self._higher_mark: tuple[date, datetime] | None = None
+        #: 1m rows of minutes before that boundary (or replaced ones) came since: resample the whole window
+        self._late_rows = False
+        self._day_max: datetime | None = None
         self.written: dict[str, int] = {}
+        self._count_lock = threading.Lock()
         self._live_dirty_ticks: list[pl.DataFrame] = []
         #: a symbol first seen after 09:15 gets a "start" gap from the open (its bars are backfilled)
         self.backfill_from_open = True
@@ -391,7 +399,7 @@ class BarBuilder:
             return
         bars = bars.sort(["symbol", "ts"])
         write = self.store.replace_bars if replace else self.store.write_bars
-        self.written["1m"] = self.written.get("1m", 0) + write(bars, "1m", self.source)
+        self._count("1m", write(bars, "1m", self.source))
         if self.on_bar is not None:
             # live: one bar per symbol per minute; a backfill writes hundreds at once — viewers get the newest
             # few (history is on disk), so a catch-up never floods the hub
@@ -401,13 +409,33 @@ class BarBuilder:
         day = ist_date(bars["ts"].max())
         if self._day != day:
             self._day, self._day_bars, self._written_higher = day, empty_bars(), {}
-        self._day_bars = pl.concat([self._day_bars, bars.filter(pl.col("ts").dt.convert_time_zone("Asia/Kolkata")
-                                                                .dt.date() == day)])
-        self._day_bars = self._day_bars.unique(["symbol", "ts"], keep="last" if replace else "first",
-                                               maintain_order=True)
+            self._higher_mark, self._day_max = None, None
+        new = bars.filter(pl.col("ts").dt.convert_time_zone("Asia/Kolkata").dt.date() == day)
+        first = new["ts"].min() if not new.is_empty() else None
+        if self._higher_mark is not None and (replace or (first is not None and first < self._higher_mark[1])):
+            self._late_rows = True  # rows for a bucket that may have closed: the next resample looks at all
+        if not replace and first is not None and (self._day_max is None or first > self._day_max):
+            # only minutes after every stored one (the live case): no row of the day can repeat them
+            self._day_bars = pl.concat([self._day_bars, new.unique(["symbol", "ts"], keep="first",
+                                                                   maintain_order=True)])
+        else:
+            self._day_bars = pl.concat([self._day_bars, new]).unique(
+                ["symbol", "ts"], keep="last" if replace else "first", maintain_order=True)
+        if not self._day_bars.is_empty():
+            self._day_max = self._day_bars["ts"].max()
         if replace:
             self._rewrite_higher(bars)
         self._write_higher(final=False)
+
+    def _count(self, interval: str, rows: int | Future[int]) -> None:
+        """Add a store write's new rows to :attr:`written`: now, or when the writer thread has done it (a
+        :class:`~tradesig.store.writer.DeferredStore` returns a future; a failed write is raised by the writer)."""
+        if isinstance(rows, Future):
+            rows.add_done_callback(lambda f: None if f.cancelled() or f.exception() is not None
+                                   else self._count(interval, f.result()))
+            return
+        with self._count_lock:
+            self.written[interval] = self.written.get(interval, 0) + rows
 
     def _rewrite_higher(self, replaced: pl.DataFrame) -> None:
         """Higher-interval buckets already stored (by this run or an earlier one) that contain a replaced minute
@@ -432,7 +460,10 @@ class BarBuilder:
 
     def _write_higher(self, *, final: bool) -> None:
         """Resample the day's 1m bars and store every higher-interval bucket that has closed (all, when
-        ``final``), once; buckets touching a dirty minute wait for its backfill. One store write per interval."""
+        ``final``), once; buckets touching a dirty minute wait for its backfill. One store write per interval.
+
+        Between two calls without dirty minutes only the buckets that ended in between can be new: then only
+        the intervals with such a bucket are resampled, from its first minute on (not the whole 4 h window)."""
         if self._day_bars.is_empty() or self._day is None:
             return
         upto = self.boundary()
@@ -445,12 +476,25 @@ class BarBuilder:
                                  tzinfo=_ist()).astimezone(UTC)
         source = self._day_bars
         window = None
+        dirty = any(self.dirty.values())
+        # since the last resample (made without dirty minutes), only buckets that ended after it can be new —
+        # unless dirty minutes or rows of earlier minutes came since: then every bucket of the window is looked at
+        last = self._higher_mark[1] if (not final and not dirty and not self._late_rows
+                                        and self._higher_mark is not None and self._higher_mark[0] == day) else None
         if not final:  # only buckets that can still close need their minutes (the widest is 4 h)
-            window = pl.lit(upto - timedelta(hours=4, minutes=15)).cast(UTC_US)
+            window_start = upto - timedelta(hours=4, minutes=15)
+            window = pl.lit(window_start).cast(UTC_US)
             source = source.filter(pl.col("ts") >= window)
         for interval in HIGHER_INTERVALS:
             step = interval_minutes(interval)
-            out = resample(source, interval)
+            if last is not None:
+                bucket = timedelta(minutes=step)
+                if (upto - anchor) // bucket == (last - anchor) // bucket and not last < session_close <= upto:
+                    continue  # no bucket of this interval ended since the last resample
+                lo = max(anchor + (last - anchor) // bucket * bucket, window_start)
+                out = resample(source.filter(pl.col("ts") >= pl.lit(lo).cast(UTC_US)), interval)
+            else:
+                out = resample(source, interval)
             if out.is_empty():
                 continue
             end = pl.min_horizontal(pl.col("ts") + pl.duration(minutes=step), pl.lit(session_close).cast(UTC_US))
@@ -468,12 +512,15 @@ class BarBuilder:
                 out = out.join(done, on=["symbol", "ts"], how="anti")
             if out.is_empty():
                 continue
-            self.written[interval] = self.written.get(interval, 0) + self.store.write_bars(out, interval, self.source)
+            self._count(interval, self.store.write_bars(out, interval, self.source))
             keys = out.select("symbol", "ts")
             self._written_higher[interval] = keys if done is None else pl.concat([done, keys])
             if self.on_bar is not None:
                 for row in out.group_by("symbol", maintain_order=True).tail(PUBLISH_LAST).iter_rows(named=True):
                     self.on_bar({"interval": interval, **row})
+        if not final:
+            self._higher_mark = (day, upto) if not dirty else None
+            self._late_rows = False
 
     def finish(self, now: datetime | None = None) -> None:
         """Stopping: close every pending minute (complete when it ended by ``now``/the market clock, else

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -46,10 +47,20 @@ import polars as pl
 from tradesig.clock import Clock, ist_date
 from tradesig.feed.backoff import Cause
 from tradesig.feed.barbuilder import SLIM_COLUMNS, UTC_US, BarBuilder, Gap, floor_minute  # noqa: F401 (re-export)
-from tradesig.feed.kite_protocol import TickBatch, decode_frame, decode_frames, tick_schema, uniform_shape
+from tradesig.feed.ingest_rows import (  # noqa: F401 (quote_ticks, json_record_ticks: re-exported)
+    TOKEN_ROW,
+    Block,
+    decode_chunks,
+    json_record_ticks,
+    quote_ticks,
+    tick_rows,
+    us_since_epoch,
+)
+from tradesig.feed.kite_protocol import TickBatch, decode_frame, uniform_shape
 from tradesig.store.datasets import Store
 from tradesig.store.events import EventLog
 from tradesig.store.journal import Journal, JournalPosition
+from tradesig.store.writer import DeferredStore, WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -69,65 +80,9 @@ class IngestStats:
     recovered_ticks: int = 0
 
 
-def quote_ticks(quotes: dict[str, Any], tokens: dict[str, int], recv_ts: datetime) -> pl.DataFrame:
-    """Tick rows (codec columns, mode "quote") from a Kite ``/quote`` response ``{"NSE:NIFTY 50": {...}}``.
-
-    ``tokens`` maps the response keys to instrument tokens (the response's own ``instrument_token`` wins).
-    Prices rupees; ``timestamp``/``last_trade_time`` are naive IST strings or datetimes (Kite's REST form) or ISO.
-    """
-    rows = []
-    for key, q in quotes.items():
-        ohlc = q.get("ohlc") or {}
-        rows.append({
-            "instrument_token": int(q.get("instrument_token") or tokens.get(key, 0)),
-            "mode": "quote", "tradable": not key.startswith(("NSE:NIFTY", "BSE:SENSEX")),
-            "last_price": float(q["last_price"]) if q.get("last_price") is not None else None,
-            "last_traded_quantity": q.get("last_quantity"),
-            "average_traded_price": q.get("average_price"),
-            "volume_traded": q.get("volume"),
-            "total_buy_quantity": q.get("buy_quantity"), "total_sell_quantity": q.get("sell_quantity"),
-            "open": ohlc.get("open"), "high": ohlc.get("high"), "low": ohlc.get("low"), "close": ohlc.get("close"),
-            "change": q.get("net_change"),
-            "last_trade_time": _rest_time(q.get("last_trade_time")),
-            "exchange_timestamp": _rest_time(q.get("timestamp")),
-            "oi": q.get("oi"), "oi_day_high": q.get("oi_day_high"), "oi_day_low": q.get("oi_day_low"),
-        })
-    schema = tick_schema()
-    df = pl.DataFrame(rows, schema={k: v for k, v in schema.items() if k in rows[0]} if rows else None)
-    missing = [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in df.columns]
-    df = df.with_columns(missing) if missing else df
-    return df.select([pl.col(c).cast(t) for c, t in schema.items()]).with_columns(
-        pl.lit(recv_ts).cast(UTC_US).alias("recv_ts"))
 
 
-def _rest_time(value: Any) -> datetime | None:
-    from tradesig.clock import IST
-
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        ts = value
-    else:
-        try:
-            ts = datetime.fromisoformat(str(value))
-        except ValueError:
-            return None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=IST)
-    return ts.astimezone(UTC)
-
-
-def json_record_ticks(doc: dict[str, Any], recv_ts: datetime) -> pl.DataFrame:
-    """Tick rows of a JSON journal record (``kind`` "polled" or "breeze"); empty for unknown kinds."""
-    kind = doc.get("kind")
-    if kind == "polled":
-        return quote_ticks(doc["quotes"], {k: int(v) for k, v in doc.get("tokens", {}).items()}, recv_ts)
-    if kind == "breeze":
-        from tradesig.feed.breeze_ws import breeze_ticks
-
-        return breeze_ticks(doc["ticks"], recv_ts)
-    log.warning("journal: unknown JSON record kind %r ignored", kind)
-    return pl.DataFrame()
+VIEWER_BAR_TICKS = 10_000
 
 
 class Ingestor:
@@ -137,6 +92,9 @@ class Ingestor:
     ``on_ticks``: called with each frame's ticks as viewer "tick" dicts (hub fan-out), may be None.
     ``on_tick_array``: if given, called instead of ``on_ticks`` for binary frames with the decoded array and
     :meth:`hub_rows`, so the hub builds tick dicts only for the ticks it sends (the latest per instrument).
+    ``flush_ticks``: ticks per Parquet part; ``bar_ticks``: ticks between two bar steps (default: 10,000 with
+    viewers, else ``flush_ticks``); ``write_behind``: store writes on a writer thread (:mod:`tradesig.store.writer`;
+    the feed's wiring, so that the event loop never waits for a part's fsync).
     """
 
     def __init__(self, home: Path | str, clock: Clock, *, symbols: dict[int, str] | None = None,
@@ -145,7 +103,7 @@ class Ingestor:
                  on_ticks: Callable[[list[dict[str, Any]]], None] | None = None,
                  on_tick_array: Callable[[np.ndarray, Callable[[np.ndarray, bool], list[dict[str, Any]]]], None]
                  | None = None,
-                 flush_ticks: int = 100_000) -> None:
+                 flush_ticks: int = 100_000, bar_ticks: int | None = None, write_behind: bool = False) -> None:
         self.home = Path(home)
         self.clock = clock
         self.source = source
@@ -155,17 +113,28 @@ class Ingestor:
         self.journal = Journal(self.home)
         self.store = Store(self.home)
         self.events = EventLog(self.home)
-        self.bars = BarBuilder(self.store, source, index_future=index_future, on_bar=on_bar)
+        #: the store writes of :meth:`flush` (ticks parts, bars) run on this thread when ``write_behind``
+        self.writer: WriteBehind | None = WriteBehind("ingest-writer") if write_behind else None
+        bar_store = DeferredStore(self.store, self.writer) if self.writer is not None else self.store
+        self.bars = BarBuilder(bar_store, source, index_future=index_future, on_bar=on_bar)  # type: ignore[arg-type]
         self.on_ticks = on_ticks
         self.on_tick_array = on_tick_array
         self.flush_ticks = flush_ticks
+        #: ticks between two bar steps: with viewers 10,000 (about 40 ms of bar work on the loop at a time),
+        #: else one step per flush (fewer, larger steps cost less in all)
+        self.bar_ticks = bar_ticks if bar_ticks is not None else \
+            VIEWER_BAR_TICKS if on_tick_array is not None or on_ticks is not None else flush_ticks
         self.stats = IngestStats()
         #: buffered ticks, one entry per frame: (the raw frame of one packet type and its body length — decoded with
         #: its neighbours at the next flush — or the frame's decoded TickBatch and 0, receive time in µs, journal
         #: position, ticks)
         self._chunks: list[tuple[bytes | TickBatch, int, int, JournalPosition, int]] = []
-        self._json_frames: list[pl.DataFrame] = []
+        #: sealed ticks not yet in a Parquet part, in arrival order: binary frames (:class:`Block`) and JSON records
+        #: (decorated DataFrames); ``_unbarred`` of them at the end not yet given to the bar builder
+        self._blocks: list[Block | pl.DataFrame] = []
+        self._unbarred = 0
         self._pending_ticks = 0
+        self._bar_pending = 0
         self.last_tick_ts: datetime | None = None
 
     # ---------------------------------------------------------------------------------------------- live input
@@ -187,7 +156,7 @@ class Ingestor:
         shape = None if live else uniform_shape(data)
         if shape is not None:
             n = shape[0]
-            self._chunks.append((data, shape[1], _us(recv_ts), position, n))
+            self._chunks.append((data, shape[1], us_since_epoch(recv_ts), position, n))
         else:
             frame = decode_frame(data)
             if frame.errors:
@@ -199,16 +168,19 @@ class Ingestor:
             n = len(frame.ticks)
             if not n:
                 return 0
-            self._chunks.append((frame.ticks, 0, _us(recv_ts), position, n))
+            self._chunks.append((frame.ticks, 0, us_since_epoch(recv_ts), position, n))
             if self.on_tick_array is not None:
                 self.on_tick_array(frame.ticks.array, self.hub_rows)
             elif self.on_ticks is not None:
                 self.on_ticks(self.hub_rows(frame.ticks.array, False))
         self._pending_ticks += n
+        self._bar_pending += n
         self.stats.ticks += n
         self.last_tick_ts = recv_ts
         if self._pending_ticks >= self.flush_ticks:
             self.flush()
+        elif self._bar_pending >= self.bar_ticks:
+            self.bar_step()
         return n
 
     def on_json(self, doc: dict[str, Any], recv_ts: datetime) -> int:
@@ -221,8 +193,11 @@ class Ingestor:
             return 0
         polled = doc.get("kind") == "polled"
         df = self._decorate(df, position, polled)
-        self._json_frames.append(df)
+        self._seal()
+        self._blocks.append(df)
+        self._unbarred += 1
         self._pending_ticks += df.height
+        self._bar_pending += df.height
         self.stats.ticks += df.height
         if polled:
             self.stats.polled_ticks += df.height
@@ -268,50 +243,88 @@ class Ingestor:
             pl.lit(position.next_offset, dtype=pl.Int64).alias("journal_next"))
 
     # ---------------------------------------------------------------------------------------------- batching
-    def _frame_from_chunks(self) -> pl.DataFrame:
-        frames = []
-        if self._chunks:
-            counts = np.fromiter((c[4] for c in self._chunks), dtype=np.int64, count=len(self._chunks))
-            df = TickBatch.concat(_decode_chunks(self._chunks)).to_polars()
-            recv = np.repeat(np.fromiter((c[2] for c in self._chunks), dtype=np.int64), counts)
-            nexts = np.repeat(np.fromiter((c[3].next_offset for c in self._chunks), dtype=np.int64), counts)
-            segments = [c[3].segment for c in self._chunks]
-            if len(set(segments)) == 1:
-                seg = pl.lit(segments[0]).alias("journal_segment")
-            else:
-                seg = pl.Series("journal_segment", np.repeat(np.array(segments, dtype=object), counts).tolist(),
-                                dtype=pl.Utf8)
-            tokens = df["instrument_token"].cast(pl.Int64)
-            symbol = (tokens.replace_strict(self.symbols, default=tokens.cast(pl.Utf8), return_dtype=pl.Utf8)
-                      if self.symbols else tokens.cast(pl.Utf8))
-            df = df.with_columns(
-                pl.Series("recv_ts", recv).cast(UTC_US), symbol.alias("symbol"), pl.lit(False).alias("polled"),
-                pl.lit(self.source).alias("source"), seg, pl.Series("journal_next", nexts))
-            frames.append(df)
-        frames.extend(self._json_frames)
-        self._chunks, self._json_frames, self._pending_ticks = [], [], 0
-        if not frames:
-            return pl.DataFrame()
-        if len(frames) == 1:
-            return frames[0]
-        return pl.concat(frames, how="diagonal_relaxed").sort("recv_ts", maintain_order=True)
+    def _seal(self) -> None:
+        """Decode the buffered binary frames (runs of one packet type as one batch) into one :class:`Block`."""
+        if not self._chunks:
+            return
+        chunks, self._chunks = self._chunks, []
+        counts = np.fromiter((c[4] for c in chunks), dtype=np.int64, count=len(chunks))
+        batch = TickBatch.concat(decode_chunks(chunks))
+        recv = np.repeat(np.fromiter((c[2] for c in chunks), dtype=np.int64, count=len(chunks)), counts)
+        nexts = np.repeat(np.fromiter((c[3].next_offset for c in chunks), dtype=np.int64, count=len(chunks)), counts)
+        segments = [c[3].segment for c in chunks]
+        segment: str | list[str] = segments[0] if len(set(segments)) == 1 else \
+            np.repeat(np.array(segments, dtype=object), counts).tolist()
+        tokens = pl.Series(batch.array["instrument_token"] if batch.index_block is None
+                           else batch.index_block.values.view(np.int64)[TOKEN_ROW], dtype=pl.Int64)
+        symbol = (tokens.replace_strict(self.symbols, default=tokens.cast(pl.Utf8), return_dtype=pl.Utf8)
+                  if self.symbols else tokens.cast(pl.Utf8))
+        block = Block(batch, recv, nexts, segment, symbol.alias("symbol"), self.source)
+        if self.writer is not None:
+            block.rows()  # built here, a bar step's worth at a time: the writer thread only concatenates and writes
+        self._blocks.append(block)
+        self._unbarred += 1
 
-    def flush(self, *, close_bars: bool = True) -> int:
-        """fsync the journal, write buffered ticks as a Parquet part, close finished minutes. Returns ticks."""
-        self.journal.flush(fsync=True)
-        df = self._frame_from_chunks()
-        if df.is_empty():
-            if close_bars:
-                self.bars.close_minutes()
-            return 0
-        written = self.store.write_ticks(df)
-        self.stats.ticks_written += written
-        closed = self.bars.add(df)
-        for gap in closed:
-            self._record_gap(gap)
+    def _take_unbarred(self) -> pl.DataFrame:
+        """The ticks sealed since the last bar step, slim columns (the bar builder's), in arrival order."""
+        self._seal()
+        fresh = self._blocks[len(self._blocks) - self._unbarred:] if self._unbarred else []
+        self._unbarred, self._bar_pending = 0, 0
+        return tick_rows(fresh, slim=True)
+
+    def bar_step(self, *, close_bars: bool = True) -> None:
+        """Give the ticks buffered since the last step to the bar builder and close the minutes the market clock
+        has passed (their bars written through the store, or handed to the writer thread). Called every
+        ``bar_ticks`` ticks and by :meth:`flush`, so that one call's bar work stays small."""
+        df = self._take_unbarred()
+        if not df.is_empty():
+            for gap in self.bars.add(df):
+                self._record_gap(gap)
         if close_bars:
             self.bars.close_minutes()
         self.stats.bars_written = dict(self.bars.written)
+
+    def _frame_from_chunks(self) -> pl.DataFrame:
+        """Every buffered tick as the stored tick rows (all columns), in arrival order; clears the buffer."""
+        self._seal()
+        blocks, self._blocks, self._unbarred, self._pending_ticks, self._bar_pending = self._blocks, [], 0, 0, 0
+        return tick_rows(blocks)
+
+    def flush(self, *, close_bars: bool = True) -> int:
+        """Write buffered ticks as a Parquet part (the journal fsync'd first), give them to the bar builder, close
+        finished minutes. Returns the ticks of the part.
+
+        With ``write_behind`` the part's fsync of the journal, encoding, fsync and rename (and the bars' store
+        writes) run on the writer thread, in order; a failed earlier write is raised here."""
+        if self.writer is not None:
+            self.writer.raise_if_failed()
+        self.bar_step(close_bars=close_bars)
+        self._seal()
+        blocks, self._blocks, self._unbarred, self._pending_ticks, self._bar_pending = self._blocks, [], 0, 0, 0
+        ticks = sum(b.height if isinstance(b, pl.DataFrame) else len(b.recv) for b in blocks)
+        if self.writer is None:
+            self.journal.flush(fsync=True)
+            if ticks:
+                self.stats.ticks_written += self.store.write_ticks(tick_rows(blocks))
+            return ticks
+        fd = self.journal.sync_handle()
+        if ticks or fd is not None:
+            self.writer.submit(self._write_part, blocks, fd)
+        self.bars.store.commit()  # type: ignore[union-attr]  # the bars collected since the last flush
+        return ticks
+
+    def _write_part(self, blocks: list[Block | pl.DataFrame], fd: int | None) -> int:
+        """The writer thread's job: fsync the journal (``fd``, a duplicate, closed here), then store ``blocks`` as
+        a ticks part."""
+        if fd is not None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if not blocks:
+            return 0
+        written = self.store.write_ticks(tick_rows(blocks))
+        self.stats.ticks_written += written
         return written
 
     def _record_gap(self, gap: Gap) -> None:
@@ -330,11 +343,23 @@ class Ingestor:
         return len(gaps)
 
     def close(self, now: datetime | None = None) -> None:
-        """Flush everything and close the last bars (SIGTERM, ``--until``)."""
-        self.flush(close_bars=False)
-        self.bars.finish(now)
-        self.stats.bars_written = dict(self.bars.written)
-        self.journal.close()
+        """Flush everything, close the last bars and wait for every write handed to the writer thread (SIGTERM,
+        ``--until``); raises the first failed write's exception."""
+        try:
+            self.flush(close_bars=False)
+            self.bars.finish(now)
+        finally:
+            self.journal.close()
+            if self.writer is not None:
+                self.bars.store.commit()  # type: ignore[union-attr]
+                self.writer.close()
+            self.stats.bars_written = dict(self.bars.written)
+
+    def drain(self) -> None:
+        """Wait until every write handed to the writer thread is on disk (nothing to wait for without
+        ``write_behind``); raises the first failed write's exception."""
+        if self.writer is not None:
+            self.bars.store.drain()  # type: ignore[union-attr]
 
     # ---------------------------------------------------------------------------------------------- recovery
     def stored_position(self, day: date) -> JournalPosition | None:
@@ -375,17 +400,19 @@ class Ingestor:
                         continue
                     df = json_record_ticks(doc, record.recv_ts)
                     if not df.is_empty():
-                        self._json_frames.append(self._decorate(df, record.position, doc.get("kind") == "polled"))
+                        self._seal()
+                        self._blocks.append(self._decorate(df, record.position, doc.get("kind") == "polled"))
                         self._pending_ticks += df.height
                     continue
                 shape = uniform_shape(data)
                 if shape is not None:
-                    self._chunks.append((data, shape[1], _us(record.recv_ts), record.position, shape[0]))
+                    self._chunks.append((data, shape[1], us_since_epoch(record.recv_ts), record.position, shape[0]))
                     self._pending_ticks += shape[0]
                 else:
                     frame = decode_frame(data)
                     if len(frame.ticks):
-                        self._chunks.append((frame.ticks, 0, _us(record.recv_ts), record.position, len(frame.ticks)))
+                        self._chunks.append((frame.ticks, 0, us_since_epoch(record.recv_ts), record.position,
+                                             len(frame.ticks)))
                         self._pending_ticks += len(frame.ticks)
                 if self._pending_ticks >= self.flush_ticks:
                     total += self._write_recovered()
@@ -413,6 +440,7 @@ class Ingestor:
                     self.symbols.setdefault(int(token), symbol)
 
     def _write_recovered(self) -> int:
+        self.drain()
         df = self._frame_from_chunks()
         if df.is_empty():
             return 0
@@ -517,32 +545,6 @@ def _has_missing_columns_arg() -> bool:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAT = np.iinfo(np.int64).min
 
-
-def _us(recv_ts: datetime) -> int:
-    """µs since the epoch of an aware receive time (the stored ``recv_ts``)."""
-    return int((recv_ts - _EPOCH).total_seconds() * 1_000_000)
-
-
-def _decode_chunks(chunks: list[tuple[bytes | TickBatch, int, int, JournalPosition, int]]) -> list[TickBatch]:
-    """The buffered frames' ticks, in order: each run of raw frames of one packet type decoded as one batch
-    (:func:`decode_frames`), already decoded frames as they are."""
-    out: list[TickBatch] = []
-    run: list[bytes] = []
-    run_length = 0
-    for item, length, *_ in chunks:
-        if length and length == run_length:
-            run.append(item)  # type: ignore[arg-type]
-            continue
-        if run:
-            out.append(decode_frames(run, run_length))
-        if length:
-            run, run_length = [item], length  # type: ignore[list-item]
-        else:
-            run, run_length = [], 0
-            out.append(item)  # type: ignore[arg-type]
-    if run:
-        out.append(decode_frames(run, run_length))
-    return out
 
 __all__ = ["Ingestor", "BarBuilder", "Gap", "IngestStats", "quote_ticks", "json_record_ticks", "floor_minute"]
 

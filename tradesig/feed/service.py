@@ -311,7 +311,7 @@ class FeedService:
         self.ingest = Ingestor(self.home, self.clock, source=self.options.source, on_bar=self._on_bar,
                                on_ticks=self._on_ticks if self.hub is not None else None,
                                on_tick_array=self.hub.publish_tick_array if self.hub is not None else None,
-                               flush_ticks=self.options.flush_ticks)
+                               flush_ticks=self.options.flush_ticks, write_behind=True)
         self.backfiller = Backfiller(self.source, self.ingest, self.policy, self.clock)
         if isinstance(self.source, KiteSource):
             self.chain = ChainTracker(self.source, self.ingest, self.settings, self.options, self.counts)

@@ -111,7 +111,15 @@ def with_session(df: pl.DataFrame, interval: str = "1m") -> pl.DataFrame:
     minutes of that date) and ``_in_session`` (the bar ``[ts, ts+interval)`` overlaps the regular session: a 09:15
     slot of a 09:55 session is in; a bar starting at or after the close is out). Daily bars are always in."""
     step = interval_minutes(interval)
-    out = df.with_columns(_ist_parts()).with_columns(_session_exprs())
+    out = df.with_columns(_ist_parts())
+    days = out["_date"].unique() if out.height else None
+    one_day = days[0] if days is not None and len(days) == 1 and days[0] is not None else None
+    if one_day is not None:  # the feed's case (a day's bars): that day's hours as constants, not per-row branches
+        open_m, close_m = session_hours(one_day)
+        out = out.with_columns(pl.lit(open_m, dtype=pl.Int32).alias("_open"), pl.lit(close_m, dtype=pl.Int32)
+                               .alias("_close"))
+    else:
+        out = out.with_columns(_session_exprs())
     if interval == "1d":
         inside = pl.lit(True)
     else:
@@ -119,6 +127,8 @@ def with_session(df: pl.DataFrame, interval: str = "1m") -> pl.DataFrame:
         # close, or ending at/before the open, is not
         inside = (pl.col("_minute") + step > pl.col("_open")) & (pl.col("_minute") < pl.col("_close"))
         for day, (_o, _c, breaks) in _special_sessions().items():
+            if one_day is not None and day != one_day:
+                continue
             for start, end in breaks:  # a bar wholly inside a special session's break is not in session
                 inside = inside & ~((pl.col("_date") == pl.lit(day)) & (pl.col("_minute") >= start)
                                     & (pl.col("_minute") + step <= end))

@@ -98,6 +98,8 @@ class Journal:
         self._segment: str | None = None
         self._offset = 0
         self._buffer: list[bytes] = []
+        #: bytes written to the segment since its last fsync
+        self._unsynced = False
         #: [start, end) of the current segment's IST date in µs since the epoch (append's same-day check)
         self._day_us = (0, 0)
         self.torn: list[TornTail] = []
@@ -149,13 +151,27 @@ class Journal:
 
     def flush(self, fsync: bool = True) -> None:
         """Write the buffered records to the segment and (by default) fsync: call once per received batch."""
-        if self._fh is None or not self._buffer:
+        if self._fh is None:
             return
-        self._fh.write(b"".join(self._buffer))
-        self._buffer.clear()
-        self._fh.flush()
-        if fsync:
+        if self._buffer:
+            self._fh.write(b"".join(self._buffer))
+            self._buffer.clear()
+            self._fh.flush()
+            self._unsynced = True
+        if fsync and self._unsynced:
             os.fsync(self._fh.fileno())
+            self._unsynced = False
+
+    def sync_handle(self) -> int | None:
+        """Write the buffered records out and return a duplicate file descriptor of the segment for the caller to
+        ``os.fsync`` and ``os.close`` (on another thread: the fsync then does not block this one); None when
+        everything written is already fsync'd. The segment counts as fsync'd from here on: the caller's fsync
+        covers every byte written so far, even if the segment is closed meanwhile."""
+        self.flush(fsync=False)
+        if self._fh is None or not self._unsynced:
+            return None
+        self._unsynced = False
+        return os.dup(self._fh.fileno())
 
     def close(self) -> None:
         """Flush and close the current segment."""
