@@ -211,7 +211,7 @@ class BarCache:
     def _load(self, path: Path, symbol: str, interval: str) -> tuple[dict[str, _Entry], DerivedBars]:
         try:
             blob = path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no cache yet, or no home to hold one
             return {}, DerivedBars()
         except OSError as exc:
             log.warning("ignoring unreadable bar cache %s: %s", path, exc)
