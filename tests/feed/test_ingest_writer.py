@@ -174,3 +174,28 @@ def test_bar_steps_and_the_writer_store_what_one_flush_stores(tmp_path, monkeypa
         # one flush publishes only each write's newest bars per symbol (a catch-up); steps publish more of them
         assert all(published.get(k) == bar for k, bar in base_published.items()), name
         assert written == base_written, name
+
+
+def test_every_published_bar_is_readable_after_commit_bars_and_a_barrier_from_another_thread(tmp_path):
+    """The page's reads (a hub worker thread) must see every bar viewers were sent: with the writer thread a bar
+    step publishes bars that are only collected (written at the next flush). ``commit_bars`` (on the loop) then
+    ``writer.barrier()`` (from the reader's thread) make them readable through a plain Store."""
+    nifty, frames = _frames(8)
+    published: list[datetime] = []
+    ing = Ingestor(tmp_path, _clock(), source="sim", flush_ticks=10**9, bar_ticks=12, write_behind=True,
+                   on_bar=lambda bar: published.append(bar["ts"]) if bar["interval"] == "1m" else None)
+    for recv, frame in frames:
+        ing.on_frame(frame, recv)
+    assert len(published) >= 5  # bar steps closed and published minutes without any flush
+
+    def stored() -> set[datetime]:
+        return set(Store(tmp_path).read_bars("NIFTY", "1m", DAY, DAY)["ts"].to_list())
+
+    nifty_published = {ts for ts in published if ts in set(nifty["ts"].to_list())}
+    assert not nifty_published <= stored()  # collected, not yet written: the race the page met
+    ing.commit_bars()
+    reader = threading.Thread(target=ing.writer.barrier)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive() and nifty_published <= stored()
+    ing.close()

@@ -73,15 +73,19 @@ class ChartViews:
     """Views of the market day for the page, cached per (symbol, interval, day).
 
     ``home``: data home; ``settings``: tradesig Settings (instrument strike steps for the zones, board
-    settings); ``market_now``: the market's clock (the sim's replay time when following a sim)."""
+    settings); ``market_now``: the market's clock (the sim's replay time when following a sim); ``written``: waits
+    until the bars already published are in the store (the feed's writer thread), called before each read of the
+    day's bars, so a view never lacks a bar that viewers were sent before it was computed."""
 
-    def __init__(self, home: Path, settings: Settings, market_now: Callable[[], datetime]) -> None:
+    def __init__(self, home: Path, settings: Settings, market_now: Callable[[], datetime],
+                 written: Callable[[], None] | None = None) -> None:
         from tradesig.store.datasets import Store
 
         self.home = Path(home)
         self.settings = settings
         self.market_now = market_now
         self.store = Store(self.home)
+        self.written = written
         self._views: dict[tuple[str, str, date], _View] = {}
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # guards _pending only: bars are queued from the event loop
@@ -92,6 +96,8 @@ class ChartViews:
         from tradesig.signals.service import lookback_days
 
         now = self.market_now()
+        if self.written is not None:
+            self.written()
         bars = self.store.read_bars(symbol, interval, day - timedelta(days=lookback_days(interval)), day)
         if not bars.is_empty():  # closed bars only: a derived bucket still forming is sent apart
             from tradesig.store.bars import interval_minutes
@@ -171,6 +177,8 @@ class ChartViews:
         if interval == "1m":
             return None
         last = view.frame.get_column("ts")[-1] if view.frame.height else None
+        if self.written is not None:
+            self.written()
         minutes = self.store.read_bars(symbol, "1m", view.day, view.day)
         minutes = minutes.filter(pl.col("ts") <= self.market_now() - timedelta(minutes=1))
         if last is not None:

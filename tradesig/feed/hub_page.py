@@ -32,11 +32,13 @@ PANEL_SECONDS = 1.0
 class DashboardSources:
     """What the trader's page needs from the feed: ``loaded`` config and data home, ``market_now`` the market's
     clock (the sim's replay time when following a sim), ``options`` token → (index, "CE"/"PE", strike) of the
-    subscribed option chain (for the strike ladder)."""
+    subscribed option chain (for the strike ladder), ``written`` waits until the bars the feed has published are
+    in the store (its writer thread writes them a moment after; None: they are written before they are published)."""
 
     loaded: Any
     market_now: Callable[[], datetime]
     options: Callable[[], Mapping[int, tuple[str, str, float]]] = dict
+    written: Callable[[], None] | None = None
 
 
 class PageData:
@@ -48,7 +50,8 @@ class PageData:
 
         self.hub = hub
         self.sources = sources
-        self.views = ChartViews(sources.loaded.home, sources.loaded.settings, sources.market_now)
+        self.views = ChartViews(sources.loaded.home, sources.loaded.settings, sources.market_now,
+                                written=sources.written)
         self.ltp: dict[str, float] = {}
         self.trading = TradingPanel(sources.loaded, sources.market_now, self.ltp.get)
         self.pool: ThreadPoolExecutor | None = None

@@ -355,6 +355,12 @@ class Ingestor:
                 self.writer.close()
             self.stats.bars_written = dict(self.bars.written)
 
+    def commit_bars(self) -> None:
+        """Hand the bars collected since the last flush to the writer thread (``write_behind``; on the thread that
+        runs :meth:`on_frame`)."""
+        if self.writer is not None:
+            self.bars.store.commit()  # type: ignore[union-attr]
+
     def drain(self) -> None:
         """Wait until every write handed to the writer thread is on disk (nothing to wait for without
         ``write_behind``); raises the first failed write's exception."""

@@ -133,10 +133,29 @@ class FeedService:
 
         # the trader's page reads the store, the events log and the option universe through DashboardSources
         dashboard = DashboardSources(self.loaded, self.market_now,
-                                     lambda: self.universe.options if self.universe is not None else {})
+                                     lambda: self.universe.options if self.universe is not None else {},
+                                     written=self._bars_written)
         return Hub(host, port, token=opts.hub_token, publish_token=opts.publish_token,
                    client_queue=opts.client_queue, send_buffer=opts.hub_send_buffer, health=self.health,
                    clock=self.clock, dashboard=dashboard)
+
+    def _bars_written(self) -> None:
+        """For the page's store reads (a hub worker thread): wait until every bar the hub has published is in the
+        store — the bars collected since the last flush are handed to the ingestor's writer thread (on the event
+        loop, which owns them), then the writer is waited for."""
+        ingest, loop = getattr(self, "ingest", None), getattr(self, "_loop", None)
+        if ingest is None or ingest.writer is None or loop is None or not loop.is_running():
+            return
+
+        async def commit() -> None:
+            ingest.commit_bars()
+
+        if asyncio._get_running_loop() is loop:  # called on the loop itself: commit here (waiting would deadlock)
+            ingest.commit_bars()
+        else:
+            with contextlib.suppress(Exception):  # a stopping loop: the feed's close writes and waits for everything
+                asyncio.run_coroutine_threadsafe(commit(), loop).result(timeout=30)
+        ingest.writer.barrier()
 
     # ------------------------------------------------------------------------------------------ read-only views
     @property
@@ -306,6 +325,7 @@ class FeedService:
         from tradesig.feed.ingest import Ingestor
 
         self._stop = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._start_day = ist_date(self.market_now()) if self.source.market_time_known() and \
             not isinstance(self.source, SimSource) else None
         self.ingest = Ingestor(self.home, self.clock, source=self.options.source, on_bar=self._on_bar,

@@ -205,8 +205,11 @@ function onBar(m) {
     }
     if (v.interval === (m.interval || "1m")) {
       const fresh = t >= lastClosed(v);
-      if (lastClosed(v) && t - lastClosed(v) > STEP[v.interval] && t - lastClosed(v) < 6 * 3600) {
-        v.stale = true;   // bars coalesced away while this page was behind: ask for what it lacks
+      if ((lastClosed(v) && t - lastClosed(v) > STEP[v.interval] && t - lastClosed(v) < 6 * 3600) ||
+          (!fresh && !v.bars.has(t))) {
+        // bars coalesced away while this page was behind, or a backfilled minute (the feed republishes only the
+        // newest few of a backfill, after this page resynchronised): ask for what it lacks
+        v.stale = true;
         if (v.symbol === state.symbol && v.interval === state.interval) requestView();
       }
       v.bars.set(t, [t, m.open, m.high, m.low, m.close, m.volume]);

@@ -20,6 +20,7 @@ Promises (DESIGN.md "Storage", docs/feed.md "Crashes"):
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,6 +81,14 @@ class WriteBehind:
         error on the loop)."""
         if self._error is not None:
             raise self._error
+
+    def barrier(self) -> None:
+        """From any thread: wait until every job handed over before this call has run (done or failed; the
+        failure is the feed's to report). A reader in another thread calls it to see what was written so far."""
+        pool = self._pool
+        if pool is not None:
+            with contextlib.suppress(RuntimeError):  # the pool was shut down: every job has run
+                pool.submit(lambda: None).result()
 
     def drain(self) -> None:
         """Wait for every job handed over so far; raise the first failed job's exception."""
