@@ -73,3 +73,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     group suffix no longer reaches the test ids, so groups were silently ignored.)"""
     items.sort(key=lambda item: 0 if _is_e2e(item) and item.get_closest_marker("slow") else 1 if _is_e2e(item)
                else 2)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than the CPUs this process may use. The end-to-end tests spend about half
+    their wall time waiting on a replay's clock (a sim paced in market time, a feed, a browser); the extra worker
+    runs other tests meanwhile instead of leaving a core idle."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus + 1

@@ -68,8 +68,7 @@ def session(tmp_path_factory):
         store = Store(home)
         first = datetime.combine(DAY, time(9, 15), IST).astimezone(UTC)
         # the late start is backfilled from the sim's historical API: wait for 09:15 before anyone reads the day
-        assert wait_until(lambda: not store.read_bars("NIFTY", "1m", DAY, DAY).filter(
-            store.read_bars("NIFTY", "1m", DAY, DAY)["ts"] == first).is_empty(), 60)
+        assert wait_until(lambda: first in store.read_bars("NIFTY", "1m", DAY, DAY)["ts"].to_list(), 60)  # one read
         follower = Follower(home, feed.service.hub.port, feed.handle.rest_url)
         with sync_playwright() as pw:
             browser = launch(pw)
