@@ -29,6 +29,7 @@ Pure data and lookups: no I/O.
 from __future__ import annotations
 
 import calendar as _stdcal
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Generic, TypeVar
@@ -249,24 +250,18 @@ BROKERAGE_PER_ORDER: tuple[Fact[float], ...] = (
 # ------------------------------------------------------------------------------------------------- lookups
 
 
+@functools.lru_cache(maxsize=256)  # spellings seen: the engine asks per order and per expiry look-up
 def canonical_symbol(name: str) -> str:
     """Map any common spelling (``"NIFTY 50"``, ``"nifty"``, ``"NIFTY BANK"``, ``"BSE SENSEX"``) to tradesig's key.
 
     Raises ``KeyError`` with the list of known symbols when the name is not one of the indices.
     """
-    known = _CANONICAL.get(name)
-    if known is not None:
-        return known
     wanted = " ".join(name.strip().upper().split())
     for spec in INDICES.values():
         if wanted == spec.symbol or wanted in spec.aliases:
-            if len(_CANONICAL) < 256:  # spellings seen (the engine asks per order and per expiry look-up)
-                _CANONICAL[name] = spec.symbol
             return spec.symbol
     raise KeyError(f"unknown index {name!r}; known: {', '.join(INDICES)}")
 
-
-_CANONICAL: dict[str, str] = {}
 
 
 def index_spec(name: str) -> IndexSpec:

@@ -284,11 +284,15 @@ class Ingestor:
             self.bars.close_minutes()
         self.stats.bars_written = dict(self.bars.written)
 
-    def _frame_from_chunks(self) -> pl.DataFrame:
-        """Every buffered tick as the stored tick rows (all columns), in arrival order; clears the buffer."""
+    def _take_blocks(self) -> list[Block | pl.DataFrame]:
+        """Every buffered tick's block, in arrival order; clears the buffer."""
         self._seal()
         blocks, self._blocks, self._unbarred, self._pending_ticks, self._bar_pending = self._blocks, [], 0, 0, 0
-        return tick_rows(blocks)
+        return blocks
+
+    def _frame_from_chunks(self) -> pl.DataFrame:
+        """Every buffered tick as the stored tick rows (all columns), in arrival order; clears the buffer."""
+        return tick_rows(self._take_blocks())
 
     def flush(self, *, close_bars: bool = True) -> int:
         """Write buffered ticks as a Parquet part (the journal fsync'd first), give them to the bar builder, close
@@ -299,8 +303,7 @@ class Ingestor:
         if self.writer is not None:
             self.writer.raise_if_failed()
         self.bar_step(close_bars=close_bars)
-        self._seal()
-        blocks, self._blocks, self._unbarred, self._pending_ticks, self._bar_pending = self._blocks, [], 0, 0, 0
+        blocks = self._take_blocks()
         ticks = sum(b.height if isinstance(b, pl.DataFrame) else len(b.recv) for b in blocks)
         if self.writer is None:
             self.journal.flush(fsync=True)
@@ -310,7 +313,7 @@ class Ingestor:
         fd = self.journal.sync_handle()
         if ticks or fd is not None:
             self.writer.submit(self._write_part, blocks, fd)
-        self.bars.store.commit()  # type: ignore[union-attr]  # the bars collected since the last flush
+        self.commit_bars()
         return ticks
 
     def _write_part(self, blocks: list[Block | pl.DataFrame], fd: int | None) -> int:
@@ -351,7 +354,7 @@ class Ingestor:
         finally:
             self.journal.close()
             if self.writer is not None:
-                self.bars.store.commit()  # type: ignore[union-attr]
+                self.commit_bars()
                 self.writer.close()
             self.stats.bars_written = dict(self.bars.written)
 

@@ -150,7 +150,11 @@ class FeedService:
         async def commit() -> None:
             ingest.commit_bars()
 
-        if asyncio._get_running_loop() is loop:  # called on the loop itself: commit here (waiting would deadlock)
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:  # no loop in this thread (the hub's page worker)
+            on_loop = False
+        if on_loop:  # called on the loop itself: commit here (waiting for the loop would deadlock)
             ingest.commit_bars()
         else:
             with contextlib.suppress(Exception):  # a stopping loop: the feed's close writes and waits for everything

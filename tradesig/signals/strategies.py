@@ -176,7 +176,7 @@ def _s4_trigger(state: WeekState, c: HourlyBar) -> bool:
     if c.day == f.day:
         return c.close > f.high
     if state.breakout_high is None:
-        prior_high = state.prior_high  # max(b.high for b in w[:-1])
+        prior_high = state.prior_high
         if c.close > c.open and c.close > f.high and c.high >= prior_high:
             state.breakout_high = c.high
         return False
@@ -190,7 +190,7 @@ def _s8_trigger(state: WeekState, c: HourlyBar) -> bool:
     if c.day == f.day:
         return c.close < f.low
     if state.breakdown_low is None:
-        prior_low = state.prior_low  # min(b.low for b in w[:-1])
+        prior_low = state.prior_low
         if c.close < c.open and c.close < f.low and c.low <= prior_low:
             state.breakdown_low = c.low
         return False
